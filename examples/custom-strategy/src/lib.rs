@@ -1,0 +1,231 @@
+//! `Canary`: an example custom update strategy.
+//!
+//! 1. The first replica set of the view (the canary) is updated on its own,
+//!    master-aware, with the SDK's [`rollout`](strategy_sdk::rollout) helpers.
+//! 2. Once it is fully updated, ready and healthy, the strategy waits
+//!    `canaryWaitSeconds` so that a bad revision shows itself on a small part
+//!    of the Role. The moment the canary finished is kept in the opaque
+//!    `state`, which the operator stores in the Role's status: a restarted
+//!    operator resumes the wait instead of starting it over.
+//! 3. Then every other replica set is updated in parallel.
+//!
+//! To stop a bad rollout, change the Role back (or set `OnDelete`): the
+//! canary's wait is the window to do it in.
+
+use strategy_sdk::rollout::{
+    MAX_WAIT_SECONDS, POLL_SECONDS, decide, plan_every, plan_replicaset, replicaset_done,
+};
+use strategy_sdk::{Action, Decision, Info, LogLevel, ParamSpec, RoleView, Strategy, log};
+
+/// The `Canary` strategy.
+pub struct Canary;
+
+/// Name of the param holding the soak time after the canary.
+pub const CANARY_WAIT_SECONDS: &str = "canaryWaitSeconds";
+
+const DEFAULT_WAIT: u32 = 300;
+
+/// Prefix of the state while the canary soaks: `soaking-since=<unix seconds>`.
+const SOAKING_SINCE: &str = "soaking-since=";
+
+/// Where the rollout is, as kept in `state`.
+enum Phase {
+    /// Updating the first replica set.
+    Canary,
+    /// The canary finished at this Unix time; waiting.
+    Soaking(u64),
+    /// The canary has soaked long enough: updating the rest.
+    Rest,
+}
+
+impl Phase {
+    fn parse(state: Option<&str>) -> Phase {
+        match state {
+            None | Some("") => Phase::Canary,
+            Some("rest") => Phase::Rest,
+            Some(s) => match s.strip_prefix(SOAKING_SINCE).map(str::parse) {
+                Some(Ok(t)) => Phase::Soaking(t),
+                _ => {
+                    // Starting over is safe: a finished canary only soaks again.
+                    log(
+                        LogLevel::Warn,
+                        &format!("unknown state {s:?}; starting with the canary"),
+                    );
+                    Phase::Canary
+                }
+            },
+        }
+    }
+
+    fn state(&self) -> Option<String> {
+        match self {
+            Phase::Canary => None,
+            Phase::Soaking(t) => Some(format!("{SOAKING_SINCE}{t}")),
+            Phase::Rest => Some("rest".into()),
+        }
+    }
+}
+
+impl Strategy for Canary {
+    fn describe() -> Info {
+        Info {
+            name: "Canary".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Updates the first replica set alone (replicas first, then the master \
+                          after a switch), waits canaryWaitSeconds, then updates every other \
+                          replica set in parallel."
+                .into(),
+            params: vec![ParamSpec {
+                name: CANARY_WAIT_SECONDS.into(),
+                description: "Seconds to watch the updated canary replica set before the rest \
+                              of the Role follows."
+                    .into(),
+                default: Some(DEFAULT_WAIT.to_string()),
+            }],
+        }
+    }
+
+    fn plan(view: &RoleView) -> Result<Decision, String> {
+        let soak = view.param_u32(CANARY_WAIT_SECONDS, DEFAULT_WAIT)?;
+        let Some(canary) = view.replicasets.first() else {
+            return Ok(decide(view, "", &[]));
+        };
+        let mut phase = Phase::parse(view.state.as_deref());
+        if let Phase::Canary = phase {
+            if !replicaset_done(canary) {
+                let mut unlimited = u32::MAX;
+                let plan = plan_replicaset(view, 0, &mut unlimited);
+                return Ok(decide(view, &format!("canary {}: ", canary.name), &[plan]));
+            }
+            phase = Phase::Soaking(view.now_unix);
+        }
+        if let Phase::Soaking(_) = phase
+            && !replicaset_done(canary)
+        {
+            // The canary went unready or unhealthy while watched: that is the
+            // signal a canary exists for. Hold, and watch it a full period
+            // again once it recovers.
+            return Ok(Decision {
+                actions: vec![Action::Wait(POLL_SECONDS)],
+                state: Phase::Soaking(view.now_unix).state(),
+                message: format!(
+                    "canary {} is not healthy; holding the rollout until it recovers",
+                    canary.name
+                ),
+                done: false,
+            });
+        }
+        if let Phase::Soaking(since) = phase {
+            let elapsed = view.now_unix.saturating_sub(since);
+            let left = u64::from(soak).saturating_sub(elapsed);
+            if left > 0 && !view.replicasets.iter().all(replicaset_done) {
+                let wait = left.min(u64::from(MAX_WAIT_SECONDS)) as u32;
+                return Ok(Decision {
+                    actions: vec![Action::Wait(wait)],
+                    state: phase.state(),
+                    message: format!(
+                        "canary {} updated; watching it {left} s more before the rest",
+                        canary.name
+                    ),
+                    done: false,
+                });
+            }
+            phase = Phase::Rest;
+        }
+        let mut d = decide(view, "after the canary: ", &plan_every(view, u32::MAX));
+        if !d.done {
+            d.state = phase.state();
+        }
+        Ok(d)
+    }
+}
+
+strategy_sdk::export_strategy!(Canary);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strategy_sdk::PodRef;
+
+    fn update_replicaset(view: &mut RoleView, r: usize) {
+        for p in &mut view.replicasets[r].pods {
+            p.updated = true;
+        }
+    }
+
+    #[test]
+    fn canary_first_then_soak_then_the_rest() {
+        let mut view = RoleView::sample(3, 2);
+        view.set_param(CANARY_WAIT_SECONDS, "600");
+        let d = Canary::plan(&view).unwrap();
+        assert_eq!(
+            d.actions[0],
+            Action::DeletePod(PodRef {
+                replicaset: 0,
+                pod: 1
+            })
+        );
+        assert!(
+            d.actions
+                .iter()
+                .all(|a| !matches!(a, Action::DeletePod(r) if r.replicaset != 0))
+        );
+
+        update_replicaset(&mut view, 0);
+        let d = Canary::plan(&view).unwrap();
+        assert_eq!(d.actions, vec![Action::Wait(600)]);
+        let since = view.now_unix;
+        assert_eq!(d.state, Some(format!("{SOAKING_SINCE}{since}")));
+
+        view.state = d.state;
+        view.now_unix += 599;
+        assert_eq!(Canary::plan(&view).unwrap().actions, vec![Action::Wait(1)]);
+
+        view.now_unix += 1;
+        let d = Canary::plan(&view).unwrap();
+        let replicasets: Vec<u32> = d
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeletePod(r) => Some(r.replicaset),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replicasets, vec![1, 2]);
+        assert_eq!(d.state.as_deref(), Some("rest"));
+
+        view.state = d.state;
+        update_replicaset(&mut view, 1);
+        update_replicaset(&mut view, 2);
+        let d = Canary::plan(&view).unwrap();
+        assert!(d.done && d.actions.is_empty() && d.state.is_none());
+    }
+
+    #[test]
+    fn an_unhealthy_canary_holds_the_rollout() {
+        let mut view = RoleView::sample(2, 2);
+        update_replicaset(&mut view, 0);
+        view.pod_mut(0, 1).healthy = false;
+        view.state = Phase::Soaking(view.now_unix - 10_000).state();
+        let d = Canary::plan(&view).unwrap();
+        assert_eq!(d.actions, vec![Action::Wait(POLL_SECONDS)]);
+        assert_eq!(d.state, Phase::Soaking(view.now_unix).state());
+    }
+
+    #[test]
+    fn long_soaks_are_split_into_allowed_waits() {
+        let mut view = RoleView::sample(2, 1);
+        view.set_param(CANARY_WAIT_SECONDS, "86400");
+        update_replicaset(&mut view, 0);
+        let d = Canary::plan(&view).unwrap();
+        assert_eq!(d.actions, vec![Action::Wait(MAX_WAIT_SECONDS)]);
+    }
+
+    #[test]
+    fn a_garbled_state_starts_over_safely() {
+        let mut view = RoleView::sample(2, 1);
+        view.state = Some("soaking-since=yesterday".into());
+        let d = Canary::plan(&view).unwrap();
+        assert!(matches!(d.actions[0], Action::DeletePod(r) if r.replicaset == 0));
+    }
+}

@@ -1,0 +1,88 @@
+//! `SwitchMasterUpdate`: every replica set in parallel; inside each, replicas
+//! one by one (within the host's budget), then the master moves to the most
+//! caught-up updated replica, then the old master is updated.
+//!
+//! The logic lives in [`strategy_sdk::rollout`]; this strategy applies it to
+//! every replica set with no role-wide limit.
+
+use strategy_sdk::rollout::{decide, plan_every};
+use strategy_sdk::{Decision, Info, RoleView, Strategy};
+
+/// The `SwitchMasterUpdate` strategy.
+pub struct SwitchMasterUpdate;
+
+impl Strategy for SwitchMasterUpdate {
+    fn describe() -> Info {
+        Info {
+            name: "SwitchMasterUpdate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Updates every replica set in parallel. Inside a replica set, outdated \
+                          replicas go first (not-ready ones before serving ones), never more \
+                          than maxUnavailable at a time, each waited for until ready and \
+                          healthy; then the master switches to the updated replica with the \
+                          lowest lag, and the old master is updated last. For storages."
+                .into(),
+            params: Vec::new(),
+        }
+    }
+
+    fn plan(view: &RoleView) -> Result<Decision, String> {
+        Ok(decide(view, "", &plan_every(view, u32::MAX)))
+    }
+}
+
+strategy_sdk::export_strategy!(SwitchMasterUpdate);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strategy_sdk::{Action, PodRef};
+
+    fn at(replicaset: u32, pod: u32) -> PodRef {
+        PodRef { replicaset, pod }
+    }
+
+    #[test]
+    fn replica_sets_roll_in_parallel() {
+        let view = RoleView::sample(3, 3);
+        let d = SwitchMasterUpdate::plan(&view).unwrap();
+        let deleted: Vec<_> = d
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeletePod(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deleted, vec![at(0, 2), at(1, 2), at(2, 2)]);
+        assert!(!d.done);
+    }
+
+    #[test]
+    fn switches_before_deleting_the_master() {
+        let mut view = RoleView::sample(1, 2);
+        view.pod_mut(0, 1).updated = true;
+        let d = SwitchMasterUpdate::plan(&view).unwrap();
+        assert_eq!(d.actions[0], Action::SwitchMaster(at(0, 1)));
+        assert!(
+            d.message.contains("switching master to r-0-1"),
+            "{}",
+            d.message
+        );
+    }
+
+    #[test]
+    fn done_when_every_pod_is_updated_and_ready() {
+        let mut view = RoleView::sample(2, 2);
+        for r in 0..2 {
+            for p in 0..2 {
+                view.pod_mut(r, p).updated = true;
+            }
+        }
+        view.pod_mut(1, 1).ready = false;
+        assert!(!SwitchMasterUpdate::plan(&view).unwrap().done);
+        view.pod_mut(1, 1).ready = true;
+        let d = SwitchMasterUpdate::plan(&view).unwrap();
+        assert!(d.done && d.actions.is_empty());
+    }
+}
