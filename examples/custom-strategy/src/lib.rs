@@ -183,13 +183,9 @@ mod tests {
 
         view.now_unix += 1;
         let d = Canary::plan(&view).unwrap();
-        let replicasets: Vec<u32> = d
-            .actions
+        let replicasets: Vec<u32> = strategy_sdk::rollout::deletions(&d.actions)
             .iter()
-            .filter_map(|a| match a {
-                Action::DeletePod(r) => Some(r.replicaset),
-                _ => None,
-            })
+            .map(|r| r.replicaset)
             .collect();
         assert_eq!(replicasets, vec![1, 2]);
         assert_eq!(d.state.as_deref(), Some("rest"));

@@ -19,6 +19,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use strategy_sdk::rollout::brief_list;
 use strategy_sdk::{Action, Decision, Pod, PodRef, ReplicaSet, RoleView};
 
 use super::guard::{self, GuardError};
@@ -190,6 +191,12 @@ impl RoleDescription {
         serde_yaml::from_str(text).map_err(|e| DescriptionError::Parse(e.to_string()))
     }
 
+    /// Whether some pod is marked failing. A correct strategy cannot finish
+    /// such a Role: [`Outcome::NoProgress`] is then the expected end.
+    pub fn injects_failures(&self) -> bool {
+        self.replicasets.iter().any(|r| !r.failing.is_empty())
+    }
+
     /// A random Role of the given shape; the same seed gives the same Role,
     /// on every machine and version (the generator is defined here).
     pub fn random(seed: u64, shape: &RandomShape) -> Self {
@@ -245,7 +252,8 @@ pub struct RandomShape {
     pub not_ready_percent: u32,
     /// Chance that a pod starts updated.
     pub updated_percent: u32,
-    /// Chance that a pod never turns ready after a restart.
+    /// Chance that a pod never turns ready after a restart (see
+    /// [`RoleDescription::injects_failures`]).
     pub failing_percent: u32,
     /// Chance that a replica set has no known master.
     pub no_master_percent: u32,
@@ -500,20 +508,12 @@ impl fmt::Display for Outcome {
             Outcome::PlanFailed(e) => write!(f, "plan failed: {e}"),
             Outcome::Refused(e) => write!(f, "decision refused ({}): {e}", e.reason()),
             Outcome::Violation(v) => write!(f, "invariant violated: {v}"),
-            Outcome::NoProgress { idle_secs, pending } => {
-                const SHOWN: usize = 5;
-                let shown = pending.iter().take(SHOWN).cloned().collect::<Vec<_>>();
-                write!(
-                    f,
-                    "no progress for {idle_secs}s with {} pod(s) pending: {}",
-                    pending.len(),
-                    shown.join(", ")
-                )?;
-                if pending.len() > SHOWN {
-                    write!(f, " and {} more", pending.len() - SHOWN)?;
-                }
-                Ok(())
-            }
+            Outcome::NoProgress { idle_secs, pending } => write!(
+                f,
+                "no progress for {idle_secs}s with {} pod(s) pending: {}",
+                pending.len(),
+                brief_list(pending, 5)
+            ),
             Outcome::StepLimit { steps } => write!(f, "stopped after {steps} plans"),
         }
     }
@@ -1310,10 +1310,7 @@ replicasets:
             let yaml = serde_yaml::to_string(d).unwrap();
             assert_eq!(&RoleDescription::parse(&yaml).unwrap(), d);
         }
-        assert!(
-            roles
-                .iter()
-                .any(|d| d.replicasets.iter().any(|r| !r.failing.is_empty()))
-        );
+        assert!(roles.iter().any(RoleDescription::injects_failures));
+        assert!(!RoleDescription::random(1, &RandomShape::default()).injects_failures());
     }
 }

@@ -68,16 +68,10 @@ strategy_sdk::export_strategy!(ClusterPartitionUpdate);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::{Action, PodRef};
+    use strategy_sdk::PodRef;
 
     fn deleted(d: &Decision) -> Vec<PodRef> {
-        d.actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::DeletePod(r) => Some(*r),
-                _ => None,
-            })
-            .collect()
+        strategy_sdk::rollout::deletions(&d.actions)
     }
 
     #[test]

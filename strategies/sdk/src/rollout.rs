@@ -255,26 +255,19 @@ pub fn decide(view: &RoleView, prefix: &str, plans: &[ReplicaSetPlan]) -> Decisi
             done,
         };
     }
-    let names = |want: fn(&Action) -> Option<PodRef>| -> Vec<String> {
-        actions
-            .iter()
-            .filter_map(want)
-            .filter_map(|r| view.pod_name(r))
-            .collect()
+    let names = |refs: Vec<PodRef>| -> Vec<String> {
+        refs.into_iter().filter_map(|r| view.pod_name(r)).collect()
     };
-    let deleting = names(|a| match a {
-        Action::DeletePod(r) => Some(*r),
-        _ => None,
-    });
-    let switching = names(|a| match a {
-        Action::SwitchMaster(r) => Some(*r),
-        _ => None,
-    });
+    let deleting = names(deletions(&actions));
+    let switching = names(switches(&actions));
     if !deleting.is_empty() {
-        message.push_str(&format!("; deleting {}", list(&deleting)));
+        message.push_str(&format!("; deleting {}", brief_list(&deleting, SHOWN)));
     }
     if !switching.is_empty() {
-        message.push_str(&format!("; switching master to {}", list(&switching)));
+        message.push_str(&format!(
+            "; switching master to {}",
+            brief_list(&switching, SHOWN)
+        ));
     }
     let waiting: Vec<String> = plans
         .iter()
@@ -287,7 +280,7 @@ pub fn decide(view: &RoleView, prefix: &str, plans: &[ReplicaSetPlan]) -> Decisi
         })
         .collect();
     if !waiting.is_empty() {
-        message.push_str(&format!("; waiting on {}", list(&waiting)));
+        message.push_str(&format!("; waiting on {}", brief_list(&waiting, SHOWN)));
     }
     actions.push(Action::Wait(POLL_SECONDS));
     Decision {
@@ -298,20 +291,45 @@ pub fn decide(view: &RoleView, prefix: &str, plans: &[ReplicaSetPlan]) -> Decisi
     }
 }
 
-/// At most a few names, then how many more: a message is one line.
-fn list(items: &[String]) -> String {
-    const SHOWN: usize = 3;
+/// The pods `actions` delete, in order.
+pub fn deletions(actions: &[Action]) -> Vec<PodRef> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeletePod(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The pods `actions` make masters, in order.
+pub fn switches(actions: &[Action]) -> Vec<PodRef> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SwitchMaster(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first `shown` items joined with commas, then how many more: a
+/// message is one line however large the Role.
+pub fn brief_list(items: &[String], shown: usize) -> String {
     let mut s = items
         .iter()
-        .take(SHOWN)
+        .take(shown)
         .cloned()
         .collect::<Vec<_>>()
         .join(", ");
-    if items.len() > SHOWN {
-        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    if items.len() > shown {
+        s.push_str(&format!(" and {} more", items.len() - shown));
     }
     s
 }
+
+/// Names shown in a decision's message.
+const SHOWN: usize = 3;
 
 #[cfg(test)]
 mod tests {

@@ -46,14 +46,7 @@ mod tests {
     fn replica_sets_roll_in_parallel() {
         let view = RoleView::sample(3, 3);
         let d = SwitchMasterUpdate::plan(&view).unwrap();
-        let deleted: Vec<_> = d
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::DeletePod(r) => Some(*r),
-                _ => None,
-            })
-            .collect();
+        let deleted = strategy_sdk::rollout::deletions(&d.actions);
         assert_eq!(deleted, vec![at(0, 2), at(1, 2), at(2, 2)]);
         assert!(!d.done);
     }
