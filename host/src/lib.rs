@@ -1,0 +1,4 @@
+//! tarantool-operator: a Kubernetes operator for Tarantool Cartridge clusters
+//! whose rolling-update strategies are sandboxed WebAssembly components.
+
+pub mod strategy;

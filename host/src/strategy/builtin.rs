@@ -1,0 +1,38 @@
+//! The built-in strategies, compiled to wasm by `build.rs` and embedded.
+
+/// A strategy that ships inside the operator.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// The name a Role uses in `spec.updateStrategy.name`.
+    pub name: &'static str,
+    /// The component's bytes.
+    pub wasm: &'static [u8],
+}
+
+/// `OnDelete`: deletes nothing; reports pending pods.
+pub const ON_DELETE: &str = "OnDelete";
+/// `ClusterPartitionUpdate`: data-less roles, batches across all replica sets.
+pub const CLUSTER_PARTITION_UPDATE: &str = "ClusterPartitionUpdate";
+/// `SwitchMasterUpdate`: replicas first, switch master, old master last.
+pub const SWITCH_MASTER_UPDATE: &str = "SwitchMasterUpdate";
+
+/// Every built-in, in the order `strategy list` shows them.
+pub const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: ON_DELETE,
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/on_delete.wasm")),
+    },
+    Builtin {
+        name: CLUSTER_PARTITION_UPDATE,
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/cluster_partition_update.wasm")),
+    },
+    Builtin {
+        name: SWITCH_MASTER_UPDATE,
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/switch_master_update.wasm")),
+    },
+];
+
+/// Looks up a built-in by its Role-spec name.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}

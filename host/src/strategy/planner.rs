@@ -1,0 +1,71 @@
+//! The one thing every strategy can do: plan.
+
+use std::time::Duration;
+
+use strategy_sdk::{Decision, RoleView};
+
+/// A strategy ready to plan: a loaded wasm component or a native built-in.
+pub trait Planner {
+    /// Decide the next actions for `view`.
+    fn plan(&self, view: &RoleView) -> Result<Decision, PlanError>;
+}
+
+/// Why a strategy could not produce a decision. Every variant pauses the
+/// Role's update (fail-closed); none affects other Roles.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// The strategy answered with an error of its own.
+    #[error("strategy returned an error: {0}")]
+    Rejected(String),
+    /// It ran past its deadline (an endless loop, or too slow).
+    #[error("strategy ran past its deadline of {0:?} and was stopped")]
+    Deadline(Duration),
+    /// It tried to grow its memory beyond the limit.
+    #[error("strategy exceeded its memory limit of {limit} bytes")]
+    MemoryLimit {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// It recursed too deep.
+    #[error("strategy overflowed its stack (recursion too deep)")]
+    StackOverflow,
+    /// It panicked; the message is what its panic hook logged.
+    #[error("strategy panicked: {0}")]
+    Panicked(String),
+    /// Any other trap.
+    #[error("strategy trapped: {0}")]
+    Trap(String),
+    /// It called a WASI function the sandbox denies.
+    #[error("strategy {0}")]
+    Denied(String),
+    /// Its answer is bigger than the host accepts.
+    #[error("strategy output too large: {what} is {size}, the limit is {max}")]
+    OutputTooLarge {
+        /// Which part: `message`, `state` or `actions`.
+        what: &'static str,
+        /// Its size (bytes or count).
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The sandbox could not start an instance (e.g. the pool is exhausted).
+    #[error("cannot start the strategy: {0}")]
+    Instantiate(String),
+}
+
+impl PlanError {
+    /// A short CamelCase label for metrics, conditions and Events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Rejected(_) => "StrategyRejected",
+            Self::Deadline(_) => "StrategyDeadline",
+            Self::MemoryLimit { .. } => "StrategyMemoryLimit",
+            Self::StackOverflow => "StrategyStackOverflow",
+            Self::Panicked(_) => "StrategyPanicked",
+            Self::Trap(_) => "StrategyTrapped",
+            Self::Denied(_) => "StrategyDeniedCall",
+            Self::OutputTooLarge { .. } => "StrategyOutputTooLarge",
+            Self::Instantiate(_) => "StrategyInstantiate",
+        }
+    }
+}

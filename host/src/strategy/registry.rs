@@ -1,0 +1,195 @@
+//! Resolves the strategy a Role names: a built-in by name, or a custom
+//! component fetched from a [`ComponentSource`] (a ConfigMap in the operator,
+//! a file in the CLI).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::builtin;
+use super::engine::{LoadError, StrategyEngine, WasmStrategy};
+
+/// Where a custom component lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentLocation {
+    /// A key of a ConfigMap's `binaryData`.
+    ConfigMap {
+        /// Its namespace (the Role's).
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The key holding the `.wasm`.
+        key: String,
+    },
+    /// A local file (CLI use).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for ComponentLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ConfigMap {
+                namespace,
+                name,
+                key,
+            } => write!(f, "ConfigMap {namespace}/{name} key {key:?}"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// What a Role's `spec.updateStrategy` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategySelector {
+    /// `spec.updateStrategy.name`.
+    pub name: String,
+    /// Where the component lives; `None` selects a built-in.
+    pub location: Option<ComponentLocation>,
+    /// `spec.updateStrategy.sha256`: the digest the component must have.
+    pub sha256: Option<String>,
+}
+
+/// Why a component could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot fetch the strategy from {location}: {reason}")]
+pub struct SourceError {
+    /// What was asked for.
+    pub location: ComponentLocation,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Fetches component bytes. The operator implements it over ConfigMaps.
+pub trait ComponentSource {
+    /// The bytes at `location`.
+    fn fetch(&self, location: &ComponentLocation) -> Result<Vec<u8>, SourceError>;
+}
+
+/// Reads components from local files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileSource;
+
+impl ComponentSource for FileSource {
+    fn fetch(&self, location: &ComponentLocation) -> Result<Vec<u8>, SourceError> {
+        match location {
+            ComponentLocation::File(path) => std::fs::read(path).map_err(|e| SourceError {
+                location: location.clone(),
+                reason: e.to_string(),
+            }),
+            other => Err(SourceError {
+                location: other.clone(),
+                reason: "only files can be read here".into(),
+            }),
+        }
+    }
+}
+
+/// Why a strategy could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No built-in has this name and no component location was given.
+    #[error(
+        "unknown strategy {name:?}; built-in strategies are {known}, or set configMapRef for a custom one"
+    )]
+    Unknown {
+        /// The requested name.
+        name: String,
+        /// The built-in names, comma separated.
+        known: String,
+    },
+    /// Fetching the component failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The component failed to load.
+    #[error("strategy {name:?}: {source}")]
+    Load {
+        /// The requested name.
+        name: String,
+        /// Why.
+        source: LoadError,
+    },
+    /// The component calls itself something else than the Role asked for.
+    #[error("the component at {location} describes itself as {found:?}, not {requested:?}")]
+    NameMismatch {
+        /// Where it came from.
+        location: ComponentLocation,
+        /// The requested name.
+        requested: String,
+        /// The name in its `describe()`.
+        found: String,
+    },
+}
+
+impl RegistryError {
+    /// A short CamelCase label for metrics, conditions and Events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unknown { .. } => "UnknownStrategy",
+            Self::Source(_) => "StrategySourceUnavailable",
+            Self::Load { source, .. } => source.reason(),
+            Self::NameMismatch { .. } => "StrategyNameMismatch",
+        }
+    }
+}
+
+/// Resolves strategy selectors to loaded components.
+pub struct Registry {
+    engine: Arc<StrategyEngine>,
+}
+
+impl Registry {
+    /// A registry loading through `engine`.
+    pub fn new(engine: Arc<StrategyEngine>) -> Self {
+        Self { engine }
+    }
+
+    /// The engine components are loaded with.
+    pub fn engine(&self) -> &Arc<StrategyEngine> {
+        &self.engine
+    }
+
+    /// Names of the built-in strategies.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        builtin::BUILTINS.iter().map(|b| b.name)
+    }
+
+    /// A built-in by name.
+    pub fn builtin(&self, name: &str) -> Result<Arc<WasmStrategy>, RegistryError> {
+        let found = builtin::find(name).ok_or_else(|| RegistryError::Unknown {
+            name: name.to_string(),
+            known: Self::builtin_names().collect::<Vec<_>>().join(", "),
+        })?;
+        self.engine
+            .load(found.wasm, None)
+            .map_err(|source| RegistryError::Load {
+                name: name.to_string(),
+                source,
+            })
+    }
+
+    /// Resolves what a Role selects, fetching custom components from `source`.
+    pub fn resolve(
+        &self,
+        selector: &StrategySelector,
+        source: &dyn ComponentSource,
+    ) -> Result<Arc<WasmStrategy>, RegistryError> {
+        let Some(location) = &selector.location else {
+            return self.builtin(&selector.name);
+        };
+        let bytes = source.fetch(location)?;
+        let strategy = self
+            .engine
+            .load(&bytes, selector.sha256.as_deref())
+            .map_err(|source| RegistryError::Load {
+                name: selector.name.clone(),
+                source,
+            })?;
+        if strategy.info().name != selector.name {
+            return Err(RegistryError::NameMismatch {
+                location: location.clone(),
+                requested: selector.name.clone(),
+                found: strategy.info().name.clone(),
+            });
+        }
+        Ok(strategy)
+    }
+}

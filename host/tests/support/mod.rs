@@ -1,0 +1,81 @@
+//! Shared by the integration tests: builds guest crates to wasm components
+//! the same way `build.rs` builds the built-ins.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// Builds `package` with `features` for wasm32-wasip2 and returns the
+/// component's bytes. Uses the guests' own target directory, so only the
+/// package itself recompiles between feature sets.
+pub fn build_guest(package: &str, features: &[&str]) -> Vec<u8> {
+    let target_dir = workspace().join("target").join("wasm-guests");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace())
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--profile",
+            "wasm-guest",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo to build a guest");
+    assert!(status.success(), "building {package} {features:?} failed");
+    let artifact = target_dir
+        .join("wasm32-wasip2")
+        .join("wasm-guest")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    std::fs::read(&artifact).unwrap_or_else(|e| panic!("read {}: {e}", artifact.display()))
+}
+
+/// A small Role: `replicasets` x `replicas`, pod 0 master, nothing updated.
+pub fn role(replicasets: u32, replicas: u32) -> strategy_sdk::RoleView {
+    use strategy_sdk::{Pod, ReplicaSet, RoleView};
+    RoleView {
+        role: "storage".into(),
+        params: Vec::new(),
+        max_unavailable: 1,
+        replicasets: (0..replicasets)
+            .map(|r| ReplicaSet {
+                name: format!("storage-{r}-bcdfg"),
+                weight: 1.0,
+                holds_data: true,
+                desired_replicas: replicas,
+                pods: (0..replicas)
+                    .map(|p| Pod {
+                        ordinal: p,
+                        ready: true,
+                        healthy: true,
+                        master: p == 0,
+                        age_seconds: 600,
+                        ..Pod::default()
+                    })
+                    .collect(),
+            })
+            .collect(),
+        now_unix: 1_800_000_000,
+        state: None,
+    }
+}

@@ -1,0 +1,53 @@
+//! `OnDelete`: the operator deletes nothing; a human deletes pods and the
+//! strategy reports which are still pending.
+
+use strategy_sdk::{Decision, Info, RoleView, Strategy};
+
+/// The `OnDelete` strategy.
+pub struct OnDelete;
+
+impl Strategy for OnDelete {
+    fn describe() -> Info {
+        Info {
+            name: "OnDelete".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Deletes nothing. Pods move to the new revision when you delete them; \
+                          the status lists the pods still pending."
+                .into(),
+            params: Vec::new(),
+        }
+    }
+
+    fn plan(view: &RoleView) -> Result<Decision, String> {
+        let pending: Vec<String> = view
+            .pod_refs()
+            .filter(|(_, p)| !p.updated)
+            .filter_map(|(r, _)| view.pod_name(r))
+            .collect();
+        let done = pending.is_empty();
+        let message = if done {
+            "all pods run the update revision".to_string()
+        } else {
+            const SHOWN: usize = 5;
+            let more = pending.len().saturating_sub(SHOWN);
+            let mut names = pending
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if more > 0 {
+                names.push_str(&format!(" and {more} more"));
+            }
+            format!("{} pod(s) wait for manual deletion: {names}", pending.len())
+        };
+        Ok(Decision {
+            actions: Vec::new(),
+            state: None,
+            message,
+            done,
+        })
+    }
+}
+
+strategy_sdk::export_strategy!(OnDelete);
