@@ -98,9 +98,15 @@ mod tests {
         // A pod already down anywhere in the role takes a slot.
         view.pod_mut(3, 0).updated = true;
         view.pod_mut(3, 0).ready = false;
-        assert_eq!(
-            deleted(&ClusterPartitionUpdate::plan(&view).unwrap()).len(),
-            2
+        let d = ClusterPartitionUpdate::plan(&view).unwrap();
+        assert_eq!(deleted(&d).len(), 2);
+        view.set_param(BATCH_SIZE, "1");
+        let d = ClusterPartitionUpdate::plan(&view).unwrap();
+        assert!(deleted(&d).is_empty());
+        assert!(
+            d.message.contains("r-0 (the role-wide batch is full)"),
+            "{}",
+            d.message
         );
     }
 

@@ -115,8 +115,13 @@ pub fn plan_replicaset(view: &RoleView, r: usize, slots: &mut u32) -> ReplicaSet
     };
 
     let master = rs.master();
+    // Pods flagged master never go in this first pass, not even a second one
+    // in a view caught mid-failover: the guard would refuse the decision.
     let mut outdated: Vec<usize> = (0..rs.pods.len())
-        .filter(|&i| Some(i) != master && !rs.pods[i].updated && !rs.pods[i].terminating)
+        .filter(|&i| {
+            let p = &rs.pods[i];
+            !p.master && !p.updated && !p.terminating
+        })
         .collect();
     // Not ready first, then unhealthy, then by descending ordinal (the order
     // a StatefulSet itself rolls in).
@@ -128,7 +133,7 @@ pub fn plan_replicaset(view: &RoleView, r: usize, slots: &mut u32) -> ReplicaSet
         if may_delete(&rs.pods[i], &mut busy) {
             actions.push(Action::DeletePod(pod_ref(i)));
         } else {
-            waiting = Some("budget: waiting for restarted pods to become ready and healthy");
+            waiting = Some(no_room(busy, max));
             break;
         }
     }
@@ -146,7 +151,7 @@ pub fn plan_replicaset(view: &RoleView, r: usize, slots: &mut u32) -> ReplicaSet
             if may_delete(&rs.pods[m], &mut busy) {
                 actions.push(Action::DeletePod(pod_ref(m)));
             } else {
-                waiting = Some("budget: the only pod waits for the replica set to recover");
+                waiting = Some(no_room(busy, max));
             }
         } else if others.all(|(_, p)| p.available() && p.healthy) {
             // Leadership moves only to a fully caught-up replica set: a switch
@@ -175,6 +180,16 @@ pub fn plan_replicaset(view: &RoleView, r: usize, slots: &mut u32) -> ReplicaSet
         replicaset,
         actions,
         progress,
+    }
+}
+
+/// Why a serving pod may not go now: its replica set's budget, or else the
+/// role-wide slots.
+fn no_room(busy: u32, max: u32) -> &'static str {
+    if busy >= max {
+        "budget: waiting for restarted pods to become ready and healthy"
+    } else {
+        "the role-wide batch is full"
     }
 }
 
@@ -413,6 +428,13 @@ mod tests {
         p.updated = true;
         p.ready = false;
         assert!(plan(&view).actions.is_empty());
+    }
+
+    #[test]
+    fn a_second_master_flag_is_never_deleted() {
+        let mut view = RoleView::sample(1, 3);
+        view.pod_mut(0, 2).master = true;
+        assert_eq!(plan(&view).actions, vec![del(0, 1)]);
     }
 
     #[test]
