@@ -22,6 +22,63 @@ use tarantool_operator::strategy::simulator::{
     Outcome, ReplicaSetDescription, RoleDescription, RunLimits, RunReport, Simulator, StepAction,
 };
 
+/// A small Role, a few pods deleted by hand first (so that the view also has
+/// terminating ones), and a random decision naming mostly pods of that Role.
+fn guard_case() -> impl Strategy<Value = (RoleDescription, Vec<PodRef>, Decision)> {
+    (prop::collection::vec(replicaset(), 1..=3), 1u32..=2).prop_flat_map(
+        |(replicasets, max_unavailable)| {
+            let sizes: Vec<u32> = replicasets.iter().map(|r| r.replicas).collect();
+            let d = RoleDescription {
+                role: "g".into(),
+                params: Default::default(),
+                max_unavailable,
+                restart_seconds: 30,
+                terminate_seconds: 5,
+                replicasets,
+            };
+            // A pod of the Role, or now and then one past its end.
+            let pod = (
+                0..sizes.len() as u32,
+                any::<prop::sample::Index>(),
+                prop::bool::weighted(0.05),
+            )
+                .prop_map(move |(r, i, past)| PodRef {
+                    replicaset: r,
+                    pod: if past {
+                        sizes[r as usize]
+                    } else {
+                        i.index(sizes[r as usize] as usize) as u32
+                    },
+                });
+            let action = prop_oneof![
+                6 => pod.clone().prop_map(Action::DeletePod),
+                2 => pod.clone().prop_map(Action::SwitchMaster),
+                1 => (0u32..4000).prop_map(Action::Wait),
+            ];
+            let decision = (
+                prop::collection::vec(action, 0..=4),
+                prop::bool::weighted(0.2),
+            )
+                .prop_map(|(actions, done)| Decision {
+                    actions,
+                    state: None,
+                    message: String::new(),
+                    done,
+                });
+            (Just(d), prop::collection::vec(pod, 0..=1), decision)
+        },
+    )
+}
+
+/// Plays one decision, then nothing.
+struct Once(RefCell<Option<Decision>>);
+
+impl Planner for Once {
+    fn plan(&self, _: &RoleView) -> Result<Decision, PlanError> {
+        Ok(self.0.borrow_mut().take().unwrap_or_default())
+    }
+}
+
 fn config() -> ProptestConfig {
     // Each case simulates up to 250 pods; 64 keeps the file to a few seconds
     // in a debug build.
@@ -148,6 +205,11 @@ fn run_to_completion(
     let report = sim.run(&watched, limits(d));
     prop_assert_eq!(&report.outcome, &Outcome::Completed, "{}", report.outcome);
     prop_assert!(sim.outdated_pods().is_empty());
+    let view = sim.view();
+    prop_assert!(
+        view.pod_refs().all(|(_, p)| p.available() && p.healthy),
+        "done before every pod was back"
+    );
     prop_assert!(
         watched.problems.borrow().is_empty(),
         "{:?}",
@@ -278,6 +340,22 @@ proptest! {
         for rs in &report.stats.replicasets {
             prop_assert!(rs.max_unavailable <= d.max_unavailable.max(rs.initial_unavailable));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Whatever the guard lets through, the simulator's own invariant checks
+    /// accept: the guard is never the weaker of the two.
+    #[test]
+    fn the_guard_lets_nothing_unsafe_through((d, by_hand, decision) in guard_case()) {
+        let mut sim = Simulator::from_description(&d).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for pod in by_hand {
+            sim.delete_pod(pod);
+        }
+        let report = sim.run(&Once(RefCell::new(Some(decision))), RunLimits { max_steps: 3, max_idle_secs: 60 });
+        prop_assert!(!matches!(report.outcome, Outcome::Violation(_)), "{}", report.outcome);
     }
 }
 
