@@ -12,7 +12,7 @@ help: ## list targets
 setup-rust: ## the wasm target for strategies (rustup)
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-setup: setup-rust ## install everything the tests need
+setup: setup-rust setup-control-plane ## install everything the tests need
 
 # ---------------------------------------------------------------- checks
 lint: setup-rust ## rustfmt and clippy, warnings are errors
@@ -22,7 +22,32 @@ lint: setup-rust ## rustfmt and clippy, warnings are errors
 test-unit: setup-rust ## unit, property and sandbox tests (no Kubernetes)
 	$(CARGO) test --workspace
 
-test: setup lint test-unit ## every test: what CI runs
+test: setup lint test-unit test-control-plane ## every test: what CI runs
 
 bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 	$(CARGO) bench -p tarantool-operator --bench plan
+
+# ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
+.PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane
+HARNESS_TARGET_DIR ?= $(CURDIR)/target/harness
+
+setup-control-plane: ## Debian packages the control-plane scripts use (Go must be on PATH)
+	@command -v go >/dev/null || { echo "Go >= 1.26 is needed to build the control plane" >&2; exit 1; }
+	@missing=""; for c in curl:curl flock:util-linux setsid:util-linux; do \
+	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c#*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
+
+control-plane: ## build (or take from the cache) etcd, kube-*, kubectl, kwok, helm into target/control-plane/bin
+	bash tests/control-plane/build.sh
+
+cluster-up: control-plane ## start the local control plane; KUBECONFIG=target/control-plane/kubeconfig
+	bash tests/control-plane/cluster-up.sh
+
+cluster-down: ## stop the local control plane and remove its state
+	bash tests/control-plane/cluster-down.sh
+
+test-control-plane: setup-control-plane control-plane ## tests against the local control plane (stops it if it started it)
+	@started=0; \
+	if ! bash tests/control-plane/status.sh >/dev/null 2>&1; then bash tests/control-plane/cluster-up.sh; started=1; fi; \
+	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \
+	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test -p test-harness -- --include-ignored

@@ -1,0 +1,39 @@
+# Shared helpers for the control-plane scripts (sourced, not executed).
+# shellcheck shell=bash
+
+CP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$CP_DIR/../.." && pwd)
+# shellcheck source=versions.env
+. "$CP_DIR/versions.env"
+
+# Everything generated lives here (ignored by git through /target).
+CP_TARGET=${CP_TARGET:-$REPO_ROOT/target/control-plane}
+CP_BIN=$CP_TARGET/bin
+
+log() { printf '[control-plane] %s\n' "$*" >&2; }
+die() { printf '[control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Cache key: everything that decides what the binaries are.
+cp_cache_key() {
+  {
+    go version
+    cat "$CP_DIR/versions.env" "$CP_DIR/go.mod" "$CP_DIR/go.sum" "$CP_DIR/build.sh"
+    find "$CP_DIR" -name '*.go' -not -path '*/testdata/*' | LC_ALL=C sort | xargs cat
+  } | sha256sum | cut -c1-16
+}
+
+cp_cache_root() {
+  printf '%s\n' "${TARANTOOL_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tarantool-operator}/control-plane"
+}
+
+# The binaries every script expects in $CP_BIN.
+CP_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm cphelper)
+
+# Serialises cluster-up/cluster-down across processes (parallel test binaries).
+cp_lock() {
+  [[ -n ${CP_LOCKED:-} ]] && return 0
+  mkdir -p "$CP_TARGET"
+  exec 9>"$CP_TARGET/.lock"
+  flock 9
+  export CP_LOCKED=1
+}
