@@ -218,43 +218,44 @@ pub fn check(view: &RoleView, decision: &Decision) -> Result<(), GuardError> {
 
 /// A pod an action names, resolved against the view.
 struct Target<'v> {
+    view: &'v RoleView,
     rs: &'v ReplicaSet,
-    index: usize,
+    at: PodRef,
 }
 
 impl<'v> Target<'v> {
-    fn resolve(view: &'v RoleView, action: usize, r: PodRef) -> Result<Self, GuardError> {
+    fn resolve(view: &'v RoleView, action: usize, at: PodRef) -> Result<Self, GuardError> {
         view.replicasets
-            .get(r.replicaset as usize)
-            .filter(|rs| (r.pod as usize) < rs.pods.len())
-            .map(|rs| Target {
-                rs,
-                index: r.pod as usize,
-            })
+            .get(at.replicaset as usize)
+            .filter(|rs| (at.pod as usize) < rs.pods.len())
+            .map(|rs| Target { view, rs, at })
             .ok_or_else(|| GuardError::UnknownPod {
                 action,
                 role: view.role.clone(),
-                replicaset: r.replicaset,
-                pod: r.pod,
+                replicaset: at.replicaset,
+                pod: at.pod,
             })
     }
 
     fn pod(&self) -> &'v strategy_sdk::Pod {
-        &self.rs.pods[self.index]
+        &self.rs.pods[self.at.pod as usize]
+    }
+
+    /// The Kubernetes name of the pod at `at` (resolved, so always known).
+    fn name_of(&self, at: PodRef) -> String {
+        self.view.pod_name(at).unwrap_or_default()
     }
 
     fn name(&self) -> String {
-        format!("{}-{}", self.rs.name, self.pod().ordinal)
+        self.name_of(self.at)
     }
 
     /// Another pod of the replica set that serves, if any.
     fn available_peer(&self) -> Option<String> {
-        self.rs
-            .pods
-            .iter()
-            .enumerate()
-            .find(|&(i, p)| i != self.index && p.available())
-            .map(|(_, p)| format!("{}-{}", self.rs.name, p.ordinal))
+        (0..self.rs.pods.len() as u32)
+            .filter(|&pod| pod != self.at.pod && self.rs.pods[pod as usize].available())
+            .map(|pod| self.name_of(PodRef { pod, ..self.at }))
+            .next()
     }
 }
 
