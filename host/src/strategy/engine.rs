@@ -21,6 +21,12 @@ use super::wasi_stub::{self, DeniedCall};
 /// Compiled components kept in memory; the oldest is dropped beyond this.
 const MAX_LOADED: usize = 64;
 
+/// Bytes of each pooled memory kept resident between calls (only the dirty
+/// pages are reset, when the kernel can tell which those are).
+const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+/// The same for tables.
+const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
+
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocator {
@@ -271,7 +277,13 @@ fn config(limits: &SandboxLimits, allocator: Allocator) -> Config {
             .total_tables(slots * limits.max_tables as u32)
             .max_tables_per_component(limits.max_tables as u32)
             .table_elements(limits.max_table_elements)
-            .max_memory_size(limits.max_memory_bytes);
+            .max_memory_size(limits.max_memory_bytes)
+            // A fresh instance per call would fault in every page it touches
+            // again. Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset
+            // just the dirtied pages in place and keep them resident instead.
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
@@ -324,7 +336,14 @@ impl WasmStrategy {
         })?;
         let decision = answer.map_err(PlanError::Rejected)?;
         self.check_size(&decision)?;
-        Ok((boundary::decision_from_wit(decision), log))
+        Ok((boundary::decision_from_wit(decision, view), log))
+    }
+
+    /// Creates a store and an instance and drops them: the fixed part of
+    /// every call. For benchmarks.
+    #[doc(hidden)]
+    pub fn probe_instantiate(&self) -> Result<(), PlanError> {
+        self.call(|_, _| Ok(())).map(|_| ())
     }
 
     fn describe(&self) -> Result<Info, PlanError> {

@@ -61,7 +61,8 @@ macro_rules! export_strategy {
                 > {
                     $crate::guest::install_panic_hook();
                     let view = $crate::guest::view_from_wit(view);
-                    <$strategy as $crate::Strategy>::plan(&view).map($crate::guest::decision_to_wit)
+                    <$strategy as $crate::Strategy>::plan(&view)
+                        .map(|d| $crate::guest::decision_to_wit(d, &view))
                 }
             }
     $crate::guest::bindings::export!(Export with_types_in $crate::guest::bindings);
