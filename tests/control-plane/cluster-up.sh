@@ -60,6 +60,12 @@ failed() {
     tail -n 30 "$LOGS/$c.log" | sed 's/^/    /' >&2
   fi
   bash "$CP_DIR/cluster-down.sh" --keep-logs >&2 || true
+  # Free ports are picked before the components bind them: if another process
+  # took one in between, start once more with new ports.
+  if [[ -z ${CP_RETRIED:-} ]] && grep -qs 'address already in use' "$LOGS/$c.log"; then
+    log "a port was taken meanwhile: starting again with new ports"
+    CP_RETRIED=1 exec bash "$0"
+  fi
   exit 1
 }
 
@@ -142,7 +148,7 @@ start kube-apiserver "$CP_BIN/kube-apiserver" \
   --kubelet-client-certificate "$CERTS/admin.crt" --kubelet-client-key "$CERTS/admin.key" \
   --kubelet-preferred-address-types InternalIP \
   --profiling=false
-wait_for kube-apiserver 90 "${KUBECTL[@]}" get --raw /readyz
+wait_for kube-apiserver 180 "${KUBECTL[@]}" get --raw /readyz
 
 # ---------------------------------------------------------------- controllers
 CONTROLLERS=(

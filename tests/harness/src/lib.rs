@@ -282,6 +282,27 @@ pub async fn output(cmd: &mut tokio::process::Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A namespaced Kubernetes object type the harness can get, watch and wait for.
+pub trait NamespacedObject:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType: Default>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + 'static
+{
+}
+
+impl<K> NamespacedObject for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType: Default>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static
+{
+}
+
 /// What a test gets: its own namespace and an admin client.
 #[derive(Clone)]
 pub struct TestContext {
@@ -303,18 +324,14 @@ impl TestContext {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    /// Waits until `cond` holds for the object `name` (in the test namespace),
-    /// for at most [`default_timeout`], and returns the object.
-    pub async fn wait_for<K>(&self, name: &str, what: &str, cond: impl Condition<K>) -> Result<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + 'static,
-        <K as Resource>::DynamicType: Default,
-    {
+    /// Watches the object `name` (in the test namespace) until `cond` holds,
+    /// for at most [`default_timeout`]; `None` when the object does not exist.
+    async fn await_object<K: NamespacedObject>(
+        &self,
+        name: &str,
+        what: &str,
+        cond: impl Condition<K>,
+    ) -> Result<Option<K>> {
         let timeout = default_timeout();
         let what = format!("{what} ({}/{name})", self.namespace);
         match tokio::time::timeout(timeout, await_condition(self.api::<K>(), name, cond)).await {
@@ -323,39 +340,36 @@ impl TestContext {
                 what,
                 message: e.to_string(),
             }),
-            Ok(Ok(Some(obj))) => Ok(obj),
-            Ok(Ok(None)) => Err(Error::Gone { what }),
+            Ok(Ok(obj)) => Ok(obj),
         }
+    }
+
+    /// Waits until `cond` holds for the object `name` (in the test namespace),
+    /// for at most [`default_timeout`], and returns the object.
+    pub async fn wait_for<K: NamespacedObject>(
+        &self,
+        name: &str,
+        what: &str,
+        cond: impl Condition<K>,
+    ) -> Result<K> {
+        self.await_object(name, what, cond)
+            .await?
+            .ok_or_else(|| Error::Gone {
+                what: format!("{what} ({}/{name})", self.namespace),
+            })
     }
 
     /// Waits until the object `name` (in the test namespace) is gone, for at
     /// most [`default_timeout`]. A new object of the same name (another uid)
     /// counts as gone.
-    pub async fn wait_deleted<K>(&self, name: &str, what: &str) -> Result<()>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + 'static,
-        <K as Resource>::DynamicType: Default,
-    {
+    pub async fn wait_deleted<K: NamespacedObject>(&self, name: &str, what: &str) -> Result<()> {
         let Some(obj) = self.api::<K>().get_opt(name).await? else {
             return Ok(());
         };
         let uid = obj.meta().uid.clone().unwrap_or_default();
-        let timeout = default_timeout();
-        let what = format!("{what} ({}/{name})", self.namespace);
-        let wait = await_condition(self.api::<K>(), name, conditions::is_deleted(&uid));
-        match tokio::time::timeout(timeout, wait).await {
-            Err(_) => Err(Error::Timeout { timeout, what }),
-            Ok(Err(e)) => Err(Error::Watch {
-                what,
-                message: e.to_string(),
-            }),
-            Ok(Ok(_)) => Ok(()),
-        }
+        self.await_object(name, what, conditions::is_deleted::<K>(&uid))
+            .await
+            .map(drop)
     }
 
     /// Polls `check` every 200 ms until it returns `Some`, for at most
