@@ -193,7 +193,7 @@ start kwok env PATH="${KWOK_EXEC_PATH:+$KWOK_EXEC_PATH:}$PATH" "$CP_BIN/kwok" \
 wait_for kwok 60 curl -fsSk "https://127.0.0.1:$KWOK_PORT/healthz"
 
 # ---------------------------------------------------------------- agent (exec work dirs, volumes)
-start agent "$CP_BIN/cphelper" agent --kubeconfig "$KUBECONFIG_FILE" \
+start agent env PATH="${KWOK_EXEC_PATH:+$KWOK_EXEC_PATH:}$PATH" "$CP_BIN/cphelper" agent --kubeconfig "$KUBECONFIG_FILE" \
   --pods-dir "$CP_TARGET/pods" --volumes-dir "$CP_TARGET/volumes"
 wait_for agent 30 grep -q 'agent ready' "$LOGS/agent.log"
 

@@ -432,3 +432,62 @@ async fn helm_installs_and_uninstalls_a_chart() {
     })
     .await;
 }
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn annotated_pod_runs_its_command_locally_while_it_exists() {
+    run("run-locally", |t| async move {
+        let mut main = container("main", &[("GREETING", "hi")]);
+        main.command = Some(vec!["sh".into(), "-c".into()]);
+        main.args = Some(vec![
+            r#"echo $$ > pid; echo "$POD_NAME $GREETING" > started; exec sleep 600"#.into(),
+        ]);
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some("proc".into()),
+                annotations: Some(
+                    [(
+                        "local.tarantool-operator.dev/run".to_string(),
+                        "true".to_string(),
+                    )]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![main],
+                termination_grace_period_seconds: Some(5),
+                ..PodSpec::default()
+            }),
+            ..Pod::default()
+        };
+        t.api::<Pod>().create(&PostParams::default(), &pod).await?;
+        ready_pod(&t, "proc", None).await?;
+        let dir = t.cp.pods_dir().join(&t.namespace).join("proc");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let pid = t
+            .eventually("the pod's process to start", || async {
+                let started = read("started");
+                let pid = read("pid").trim().parse::<u32>().ok();
+                Ok(pid.filter(|_| started.ends_with('\n')))
+            })
+            .await?;
+        assert_eq!(read("started"), "proc hi\n");
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        assert!(proc_dir.exists(), "the process runs while the pod exists");
+        let out = t
+            .exec("proc", Some("main"), &["cat", "started"], None)
+            .await?;
+        assert_eq!(out.stdout, "proc hi\n");
+
+        t.api::<Pod>()
+            .delete("proc", &DeleteParams::default())
+            .await?;
+        t.eventually("the pod's process to stop", || async {
+            Ok((!proc_dir.exists()).then_some(()))
+        })
+        .await?;
+        Ok::<_, Error>(())
+    })
+    .await;
+}

@@ -37,6 +37,9 @@ const (
 	// cluster-up creates; PVCs of classes with this provisioner get a hostPath PV.
 	provisionerName  = "local.tarantool-operator.dev/hostpath"
 	annProvisionedBy = "pv.kubernetes.io/provisioned-by"
+	// annRunLocally on a pod makes the agent run its containers' command+args
+	// as local processes in the pod's work dir while the pod exists.
+	annRunLocally = "local.tarantool-operator.dev/run"
 )
 
 var execGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "execs"}
@@ -51,6 +54,7 @@ type agent struct {
 	claims     workqueue.TypedRateLimitingInterface[string]
 	volumes    workqueue.TypedRateLimitingInterface[string]
 	applied    map[string]string // pod key -> hash of the Exec spec last applied
+	procs      *processes
 }
 
 // runAgent runs two small control loops until SIGTERM/SIGINT:
@@ -76,7 +80,7 @@ func runAgent(args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 100, 200
-	a := &agent{applied: map[string]string{}}
+	a := &agent{applied: map[string]string{}, procs: newProcesses()}
 	if a.podsDir, err = filepath.Abs(*podsDir); err != nil {
 		return err
 	}
@@ -132,6 +136,7 @@ func runAgent(args []string) error {
 	go a.loop(ctx, a.claims, a.syncClaim)
 	go a.loop(ctx, a.volumes, a.syncVolume)
 	<-ctx.Done()
+	a.procs.stopAll()
 	a.pods.ShutDown()
 	a.claims.ShutDown()
 	a.volumes.ShutDown()
@@ -164,14 +169,22 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 	pod, err := a.factory.Core().V1().Pods().Lister().Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		delete(a.applied, key) // the Exec is owned by the pod: the GC removes it
+		a.procs.stop(key)
 		return nil
 	}
-	if err != nil || pod.DeletionTimestamp != nil {
+	if err != nil {
 		return err
+	}
+	if pod.DeletionTimestamp != nil {
+		a.procs.stop(key)
+		return nil
 	}
 	workDir := filepath.Join(a.podsDir, ns, name)
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return err
+	}
+	if pod.Annotations[annRunLocally] == "true" && pod.Spec.NodeName != "" {
+		a.procs.ensure(key, pod, workDir)
 	}
 	exec := desiredExec(pod, workDir)
 	raw, err := json.Marshal(exec.Object)
@@ -196,30 +209,16 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 // container's literal env and the downward-API fields we can resolve, and a
 // default target for a pod-level exec.
 func desiredExec(pod *corev1.Pod, workDir string) *unstructured.Unstructured {
-	base := []map[string]interface{}{
-		env("POD_NAME", pod.Name),
-		env("POD_NAMESPACE", pod.Namespace),
-		env("POD_UID", string(pod.UID)),
-		env("NODE_NAME", pod.Spec.NodeName),
-		env("HOSTNAME", pod.Name),
-		env("POD_WORKDIR", workDir),
-	}
 	targets := make([]interface{}, 0, len(pod.Spec.Containers)+1)
-	for _, c := range pod.Spec.Containers {
-		envs := append([]map[string]interface{}{}, base...)
-		envs = append(envs, env("CONTAINER_NAME", c.Name))
-		for _, e := range c.Env {
-			if v, ok := resolveEnv(pod, e); ok {
-				envs = append(envs, env(e.Name, v))
-			}
-		}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
 		targets = append(targets, map[string]interface{}{
 			"containers": []interface{}{c.Name},
-			"local":      map[string]interface{}{"workDir": workDir, "envs": toList(envs)},
+			"local":      map[string]interface{}{"workDir": workDir, "envs": toList(podEnv(pod, c, workDir))},
 		})
 	}
 	targets = append(targets, map[string]interface{}{
-		"local": map[string]interface{}{"workDir": workDir, "envs": toList(base)},
+		"local": map[string]interface{}{"workDir": workDir, "envs": toList(podEnv(pod, nil, workDir))},
 	})
 	return &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1",
@@ -233,6 +232,29 @@ func desiredExec(pod *corev1.Pod, workDir string) *unstructured.Unstructured {
 		},
 		"spec": map[string]interface{}{"execs": targets},
 	}}
+}
+
+// podEnv is the environment of a command run for the pod: the pod's identity,
+// and for a container its literal env and resolvable downward-API fields.
+func podEnv(pod *corev1.Pod, c *corev1.Container, workDir string) []map[string]interface{} {
+	envs := []map[string]interface{}{
+		env("POD_NAME", pod.Name),
+		env("POD_NAMESPACE", pod.Namespace),
+		env("POD_UID", string(pod.UID)),
+		env("NODE_NAME", pod.Spec.NodeName),
+		env("HOSTNAME", pod.Name),
+		env("POD_WORKDIR", workDir),
+	}
+	if c == nil {
+		return envs
+	}
+	envs = append(envs, env("CONTAINER_NAME", c.Name))
+	for _, e := range c.Env {
+		if v, ok := resolveEnv(pod, e); ok {
+			envs = append(envs, env(e.Name, v))
+		}
+	}
+	return envs
 }
 
 func resolveEnv(pod *corev1.Pod, e corev1.EnvVar) (string, bool) {
