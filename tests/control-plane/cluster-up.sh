@@ -48,7 +48,8 @@ bash "$CP_DIR/build.sh"
 
 start_ts=$(date +%s%N)
 rm -rf "$RUN" "$LOGS" "$CP_TARGET/etcd" "$CP_TARGET/certs" "$CP_TARGET/pods" "$CP_TARGET/volumes" "$KUBECONFIG_FILE"
-mkdir -p "$RUN" "$LOGS" "$CP_TARGET/etcd" "$CP_TARGET/pods" "$CP_TARGET/volumes"
+mkdir -p "$RUN" "$LOGS" "$CP_TARGET/pods" "$CP_TARGET/volumes"
+mkdir -m 700 "$CP_TARGET/etcd"
 CERTS=$CP_TARGET/certs
 
 # On any failure: name the component, show its log, stop what was started.
