@@ -188,7 +188,7 @@ sed -e "s/@POD_READY_DELAY_MS@/$READY_MS/" -e "s/@POD_DELETE_DELAY_MS@/$DELETE_M
 start kwok env PATH="${KWOK_EXEC_PATH:+$KWOK_EXEC_PATH:}$PATH" "$CP_BIN/kwok" \
   --kubeconfig "$KUBECONFIG_FILE" --config "$RUN/kwok.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-  --node-ip 127.0.0.1 --node-port "$KWOK_PORT" --server-address "127.0.0.1:$KWOK_PORT" \
+  --node-ip 127.0.0.1 --node-port "$KWOK_PORT" --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.0/16 \
   --tls-cert-file "$CERTS/kwok.crt" --tls-private-key-file "$CERTS/kwok.key" \
   --enable-crds Exec --v "${KWOK_LOG_LEVEL:-WARN}"
 wait_for kwok 60 curl -fsSk "https://127.0.0.1:$KWOK_PORT/healthz"
