@@ -94,7 +94,7 @@ for t in $targets; do
     kube) group kube "$( { echo "$GOVERSION $KUBERNETES_VERSION $KUBE_LDFLAGS"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum"; } | key_of)" build_kube ;;
     kwok) group kwok "$(echo "$GOVERSION $KWOK_VERSION $KWOK_LDFLAGS with-exec-crd patches-1-2" | key_of)" build_kwok ;;
     helm) group helm "$(echo "$GOVERSION $HELM_VERSION $HELM_LDFLAGS" | key_of)" build_helm ;;
-    cphelper) group cphelper "$( { echo "$GOVERSION"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum" "$CP_DIR"/cmd/cphelper/*.go; } | key_of)" build_cphelper ;;
+    cphelper) group cphelper "$( { echo "$GOVERSION"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum"; find "$CP_DIR/cmd/cphelper" -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs cat; } | key_of)" build_cphelper ;;
     *) die "unknown build target $t" ;;
   esac
 done
