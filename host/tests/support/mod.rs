@@ -52,30 +52,5 @@ pub fn build_guest(package: &str, features: &[&str]) -> Vec<u8> {
 
 /// A small Role: `replicasets` x `replicas`, pod 0 master, nothing updated.
 pub fn role(replicasets: u32, replicas: u32) -> strategy_sdk::RoleView {
-    use strategy_sdk::{Pod, ReplicaSet, RoleView};
-    RoleView {
-        role: "storage".into(),
-        params: Vec::new(),
-        max_unavailable: 1,
-        replicasets: (0..replicasets)
-            .map(|r| ReplicaSet {
-                name: format!("storage-{r}-bcdfg"),
-                weight: 1.0,
-                holds_data: true,
-                desired_replicas: replicas,
-                pods: (0..replicas)
-                    .map(|p| Pod {
-                        ordinal: p,
-                        ready: true,
-                        healthy: true,
-                        master: p == 0,
-                        age_seconds: 600,
-                        ..Pod::default()
-                    })
-                    .collect(),
-            })
-            .collect(),
-        now_unix: 1_800_000_000,
-        state: None,
-    }
+    strategy_sdk::RoleView::sample(replicasets, replicas)
 }
