@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help setup setup-rust lint test test-unit bench
+.PHONY: help setup setup-rust lint test test-unit bench crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,9 @@ test-unit: setup-rust ## unit, property and sandbox tests (no Kubernetes)
 	$(CARGO) test --workspace
 
 test: setup lint test-unit test-control-plane ## every test: what CI runs
+
+crds: ## regenerate crds/ from the Rust types in host/src/api (a test fails when they are stale)
+	$(CARGO) run -q -p tarantool-operator -- crds --write crds/
 
 bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 	$(CARGO) bench -p tarantool-operator --bench plan

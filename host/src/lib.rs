@@ -1,4 +1,5 @@
 //! tarantool-operator: a Kubernetes operator for Tarantool Cartridge clusters
 //! whose rolling-update strategies are sandboxed WebAssembly components.
 
+pub mod api;
 pub mod strategy;

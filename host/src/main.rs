@@ -39,6 +39,8 @@ enum Command {
     /// Print, as a table, the steps a strategy would take on a described Role,
     /// simulated to the end.
     Plan(cli::plan::PlanArgs),
+    /// Print the Cluster and Role CRDs as YAML (or write/check `crds/`).
+    Crds(cli::crds::CrdsArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Strategy(cmd) => cli::strategy::run(cmd, args.cache_dir),
         Command::Plan(plan) => cli::plan::run(plan, args.cache_dir),
+        Command::Crds(crds) => cli::crds::run(crds),
     };
     match result {
         Ok(code) => code,

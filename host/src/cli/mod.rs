@@ -1,5 +1,6 @@
 //! Subcommands of the binary. `anyhow` lives here, at the edge.
 
+pub mod crds;
 pub mod plan;
 pub mod strategy;
 

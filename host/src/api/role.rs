@@ -1,0 +1,277 @@
+//! The `Role` resource: a number of identical replica sets of a Cartridge
+//! cluster (routers, storages, ...), each run by its own StatefulSet.
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::update_strategy::UpdateStrategy;
+
+/// Desired state of a Role (`tarantool.io/v1alpha1` `Role`).
+///
+/// The replica set template has two places: `spec.replicasetTemplate` (the
+/// canonical one) and `spec.vshard.replicasetTemplate` (where the article's
+/// manifest puts it, accepted as an alias). Admission refuses a Role that
+/// sets both or neither; should an object still carry both (written before
+/// the CRD had that rule), the canonical place wins.
+// clippy reads the repeated `type_ = "string"` of printcolumn(...) as duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "tarantool.io",
+    version = "v1alpha1",
+    kind = "Role",
+    namespaced,
+    status = "RoleStatus",
+    derive = "PartialEq",
+    shortname = "tntr",
+    shortname = "tntrole",
+    category = "tarantool",
+    doc = "Replica sets of one kind in a Tarantool Cartridge cluster: how many, their Cartridge roles and vshard settings, their pod template, and how they are updated.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.ready",
+        description = "replica sets with every instance ready / replica sets wanted"
+    ),
+    printcolumn(
+        name = "Updated",
+        type_ = "integer",
+        json_path = ".status.updatedReplicasets",
+        description = "replica sets whose every pod runs the current template"
+    ),
+    printcolumn(
+        name = "Strategy",
+        type_ = "string",
+        json_path = ".spec.updateStrategy.name",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::validation::role_spec_rules)]
+pub struct RoleSpec {
+    /// Number of replica sets (0 keeps the Role with no instances).
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicasets: i32,
+    /// Cartridge roles and vshard settings of every replica set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vshard: Option<RoleVshard>,
+    /// What every replica set runs (canonical place; see the type's docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicaset_template: Option<ReplicasetTemplate>,
+    /// How pods are updated when the pod template changes.
+    #[serde(default)]
+    pub update_strategy: UpdateStrategy,
+}
+
+/// Cartridge settings of each replica set of the Role.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleVshard {
+    /// Cartridge roles enabled on every replica set, e.g. `vshard-router`,
+    /// `failover-coordinator`, `app.roles.router`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 256)), extend("x-kubernetes-list-type" = "set"))]
+    pub cluster_roles: Vec<String>,
+    /// vshard weight of each replica set (storages; 0 drains its buckets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub weight: Option<f64>,
+    /// vshard group of the replica sets (multi-group clusters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub vshard_group: Option<String>,
+    /// Every instance writable, not just the master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_rw: Option<bool>,
+    /// Alias of `spec.replicasetTemplate`, where the article's manifest puts
+    /// it. Set one of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicaset_template: Option<ReplicasetTemplate>,
+}
+
+/// What each replica set of a Role runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicasetTemplate {
+    /// Instances per replica set.
+    #[serde(default = "default_one")]
+    #[schemars(range(min = 1, max = 100))]
+    pub replicas: i32,
+    /// Pod template of every instance.
+    #[schemars(schema_with = "super::schema::pod_template")]
+    pub pod_template: PodTemplateSpec,
+    /// Volume claim templates of every instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::volume_claim_templates")]
+    pub volume_claim_templates: Vec<PersistentVolumeClaim>,
+}
+
+fn default_one() -> i32 {
+    1
+}
+
+impl RoleSpec {
+    /// The replica set template in force: `spec.replicasetTemplate`, else
+    /// `spec.vshard.replicasetTemplate`.
+    pub fn replicaset_template(&self) -> Option<&ReplicasetTemplate> {
+        self.replicaset_template.as_ref().or_else(|| {
+            self.vshard
+                .as_ref()
+                .and_then(|v| v.replicaset_template.as_ref())
+        })
+    }
+
+    /// Whether the template is set in both places (admission refuses it; an
+    /// older object may still have it).
+    pub fn has_both_templates(&self) -> bool {
+        self.replicaset_template.is_some()
+            && self
+                .vshard
+                .as_ref()
+                .is_some_and(|v| v.replicaset_template.is_some())
+    }
+
+    /// The same spec with the template in its canonical place only (the
+    /// alias moved there, or dropped when both are set), so that where the
+    /// template was written never changes what it means.
+    pub fn normalized(mut self) -> Self {
+        let alias = self
+            .vshard
+            .as_mut()
+            .and_then(|v| v.replicaset_template.take());
+        if self.replicaset_template.is_none() {
+            self.replicaset_template = alias;
+        }
+        self
+    }
+
+    /// Replica sets wanted, as a count (negative values count as 0).
+    pub fn replicaset_count(&self) -> u32 {
+        u32::try_from(self.replicasets).unwrap_or(0)
+    }
+}
+
+/// Where a Role is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RolePhase {
+    /// Being created; not every replica set is ready yet.
+    #[default]
+    Pending,
+    /// Every replica set ready and on the current template.
+    Ready,
+    /// Rolling pods to a new template.
+    Updating,
+    /// Adding or removing replica sets or instances.
+    Scaling,
+    /// Something needs attention; see the conditions.
+    Degraded,
+    /// Being deleted.
+    Terminating,
+}
+
+/// Observed state of a Role, written by the operator only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleStatus {
+    /// Where the Role is in its life.
+    #[serde(default)]
+    pub phase: RolePhase,
+    /// The `metadata.generation` this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `ready/wanted` replica sets, for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Replica sets with every instance ready.
+    #[serde(default)]
+    pub ready_replicasets: i32,
+    /// Replica sets whose every pod runs the current template.
+    #[serde(default)]
+    pub updated_replicasets: i32,
+    /// One entry per replica set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub replicasets: Vec<ReplicasetStatus>,
+    /// Progress of the rolling update, while there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateProgress>,
+    /// Ready, Progressing and Degraded, in the metav1 shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Observed state of one replica set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicasetStatus {
+    /// Its StatefulSet's name, `<role>-<ordinal>-<hash>`.
+    pub name: String,
+    /// Its Cartridge replica set UUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Instances wanted.
+    #[serde(default)]
+    pub replicas: i32,
+    /// Instances ready.
+    #[serde(default)]
+    pub ready: i32,
+    /// Instances running the current template.
+    #[serde(default)]
+    pub updated: i32,
+    /// The pod of the current master, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Its vshard weight as Cartridge reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+/// Progress of a rolling update.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateProgress {
+    /// The strategy running it.
+    pub strategy: String,
+    /// The pod template revision being rolled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Pods on that revision.
+    #[serde(default)]
+    pub updated_pods: i32,
+    /// Pods of the Role.
+    #[serde(default)]
+    pub total_pods: i32,
+    /// The strategy's last message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub message: Option<String>,
+    /// The opaque state the strategy returned last time, given back to it on
+    /// the next plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub state: Option<String>,
+    /// When the strategy last planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_plan_time: Option<Time>,
+    /// The strategy said done and every pod is updated.
+    #[serde(default)]
+    pub done: bool,
+}
+
+impl RoleStatus {
+    /// The `ready` column text: `2/3`.
+    pub fn ready_text(ready: u32, wanted: u32) -> String {
+        format!("{ready}/{wanted}")
+    }
+}
