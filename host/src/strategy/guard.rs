@@ -15,7 +15,7 @@ use strategy_sdk::{Action, Decision, PodRef, ReplicaSet, RoleView};
 
 /// The longest wait a decision may ask for. The host plans again on every pod
 /// event anyway; a longer wait would only hide a stuck strategy.
-pub const MAX_WAIT_SECONDS: u32 = 3600;
+pub const MAX_WAIT_SECONDS: u32 = strategy_sdk::rollout::MAX_WAIT_SECONDS;
 
 /// Why a decision was refused. Pods are named by their Kubernetes names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -28,18 +28,11 @@ impl Strategy for OnDelete {
         let message = if done {
             "all pods run the update revision".to_string()
         } else {
-            const SHOWN: usize = 5;
-            let more = pending.len().saturating_sub(SHOWN);
-            let mut names = pending
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if more > 0 {
-                names.push_str(&format!(" and {more} more"));
-            }
-            format!("{} pod(s) wait for manual deletion: {names}", pending.len())
+            format!(
+                "{} pod(s) wait for manual deletion: {}",
+                pending.len(),
+                strategy_sdk::rollout::brief_list(&pending, 5)
+            )
         };
         Ok(Decision {
             actions: Vec::new(),
