@@ -32,7 +32,9 @@ bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 
 # ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
 .PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane
-HARNESS_TARGET_DIR ?= $(CURDIR)/target/harness
+# The same target dir as every other cargo command: the harness tests depend on
+# the operator crate, so a separate dir would compile wasmtime and kube twice.
+HARNESS_TARGET_DIR ?= $(CURDIR)/target
 
 setup-control-plane: ## Debian packages the control-plane scripts use (Go must be on PATH)
 	@command -v go >/dev/null || { echo "Go >= 1.26 is needed to build the control plane" >&2; exit 1; }
