@@ -142,6 +142,16 @@ fn defaults_of_a_minimal_cluster() {
 }
 
 #[test]
+fn the_default_strategy_and_the_examples_name_builtins() {
+    use crate::strategy::builtin;
+    assert!(builtin::find(&UpdateStrategy::default().name).is_some());
+    for text in [ARTICLE_ROUTER, ARTICLE_STORAGE] {
+        let r: Role = serde_yaml::from_str(text).expect("role");
+        assert!(builtin::find(&r.spec.update_strategy.name).is_some());
+    }
+}
+
+#[test]
 fn strategy_params_must_be_strings() {
     let err = serde_json::from_value::<UpdateStrategy>(
         json!({"name": "OnDelete", "params": {"maxUnavailable": 1}}),
