@@ -99,11 +99,16 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
 }
 
 #[test]
-fn an_endless_describe_fails_the_load() {
-    match engine().load(hostile("endless-describe"), None) {
-        Err(LoadError::Describe(PlanError::Deadline(_))) => {}
-        other => panic!("expected a describe deadline, got {other:?}"),
+fn an_endless_describe_fails_the_load_and_is_not_retried() {
+    let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("engine");
+    for _ in 0..2 {
+        match engine.load(hostile("endless-describe"), None) {
+            Err(LoadError::Describe(PlanError::Deadline(_))) => {}
+            other => panic!("expected a describe deadline, got {other:?}"),
+        }
     }
+    // The second load was answered from memory, not validated and run again.
+    assert_eq!(engine.fresh_loads(), 1);
     assert_good_component_still_works();
 }
 

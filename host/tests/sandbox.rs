@@ -55,6 +55,7 @@ fn a_component_is_compiled_once_per_digest() {
     let a = registry.builtin(builtin::ON_DELETE).expect("load");
     let b = registry.builtin(builtin::ON_DELETE).expect("load again");
     assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(registry.engine().fresh_loads(), 1);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use strategy_sdk::{Decision, Info, LogLevel, PANIC_LOG_PREFIX, RoleView};
@@ -48,7 +49,7 @@ pub enum EngineError {
 }
 
 /// Why a component could not be loaded.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     /// Refused before compiling.
     #[error(transparent)]
@@ -96,6 +97,7 @@ pub struct StrategyEngine {
     limits: Arc<SandboxLimits>,
     cache: Option<CompileCache>,
     loaded: Mutex<Loaded>,
+    fresh_loads: AtomicUsize,
     ticker: Arc<EpochTicker>,
 }
 
@@ -103,6 +105,34 @@ pub struct StrategyEngine {
 struct Loaded {
     by_digest: HashMap<Digest, Arc<WasmStrategy>>,
     order: VecDeque<Digest>,
+    /// Components that failed to load, so a bad ConfigMap is not validated,
+    /// compiled and described again on every reconcile.
+    failed: HashMap<Digest, LoadError>,
+    failed_order: VecDeque<Digest>,
+}
+
+impl Loaded {
+    fn remember(&mut self, digest: Digest, strategy: &Arc<WasmStrategy>) {
+        if self.by_digest.insert(digest, strategy.clone()).is_none() {
+            self.order.push_back(digest);
+        }
+        while self.order.len() > MAX_LOADED {
+            if let Some(old) = self.order.pop_front() {
+                self.by_digest.remove(&old);
+            }
+        }
+    }
+
+    fn remember_failure(&mut self, digest: Digest, error: &LoadError) {
+        if self.failed.insert(digest, error.clone()).is_none() {
+            self.failed_order.push_back(digest);
+        }
+        while self.failed_order.len() > MAX_LOADED {
+            if let Some(old) = self.failed_order.pop_front() {
+                self.failed.remove(&old);
+            }
+        }
+    }
 }
 
 impl StrategyEngine {
@@ -155,6 +185,7 @@ impl StrategyEngine {
             limits: Arc::new(limits),
             cache,
             loaded: Mutex::default(),
+            fresh_loads: AtomicUsize::new(0),
             ticker,
         })
     }
@@ -186,10 +217,35 @@ impl StrategyEngine {
                 });
             }
         }
-        if let Some(loaded) = self.lock_loaded().by_digest.get(&digest) {
-            return Ok(loaded.clone());
+        {
+            let loaded = self.lock_loaded();
+            if let Some(strategy) = loaded.by_digest.get(&digest) {
+                return Ok(strategy.clone());
+            }
+            if let Some(error) = loaded.failed.get(&digest) {
+                return Err(error.clone());
+            }
         }
+        match self.load_new(digest, bytes) {
+            Ok(strategy) => {
+                self.lock_loaded().remember(digest, &strategy);
+                Ok(strategy)
+            }
+            Err(error) => {
+                self.lock_loaded().remember_failure(digest, &error);
+                Err(error)
+            }
+        }
+    }
 
+    /// Loads that had to validate and compile (or read the disk cache), as
+    /// opposed to answers from memory, for success and failure alike.
+    pub fn fresh_loads(&self) -> usize {
+        self.fresh_loads.load(Ordering::Relaxed)
+    }
+
+    fn load_new(&self, digest: Digest, bytes: &[u8]) -> Result<Arc<WasmStrategy>, LoadError> {
+        self.fresh_loads.fetch_add(1, Ordering::Relaxed);
         let shape = validate::validate(bytes, self.limits.max_component_bytes)?;
         let (component, outcome) = self.compile(&digest, bytes)?;
         let mut linker = self.linker.clone();
@@ -218,17 +274,7 @@ impl StrategyEngine {
             cache = ?outcome,
             "loaded strategy component"
         );
-
-        let strategy = Arc::new(strategy);
-        let mut loaded = self.lock_loaded();
-        loaded.by_digest.insert(digest, strategy.clone());
-        loaded.order.push_back(digest);
-        while loaded.order.len() > MAX_LOADED {
-            if let Some(old) = loaded.order.pop_front() {
-                loaded.by_digest.remove(&old);
-            }
-        }
-        Ok(strategy)
+        Ok(Arc::new(strategy))
     }
 
     fn compile(
