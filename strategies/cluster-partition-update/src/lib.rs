@@ -39,15 +39,20 @@ impl Strategy for ClusterPartitionUpdate {
     }
 
     fn plan(view: &RoleView) -> Result<Decision, String> {
+        /// State kept once the data-holding warning was logged.
+        const WARNED_HOLDS_DATA: &str = "warned:holds-data";
         let batch = view.param_u32(BATCH_SIZE, 1)?;
         if batch == 0 {
             return Err(format!(
                 "param {BATCH_SIZE}=0 would never update a serving pod"
             ));
         }
-        if let Some(rs) = view.replicasets.iter().find(|rs| rs.holds_data) {
+        let holds_data = view.replicasets.iter().find(|rs| rs.holds_data);
+        if let Some(rs) = holds_data
+            && view.state.as_deref() != Some(WARNED_HOLDS_DATA)
+        {
             // Still safe (master-aware and budgeted), but slower than it needs
-            // to be and likely a misconfiguration: say so.
+            // to be and likely a misconfiguration: say so, once per rollout.
             log(
                 LogLevel::Warn,
                 &format!(
@@ -59,7 +64,11 @@ impl Strategy for ClusterPartitionUpdate {
         }
         let role_busy: u32 = view.replicasets.iter().map(busy).sum();
         let plans = plan_every(view, batch.saturating_sub(role_busy));
-        Ok(decide(view, &format!("batch {batch}: "), &plans))
+        let mut decision = decide(view, &format!("batch {batch}: "), &plans);
+        if holds_data.is_some() {
+            decision.state = Some(WARNED_HOLDS_DATA.into());
+        }
+        Ok(decision)
     }
 }
 
