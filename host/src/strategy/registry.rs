@@ -2,8 +2,9 @@
 //! component fetched from a [`ComponentSource`] (a ConfigMap in the operator,
 //! a file in the CLI).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::builtin;
 use super::engine::{LoadError, StrategyEngine, WasmStrategy};
@@ -134,12 +135,18 @@ impl RegistryError {
 /// Resolves strategy selectors to loaded components.
 pub struct Registry {
     engine: Arc<StrategyEngine>,
+    /// Built-ins already loaded: a lookup by name, without hashing the
+    /// embedded bytes again on every reconcile.
+    builtins: Mutex<HashMap<&'static str, Arc<WasmStrategy>>>,
 }
 
 impl Registry {
     /// A registry loading through `engine`.
     pub fn new(engine: Arc<StrategyEngine>) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            builtins: Mutex::default(),
+        }
     }
 
     /// The engine components are loaded with.
@@ -158,12 +165,19 @@ impl Registry {
             name: name.to_string(),
             known: Self::builtin_names().collect::<Vec<_>>().join(", "),
         })?;
-        self.engine
+        let mut builtins = self.builtins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(loaded) = builtins.get(found.name) {
+            return Ok(loaded.clone());
+        }
+        let loaded = self
+            .engine
             .load(found.wasm, None)
             .map_err(|source| RegistryError::Load {
                 name: name.to_string(),
                 source,
-            })
+            })?;
+        builtins.insert(found.name, loaded.clone());
+        Ok(loaded)
     }
 
     /// Resolves what a Role selects, fetching custom components from `source`.
