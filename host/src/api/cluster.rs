@@ -120,6 +120,22 @@ pub struct Console {
     pub container: Option<String>,
 }
 
+impl Console {
+    /// The console command used when the Cluster sets none: `tarantoolctl
+    /// connect` to the instance's control socket in `TARANTOOL_RUN_DIR`
+    /// (Cartridge's variable for it; `/var/run/tarantool` when unset).
+    /// Through `sh` so the variable is read inside the container.
+    pub fn default_command() -> Vec<String> {
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "exec tarantoolctl connect \"${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control\""
+                .into(),
+            "{instance}".into(),
+        ]
+    }
+}
+
 /// Where a Cluster is in its life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ClusterPhase {
@@ -152,10 +168,26 @@ pub struct ClusterStatus {
     /// The `metadata.generation` this status was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Hashes of the failover settings and config last applied to Cartridge,
+    /// so that a converged cluster is not asked again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedSettings>,
     /// Ready, Progressing and Degraded, in the metav1 shape.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// What the operator last applied to Cartridge, as hashes of the spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedSettings {
+    /// Hash of `spec.failover` when it was last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<String>,
+    /// Hash of `spec.config` when it was last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 impl ClusterSpec {

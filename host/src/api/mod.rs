@@ -21,7 +21,8 @@ pub mod update_strategy;
 pub mod validation;
 
 pub use cluster::{
-    Cluster, ClusterPhase, ClusterSpec, ClusterStatus, ClusterVshard, Console, RoleRef,
+    AppliedSettings, Cluster, ClusterPhase, ClusterSpec, ClusterStatus, ClusterVshard, Console,
+    RoleRef,
 };
 pub use failover::{
     Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,

@@ -202,6 +202,10 @@ pub struct RoleStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub replicasets: Vec<ReplicasetStatus>,
+    /// Hash of `spec.vshard` (roles, weight, all_rw, group) when it was last
+    /// applied to Cartridge, so a converged Role is not asked again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_vshard: Option<String>,
     /// Progress of the rolling update, while there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateProgress>,
@@ -229,6 +233,9 @@ pub struct ReplicasetStatus {
     /// Instances running the current template.
     #[serde(default)]
     pub updated: i32,
+    /// Instances joined to the Cartridge topology, as last seen there.
+    #[serde(default)]
+    pub joined: i32,
     /// The pod of the current master, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<String>,

@@ -194,9 +194,11 @@ fn round_trips_keep_every_field() {
             replicas: 2,
             ready: 2,
             updated: 1,
+            joined: 2,
             master: Some("storage-0-7dfd9f68f-0".into()),
             weight: Some(1.0),
         }],
+        applied_vshard: Some("abc".into()),
         update: Some(UpdateProgress {
             strategy: "SwitchMasterUpdate".into(),
             updated_pods: 1,
@@ -224,6 +226,10 @@ fn round_trips_keep_every_field() {
         bootstrapped: true,
         leader: Some("router-0-7dfd9f68f-0".into()),
         observed_generation: Some(1),
+        applied: Some(AppliedSettings {
+            failover: Some("f".into()),
+            config: None,
+        }),
         conditions: Vec::new(),
     });
     let back: Cluster = serde_json::from_value(serde_json::to_value(&cluster).expect("serialize"))

@@ -153,10 +153,7 @@ impl FakeState {
             Some(i) => i,
             None => {
                 if edit.join_servers.is_empty() {
-                    return Err(format!(
-                        "replicaset {:?} has no servers to join",
-                        edit.uuid
-                    ));
+                    return Err(format!("replicaset {:?} has no servers to join", edit.uuid));
                 }
                 self.replicasets.push(ReplicasetInfo {
                     uuid: edit.uuid.clone(),
@@ -204,7 +201,10 @@ impl FakeState {
         if let Some(priority) = &edit.failover_priority {
             for uuid in priority.iter().rev() {
                 let Some(at) = rs.servers.iter().position(|s| &s.uuid == uuid) else {
-                    return Err(format!("server {uuid:?} is not in replicaset {:?}", rs.uuid));
+                    return Err(format!(
+                        "server {uuid:?} is not in replicaset {:?}",
+                        rs.uuid
+                    ));
                 };
                 let server = rs.servers.remove(at);
                 rs.servers.insert(0, server);
@@ -417,12 +417,10 @@ impl Topology for Through {
     }
 
     async fn failover(&self) -> Result<FailoverParams, TopologyError> {
-        self.topology.call(
-            &self.pod,
-            CallKind::Failover,
-            "failover_get_params",
-            |s| Ok(s.failover.clone()),
-        )
+        self.topology
+            .call(&self.pod, CallKind::Failover, "failover_get_params", |s| {
+                Ok(s.failover.clone())
+            })
     }
 
     async fn set_failover(&self, params: &FailoverParams) -> Result<(), TopologyError> {
@@ -441,17 +439,13 @@ impl Topology for Through {
     }
 
     async fn config(&self, sections: &[String]) -> Result<Map<String, Value>, TopologyError> {
-        self.topology.call(
-            &self.pod,
-            CallKind::Config,
-            "config_get_readonly",
-            |s| {
+        self.topology
+            .call(&self.pod, CallKind::Config, "config_get_readonly", |s| {
                 Ok(sections
                     .iter()
                     .filter_map(|k| s.config.get(k).map(|v| (k.clone(), v.clone())))
                     .collect())
-            },
-        )
+            })
     }
 
     async fn patch_config(&self, patch: &Map<String, Value>) -> Result<(), TopologyError> {

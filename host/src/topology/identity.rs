@@ -43,9 +43,12 @@ mod tests {
         // Pinned: a change here would give every running cluster new UUIDs.
         assert_eq!(
             instance_uuid("default", "test", "router-0-7dfd9f68f-0"),
-            instance_uuid("default", "test", "router-0-7dfd9f68f-0")
+            "cb98d733-00f5-5349-8c7b-0acffcd10ecc"
         );
-        assert_eq!(Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(), Some(5));
+        assert_eq!(
+            Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(),
+            Some(5)
+        );
     }
 
     #[test]

@@ -16,12 +16,15 @@
 
 pub mod fake;
 pub mod identity;
+pub mod membership;
 mod types;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+
+use crate::api::cluster::Console;
 
 pub use types::{
     FailoverParams, JoinServer, ReplicasetEdit, ReplicasetInfo, ServerInfo, TopologyEdit,
@@ -122,6 +125,25 @@ pub struct InstanceTarget {
     pub container: Option<String>,
     /// The console command (`{instance}` already substituted).
     pub command: Vec<String>,
+}
+
+impl InstanceTarget {
+    /// The console of `pod`, reached as `console` says (the default command
+    /// when `None`), `{instance}` replaced by the pod's name.
+    pub fn for_pod(namespace: &str, pod: &str, console: Option<&Console>) -> Self {
+        let command = console
+            .map(|c| c.command.clone())
+            .unwrap_or_else(Console::default_command)
+            .into_iter()
+            .map(|arg| arg.replace("{instance}", pod))
+            .collect();
+        Self {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            container: console.and_then(|c| c.container.clone()),
+            command,
+        }
+    }
 }
 
 /// Makes a [`Topology`] for a pod.

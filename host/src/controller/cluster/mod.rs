@@ -1,0 +1,118 @@
+//! The Cluster controller, as the article's step pipeline:
+//!
+//! CheckDeletion -> SetupRolesOwnership -> SyncClusterWideService ->
+//! WaitForRolesPhase(Ready) -> GetLeader -> CreateTopologyClient ->
+//! Bootstrap -> SetupFailover -> ApplyCartridgeConfig, then the status.
+//!
+//! Each step is a small function in [`steps`] that either lets the pass go
+//! on or ends it (waiting, or with an error). The status is written at the
+//! end of every pass, and only when it changed.
+//!
+//! No finalizer: everything a Cluster has lives in its pods and their
+//! volumes, which the garbage collector removes with it; there is nothing
+//! outside Kubernetes to clean up.
+
+pub mod leader;
+pub mod steps;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use super::pipeline::{Flow, Pipeline, StepFailed};
+use super::{Context, Error};
+use crate::api::cluster::{Cluster, ClusterStatus};
+use crate::api::role::Role;
+use crate::step;
+use crate::topology::Topology;
+
+/// Everything one pass learns and decides about a Cluster.
+pub struct ClusterPass {
+    /// The object as the pass started.
+    pub cluster: Arc<Cluster>,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its Roles that exist, in the order the spec lists them.
+    pub roles: Vec<Role>,
+    /// Every pod of the cluster.
+    pub pods: Vec<Pod>,
+    /// The leader pod, once chosen.
+    pub leader: Option<String>,
+    /// The topology client through the leader.
+    pub topology: Option<Arc<dyn Topology>>,
+    /// The status being built.
+    pub status: ClusterStatus,
+}
+
+impl ClusterPass {
+    /// A pass over `cluster`.
+    pub fn new(cluster: Arc<Cluster>) -> Result<Self, Error> {
+        let namespace = cluster
+            .namespace()
+            .ok_or(Error::MissingField("namespace"))?;
+        let name = cluster.name_any();
+        let status = cluster.status.clone().unwrap_or_default();
+        Ok(Self {
+            cluster,
+            namespace,
+            name,
+            roles: Vec::new(),
+            pods: Vec::new(),
+            leader: None,
+            topology: None,
+            status,
+        })
+    }
+}
+
+/// The steps, in order.
+pub async fn run_steps(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, StepFailed> {
+    let p = Pipeline::new("cluster", &ctx.metrics);
+    step!(p, "CheckDeletion", steps::check_deletion(pass));
+    step!(
+        p,
+        "SetupRolesOwnership",
+        steps::setup_roles_ownership(ctx, pass)
+    );
+    step!(
+        p,
+        "SyncClusterWideService",
+        steps::sync_cluster_wide_service(ctx, pass)
+    );
+    step!(
+        p,
+        "WaitForRolesPhase",
+        steps::wait_for_roles_ready(ctx, pass)
+    );
+    step!(p, "GetLeader", steps::get_leader(ctx, pass));
+    step!(
+        p,
+        "CreateTopologyClient",
+        steps::create_topology_client(ctx, pass)
+    );
+    step!(p, "Bootstrap", steps::bootstrap(ctx, pass));
+    step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
+    step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
+    Ok(Flow::Next)
+}
+
+/// One reconcile of a Cluster.
+pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action, StepFailed> {
+    let _timer = super::run::PassTimer::start(&ctx.metrics, "cluster");
+    let mut pass = ClusterPass::new(cluster).map_err(|source| StepFailed {
+        step: "GetObject",
+        source,
+    })?;
+    let flow = run_steps(&ctx, &mut pass).await;
+    steps::finish(&ctx, &mut pass, &flow)
+        .await
+        .map_err(|source| StepFailed {
+            step: "UpdateStatus",
+            source,
+        })?;
+    flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
+}

@@ -1,0 +1,434 @@
+//! The Cluster controller's steps, one function each, in pipeline order.
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use super::ClusterPass;
+use super::leader::{self, Leader};
+use crate::api::cluster::{AppliedSettings, ClusterPhase};
+use crate::api::failover::{Failover, FailoverMode, StateProvider};
+use crate::api::role::{Role, RolePhase};
+use crate::controller::members;
+use crate::controller::pipeline::{Flow, StepFailed};
+use crate::controller::{Context, Error, events, status};
+use crate::resources::apply::{self, Applied, desired_hash};
+use crate::resources::{labels, names, service};
+use crate::topology::membership::join_edit;
+use crate::topology::{FailoverParams, InstanceTarget, Topology, VshardBootstrap};
+
+/// The Cluster is being deleted: nothing to do (the garbage collector
+/// removes what it owns).
+pub async fn check_deletion(pass: &mut ClusterPass) -> Result<Flow, Error> {
+    if pass.cluster.meta().deletion_timestamp.is_some() {
+        return Ok(Flow::Stop);
+    }
+    Ok(Flow::Next)
+}
+
+/// Make the Cluster the controller-owner of each Role it lists, so that
+/// deleting the Cluster deletes them and a Role's change wakes the Cluster.
+/// A Role already owned by another Cluster is left alone and reported.
+pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let existing = api.list(&ListParams::default()).await?.items;
+    let owner = pass
+        .cluster
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingField("uid"))?;
+    let mut roles = Vec::new();
+    for name in pass.cluster.spec.role_names() {
+        let Some(role) = existing.iter().find(|r| r.name_any() == name) else {
+            continue;
+        };
+        let refs = role.owner_references();
+        if refs.iter().any(|r| r.uid == owner.uid) {
+            roles.push(role.clone());
+            continue;
+        }
+        if let Some(other) = refs.iter().find(|r| r.controller == Some(true)) {
+            return Ok(Flow::wait_for_event(
+                "RoleOwnedElsewhere",
+                format!("Role {name} belongs to {} {}", other.kind, other.name),
+            ));
+        }
+        let mut new_refs = refs.to_vec();
+        new_refs.push(owner.clone());
+        // The resourceVersion makes this a compare-and-swap: a concurrent
+        // change of the owner list is not overwritten.
+        let patch = json!({"metadata": {
+            "ownerReferences": new_refs,
+            "resourceVersion": role.resource_version(),
+        }});
+        let adopted = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        events::normal(
+            ctx,
+            pass.cluster.as_ref(),
+            "RoleAdopted",
+            format!("Role {name} is now owned by Cluster {}", pass.name),
+        )
+        .await;
+        roles.push(adopted);
+    }
+    pass.roles = roles;
+    Ok(Flow::Next)
+}
+
+/// The Cluster's client Service.
+pub async fn sync_cluster_wide_service(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+) -> Result<Flow, Error> {
+    let owner = pass
+        .cluster
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingField("uid"))?;
+    let desired = service::client(&pass.namespace, &pass.name, owner);
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let existing = api
+        .get_opt(&names::cluster_service_name(&pass.name))
+        .await?;
+    if apply::apply(&ctx.client, desired, existing.as_ref()).await? != Applied::Unchanged {
+        events::normal(
+            ctx,
+            pass.cluster.as_ref(),
+            "ServiceApplied",
+            format!("client Service {} applied", pass.name),
+        )
+        .await;
+    }
+    Ok(Flow::Next)
+}
+
+/// Every listed Role exists; before the bootstrap, every one is Ready at
+/// its current generation. Then the cluster's pods are listed.
+pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let missing: Vec<&str> = pass
+        .cluster
+        .spec
+        .role_names()
+        .filter(|n| !pass.roles.iter().any(|r| r.name_any() == *n))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Flow::wait_for_event(
+            "WaitingForRoles",
+            format!("Roles not found: {}", missing.join(", ")),
+        ));
+    }
+    if !pass.status.bootstrapped {
+        let not_ready: Vec<String> = pass
+            .roles
+            .iter()
+            .filter(|r| {
+                let status = r.status.as_ref();
+                status.map(|s| s.phase) != Some(RolePhase::Ready)
+                    || status.and_then(|s| s.observed_generation) != r.metadata.generation
+            })
+            .map(ResourceExt::name_any)
+            .collect();
+        if !not_ready.is_empty() {
+            pass.status.phase = ClusterPhase::Pending;
+            return Ok(Flow::wait_for_event(
+                "WaitingForRoles",
+                format!("Roles not ready yet: {}", not_ready.join(", ")),
+            ));
+        }
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    pass.pods = pods
+        .list(&ListParams::default().labels(&labels::cluster_selector(&pass.name)))
+        .await?
+        .items;
+    Ok(Flow::Next)
+}
+
+/// The instance to talk to: see [`leader::choose`].
+pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let order: Vec<&str> = pass.cluster.spec.role_names().collect();
+    let candidates = leader::candidates(&pass.pods, &order);
+    let console = pass.cluster.spec.console.as_ref();
+    let namespace = pass.namespace.clone();
+    let chosen = leader::choose(
+        pass.status.leader.as_deref(),
+        &candidates,
+        pass.status.bootstrapped,
+        ctx.connector.as_ref(),
+        |pod| InstanceTarget::for_pod(&namespace, &pod.name_any(), console),
+    )
+    .await;
+    match chosen {
+        Leader::Pod(pod) => {
+            if pass.status.leader.as_deref() != Some(pod.as_str()) {
+                events::normal(
+                    ctx,
+                    pass.cluster.as_ref(),
+                    "LeaderChosen",
+                    format!("topology changes go through {pod}"),
+                )
+                .await;
+            }
+            pass.status.leader = Some(pod.clone());
+            pass.leader = Some(pod);
+            Ok(Flow::Next)
+        }
+        Leader::NoneReady => Ok(Flow::wait(
+            "NoReadyInstance",
+            "no instance of the cluster is ready",
+            ctx.settings.poll,
+        )),
+        Leader::NoneAnswered(why) => Ok(Flow::wait(
+            "LeaderUnavailable",
+            format!("no ready instance answered as a cluster member: {why}"),
+            ctx.settings.poll,
+        )),
+    }
+}
+
+/// A topology client through the leader.
+pub async fn create_topology_client(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let leader = pass
+        .leader
+        .as_deref()
+        .ok_or(Error::MissingField("leader"))?;
+    let target =
+        InstanceTarget::for_pod(&pass.namespace, leader, pass.cluster.spec.console.as_ref());
+    pass.topology = Some(ctx.connector.connect(&target));
+    Ok(Flow::Next)
+}
+
+fn topology(pass: &ClusterPass) -> Result<std::sync::Arc<dyn Topology>, Error> {
+    pass.topology.clone().ok_or(Error::MissingField("topology"))
+}
+
+/// Join every replica set of every Role (each with all its instances, the
+/// leader's first), then bootstrap vshard. Safe to repeat: what is joined
+/// is not joined again and a bootstrapped vshard is left as it is.
+pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    if pass.status.bootstrapped {
+        return Ok(Flow::Next);
+    }
+    pass.status.phase = ClusterPhase::Bootstrapping;
+    let topology = topology(pass)?;
+    let desired: Vec<_> = pass
+        .roles
+        .iter()
+        .flat_map(|role| {
+            members::desired_replicasets(&pass.namespace, &pass.name, role, &pass.pods)
+        })
+        .collect();
+    let observed = topology.replicasets().await?;
+    let mut edit = join_edit(&desired, &observed);
+    // Cartridge creates the cluster on the instance that receives the first
+    // edit; that instance must be in it, so its replica set goes first.
+    if let Some(leader) = pass.leader.as_deref() {
+        edit.replicasets.sort_by_key(|rs| {
+            !rs.join_servers
+                .iter()
+                .any(|s| s.uri.split('.').next() == Some(leader))
+        });
+    }
+    if !edit.is_empty() {
+        topology.edit(&edit).await?;
+        let instances: usize = edit.replicasets.iter().map(|r| r.join_servers.len()).sum();
+        events::normal(
+            ctx,
+            pass.cluster.as_ref(),
+            "TopologyJoined",
+            format!(
+                "joined {} replica sets with {instances} instances",
+                edit.replicasets.len()
+            ),
+        )
+        .await;
+    }
+    let wants_vshard = pass
+        .cluster
+        .spec
+        .vshard
+        .clone()
+        .unwrap_or_default()
+        .bootstrap;
+    let has_storage = pass.roles.iter().any(|r| {
+        r.spec
+            .vshard
+            .as_ref()
+            .is_some_and(|v| v.cluster_roles.iter().any(|c| c == "vshard-storage"))
+    });
+    if wants_vshard
+        && has_storage
+        && topology.bootstrap_vshard().await? == VshardBootstrap::Bootstrapped
+    {
+        events::normal(
+            ctx,
+            pass.cluster.as_ref(),
+            "VshardBootstrapped",
+            "buckets created".into(),
+        )
+        .await;
+    }
+    pass.status.bootstrapped = true;
+    Ok(Flow::Next)
+}
+
+/// Cartridge's failover parameters for a `spec.failover`.
+pub fn failover_params(spec: &Failover) -> FailoverParams {
+    let mode = match spec.mode {
+        FailoverMode::Disabled => "disabled",
+        FailoverMode::Eventual => "eventual",
+        FailoverMode::Stateful => "stateful",
+        FailoverMode::Raft => "raft",
+    };
+    FailoverParams {
+        mode: mode.into(),
+        state_provider: spec.state_provider.map(|p| match p {
+            StateProvider::Stateboard => "tarantool".to_string(),
+            StateProvider::Etcd2 => "etcd2".to_string(),
+        }),
+        failover_timeout: spec.failover_timeout,
+        fencing_enabled: spec.fencing_enabled,
+        tarantool_params: spec
+            .stateboard_params
+            .as_ref()
+            .map(|p| json!({"uri": p.uri, "password": ""})),
+        etcd2_params: spec.etcd2_params.as_ref().map(|p| {
+            let mut m = Map::new();
+            m.insert("endpoints".into(), json!(p.endpoints));
+            if let Some(prefix) = &p.prefix {
+                m.insert("prefix".into(), json!(prefix));
+            }
+            if let Some(delay) = p.lock_delay {
+                m.insert("lock_delay".into(), json!(delay));
+            }
+            if let Some(user) = &p.username {
+                m.insert("username".into(), json!(user));
+            }
+            Value::Object(m)
+        }),
+    }
+}
+
+/// Whether `current` already has every parameter `want` sets.
+fn failover_matches(current: &FailoverParams, want: &FailoverParams) -> bool {
+    current.mode == want.mode
+        && (want.state_provider.is_none() || current.state_provider == want.state_provider)
+        && (want.failover_timeout.is_none() || current.failover_timeout == want.failover_timeout)
+        && (want.fencing_enabled.is_none() || current.fencing_enabled == want.fencing_enabled)
+        && (want.tarantool_params.is_none() || current.tarantool_params == want.tarantool_params)
+        && (want.etcd2_params.is_none() || current.etcd2_params == want.etcd2_params)
+}
+
+fn applied(pass: &mut ClusterPass) -> &mut AppliedSettings {
+    pass.status
+        .applied
+        .get_or_insert_with(AppliedSettings::default)
+}
+
+/// `spec.failover` in Cartridge, asked and set only when the spec changed
+/// since it was last applied.
+pub async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let spec = pass.cluster.spec.failover_or_default();
+    let hash = desired_hash(&spec);
+    if pass
+        .status
+        .applied
+        .as_ref()
+        .and_then(|a| a.failover.as_ref())
+        == Some(&hash)
+    {
+        return Ok(Flow::Next);
+    }
+    let topology = topology(pass)?;
+    let want = failover_params(&spec);
+    let current = topology.failover().await?;
+    if !failover_matches(&current, &want) {
+        topology.set_failover(&want).await?;
+        events::normal(
+            ctx,
+            pass.cluster.as_ref(),
+            "FailoverConfigured",
+            format!("failover mode {}", want.mode),
+        )
+        .await;
+    }
+    applied(pass).failover = Some(hash);
+    Ok(Flow::Next)
+}
+
+/// `spec.config` in Cartridge's clusterwide config: the sections that
+/// differ are patched, only when the spec changed since it was applied.
+pub async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let Some(config) = pass.cluster.spec.config.clone() else {
+        return Ok(Flow::Next);
+    };
+    let hash = desired_hash(&config);
+    if pass.status.applied.as_ref().and_then(|a| a.config.as_ref()) == Some(&hash) {
+        return Ok(Flow::Next);
+    }
+    let topology = topology(pass)?;
+    let sections: Vec<String> = config.keys().cloned().collect();
+    let current = topology.config(&sections).await?;
+    let patch: Map<String, Value> = config
+        .into_iter()
+        .filter(|(k, v)| current.get(k) != Some(v))
+        .collect();
+    if !patch.is_empty() {
+        topology.patch_config(&patch).await?;
+        let names: Vec<&str> = patch.keys().map(String::as_str).collect();
+        events::normal(
+            ctx,
+            pass.cluster.as_ref(),
+            "ConfigApplied",
+            format!("clusterwide config sections patched: {}", names.join(", ")),
+        )
+        .await;
+    }
+    applied(pass).config = Some(hash);
+    Ok(Flow::Next)
+}
+
+/// Phase, conditions and observed generation from how the pass ended;
+/// written only when changed.
+pub async fn finish(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+    flow: &Result<Flow, StepFailed>,
+) -> Result<(), Error> {
+    if matches!(flow, Ok(Flow::Stop)) {
+        return Ok(());
+    }
+    let generation = pass.cluster.meta().generation;
+    pass.status.observed_generation = generation;
+    pass.status.phase = match flow {
+        Ok(Flow::Next) => ClusterPhase::Ready,
+        Ok(Flow::Wait { .. }) if !pass.status.bootstrapped => {
+            if pass.status.phase == ClusterPhase::Bootstrapping {
+                ClusterPhase::Bootstrapping
+            } else {
+                ClusterPhase::Pending
+            }
+        }
+        Ok(_) => ClusterPhase::Ready,
+        Err(_) => ClusterPhase::Degraded,
+    };
+    if let Err(failed) = flow {
+        events::warning(
+            ctx,
+            pass.cluster.as_ref(),
+            failed.source.reason(),
+            failed.to_string(),
+        )
+        .await;
+    }
+    status::set_conditions(&mut pass.status.conditions, flow, generation);
+    status::write(
+        ctx,
+        pass.cluster.as_ref(),
+        pass.cluster.status.as_ref(),
+        &pass.status,
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! What every reconcile gets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use super::metrics::Metrics;
+use crate::topology::Connector;
+
+/// Operator settings that change how controllers behave.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often a converged object is looked at again (and, for a Cluster,
+    /// its topology probed over exec). Kept long: everything that matters
+    /// arrives as a watch event.
+    pub resync: Duration,
+    /// Delay before looking again while waiting on something (pods to
+    /// become ready, buckets to drain).
+    pub poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            resync: Duration::from_secs(300),
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Shared by every reconcile of both controllers.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Makes topology clients for pods.
+    pub connector: Arc<dyn Connector>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Reconcile metrics.
+    pub metrics: Arc<Metrics>,
+    /// Behaviour settings.
+    pub settings: Settings,
+}
+
+impl Context {
+    /// A context reporting Events as `reporter`.
+    pub fn new(
+        client: Client,
+        connector: Arc<dyn Connector>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        reporter: Reporter,
+    ) -> Self {
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            connector,
+            metrics,
+            settings,
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The controllers' error type.
+
+use crate::topology::TopologyError;
+
+/// Why a reconcile pass failed. Every error requeues the object with
+/// backoff; [`Error::reason`] labels metrics and conditions.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The apiserver refused or failed a request.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Cartridge refused or could not be reached.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The object cannot be acted on as written (the admission rules should
+    /// have caught it; objects written before a rule existed may not be).
+    #[error("invalid {kind} {name}: {message}")]
+    InvalidSpec {
+        /// `Cluster` or `Role`.
+        kind: &'static str,
+        /// The object's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object lacks a field every stored object has (name, namespace).
+    #[error("object without {0}")]
+    MissingField(&'static str),
+}
+
+impl Error {
+    /// A short label for metrics and condition reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube(kube::Error::Api(e)) if e.code == 409 => "Conflict",
+            Self::Kube(_) => "KubernetesApi",
+            Self::Topology(e) => e.reason(),
+            Self::InvalidSpec { .. } => "InvalidSpec",
+            Self::MissingField(_) => "MissingField",
+        }
+    }
+}

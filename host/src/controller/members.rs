@@ -1,0 +1,81 @@
+//! The replica sets a Role's Kubernetes objects describe, as the topology
+//! should have them: deterministic UUIDs, advertise URIs, the Role's
+//! Cartridge settings, and the instances whose pods are all ready.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+
+use crate::api::role::Role;
+use crate::resources::names;
+use crate::topology::JoinServer;
+use crate::topology::identity;
+use crate::topology::membership::DesiredReplicaset;
+
+/// Whether a pod is ready and not on its way out.
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The StatefulSet names a Role wants, ordinal order.
+pub fn statefulset_names(role: &Role) -> Vec<String> {
+    let Some(template) = role.spec.replicaset_template() else {
+        return Vec::new();
+    };
+    let hash = names::template_hash(&template.volume_claim_templates);
+    (0..role.spec.replicaset_count())
+        .map(|n| names::statefulset_name(&role.name_any(), n, &hash))
+        .collect()
+}
+
+/// The replica sets of `role` in `cluster`. A replica set lists its
+/// instances only once every one of its pods is ready, so that it joins
+/// with all of them in one call.
+pub fn desired_replicasets(
+    namespace: &str,
+    cluster: &str,
+    role: &Role,
+    pods: &[Pod],
+) -> Vec<DesiredReplicaset> {
+    let role_name = role.name_any();
+    let replicas = role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let vshard = role.spec.vshard.clone().unwrap_or_default();
+    let service = names::headless_service_name(&role_name);
+    statefulset_names(role)
+        .into_iter()
+        .map(|sts| {
+            let pod_names: Vec<String> = (0..replicas).map(|i| names::pod_name(&sts, i)).collect();
+            let all_ready = pod_names.iter().all(|name| {
+                pods.iter()
+                    .any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && is_ready(p))
+            });
+            let servers = if all_ready {
+                pod_names
+                    .iter()
+                    .map(|pod| JoinServer {
+                        uri: identity::advertise_uri(pod, &service, namespace),
+                        uuid: identity::instance_uuid(namespace, cluster, pod),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            DesiredReplicaset {
+                uuid: identity::replicaset_uuid(namespace, cluster, &sts),
+                alias: sts,
+                roles: vshard.cluster_roles.clone(),
+                weight: vshard.weight,
+                all_rw: vshard.all_rw,
+                vshard_group: vshard.vshard_group.clone(),
+                servers,
+            }
+        })
+        .collect()
+}

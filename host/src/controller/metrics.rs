@@ -1,0 +1,67 @@
+//! Prometheus metrics of the controllers (prometheus-client).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a reconcile.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// `cluster` or `role`.
+    pub controller: String,
+}
+
+/// Labels of a failed step.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepErrorLabels {
+    /// `cluster` or `role`.
+    pub controller: String,
+    /// The step that failed.
+    pub step: String,
+    /// [`Error::reason`](super::Error::reason).
+    pub reason: String,
+}
+
+/// The controllers' metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Reconcile passes.
+    pub reconciles: Family<ControllerLabels, Counter>,
+    /// Failed passes, by step and reason.
+    pub errors: Family<StepErrorLabels, Counter>,
+    /// Duration of a pass.
+    pub duration: Family<ControllerLabels, Histogram>,
+}
+
+impl Metrics {
+    /// Metrics registered in `registry` under `tarantool_operator_`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            reconciles: Family::default(),
+            errors: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
+        };
+        let registry = registry.sub_registry_with_prefix("tarantool_operator");
+        registry.register("reconciles", "Reconcile passes", metrics.reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconcile passes by step and reason",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of a reconcile pass",
+            metrics.duration.clone(),
+        );
+        metrics
+    }
+
+    /// Metrics registered nowhere (tests).
+    pub fn unregistered() -> Self {
+        Self::new(&mut Registry::default())
+    }
+}

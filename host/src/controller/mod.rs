@@ -1,0 +1,27 @@
+//! The two controllers, each a short pipeline of named steps.
+//!
+//! - [`cluster`]: Cluster -> Roles ownership -> client Service -> wait for
+//!   Roles -> topology leader -> bootstrap -> failover -> config.
+//! - [`role`]: Role -> its Cluster -> StatefulSets and Service -> join ->
+//!   status.
+//! - [`context`]: what every reconcile gets (client, topology connector,
+//!   events, metrics, settings).
+//! - [`error`]: the one error type, with a label per kind for metrics.
+//! - [`pipeline`]: running steps in order, timing them, stopping early.
+//! - [`metrics`]: Prometheus metrics of reconciles and steps.
+//! - [`events`]: Kubernetes Events for every action and refusal.
+//! - [`run`]: both controllers on one client, until shutdown.
+
+pub mod cluster;
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod members;
+pub mod metrics;
+pub mod pipeline;
+pub mod role;
+pub mod run;
+pub mod status;
+
+pub use context::{Context, Settings};
+pub use error::Error;

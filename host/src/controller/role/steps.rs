@@ -1,0 +1,387 @@
+//! The Role controller's steps, one function each, in pipeline order.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::ListParams;
+use kube::{Api, Resource, ResourceExt};
+
+use super::RolePass;
+use crate::api::cluster::Cluster;
+use crate::api::role::{ReplicasetStatus, RolePhase, RoleStatus};
+use crate::controller::members;
+use crate::controller::pipeline::{Flow, StepFailed};
+use crate::controller::{Context, Error, events, status};
+use crate::resources::apply::{self, Applied, desired_hash};
+use crate::resources::statefulset::{self, ReplicasetObjects};
+use crate::resources::{labels, names, service};
+use crate::topology::InstanceTarget;
+use crate::topology::identity;
+use crate::topology::membership::join_edit;
+
+/// The Role is being deleted: nothing to do here (its objects are garbage
+/// collected).
+pub async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
+    if pass.role.meta().deletion_timestamp.is_some() {
+        return Ok(Flow::Stop);
+    }
+    Ok(Flow::Next)
+}
+
+/// The Cluster listing this Role. Without one the Role waits: its pods
+/// need the cluster's name (labels, UUIDs), and a Role may well be applied
+/// before its Cluster.
+pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let api: Api<Cluster> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let listing: Vec<Cluster> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|c| c.spec.role_names().any(|r| r == pass.name))
+        .collect();
+    let owner = pass
+        .role
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true) && r.kind == "Cluster")
+        .map(|r| r.uid.clone());
+    // The owning Cluster wins; otherwise the oldest that lists the Role.
+    let cluster = listing
+        .iter()
+        .find(|c| c.uid() == owner)
+        .or_else(|| listing.iter().min_by_key(|c| c.creation_timestamp()))
+        .cloned();
+    match cluster {
+        Some(cluster) => {
+            pass.cluster = Some(cluster);
+            Ok(Flow::Next)
+        }
+        None => Ok(Flow::wait_for_event(
+            "NoCluster",
+            format!("no Cluster in {} lists Role {}", pass.namespace, pass.name),
+        )),
+    }
+}
+
+fn cluster_name(pass: &RolePass) -> Result<String, Error> {
+    pass.cluster
+        .as_ref()
+        .map(ResourceExt::name_any)
+        .ok_or(Error::MissingField("cluster"))
+}
+
+/// The spec can be acted on (admission checks most of this; objects stored
+/// before a rule existed may still break it).
+pub async fn validate(pass: &mut RolePass) -> Result<Flow, Error> {
+    if pass.role.spec.replicaset_template().is_none() {
+        return Err(Error::InvalidSpec {
+            kind: "Role",
+            name: pass.name.clone(),
+            message: "spec.replicasetTemplate is not set".into(),
+        });
+    }
+    Ok(Flow::Next)
+}
+
+fn owner(
+    pass: &RolePass,
+) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference, Error> {
+    pass.role
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingField("uid"))
+}
+
+/// The Role's headless Service.
+pub async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let cluster = cluster_name(pass)?;
+    let desired = service::headless(&pass.namespace, &cluster, &pass.name, owner(pass)?);
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let existing = api
+        .get_opt(&names::headless_service_name(&pass.name))
+        .await?;
+    if apply::apply(&ctx.client, desired, existing.as_ref()).await? != Applied::Unchanged {
+        events::normal(
+            ctx,
+            pass.role.as_ref(),
+            "ServiceApplied",
+            format!("headless Service {} applied", pass.name),
+        )
+        .await;
+    }
+    Ok(Flow::Next)
+}
+
+/// One StatefulSet per replica set, applied when it differs from the spec.
+/// StatefulSets the spec no longer names (fewer replica sets, an old volume
+/// generation) are left running: removing them is a drain, not a delete.
+pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
+    let cluster_name = cluster.name_any();
+    let template = pass
+        .role
+        .spec
+        .replicaset_template()
+        .cloned()
+        .ok_or(Error::MissingField("replicasetTemplate"))?;
+    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let mut existing = api
+        .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
+        .await?
+        .items;
+    let service = names::headless_service_name(&pass.name);
+    let bucket_count = cluster.spec.vshard.as_ref().and_then(|v| v.bucket_count);
+    let owner = owner(pass)?;
+    for name in members::statefulset_names(&pass.role) {
+        let desired = statefulset::build(&ReplicasetObjects {
+            namespace: &pass.namespace,
+            cluster: &cluster_name,
+            role: &pass.name,
+            name: &name,
+            service: &service,
+            template: &template,
+            bucket_count,
+            owner: owner.clone(),
+        });
+        let current = existing.iter().position(|s| s.name_any() == name);
+        let applied = apply::apply(&ctx.client, desired, current.map(|i| &existing[i])).await?;
+        let verb = match applied {
+            Applied::Unchanged => continue,
+            Applied::Created => "created",
+            Applied::Updated => "updated",
+        };
+        events::normal(
+            ctx,
+            pass.role.as_ref(),
+            "StatefulSetApplied",
+            format!("StatefulSet {name} {verb}"),
+        )
+        .await;
+        // Read it back so the status sees the new revision.
+        if let Some(fresh) = api.get_opt(&name).await? {
+            match current {
+                Some(i) => existing[i] = fresh,
+                None => existing.push(fresh),
+            }
+        }
+    }
+    existing.sort_by_key(ResourceExt::name_any);
+    pass.statefulsets = existing;
+    Ok(Flow::Next)
+}
+
+/// The Role's pods.
+pub async fn observe_pods(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    pass.pods = api
+        .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
+        .await?
+        .items;
+    Ok(Flow::Next)
+}
+
+/// After the Cluster's bootstrap: join replica sets and instances that are
+/// not yet members (each replica set once all of its pods are ready) and
+/// correct drifted Cartridge settings. Asks Cartridge only when the status
+/// says something is missing or `spec.vshard` changed.
+pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
+    let cluster_status = cluster.status.clone().unwrap_or_default();
+    let Some(leader) = cluster_status
+        .leader
+        .filter(|_| cluster_status.bootstrapped)
+    else {
+        return Ok(Flow::Next);
+    };
+    let cluster_name = cluster.name_any();
+    let desired =
+        members::desired_replicasets(&pass.namespace, &cluster_name, &pass.role, &pass.pods);
+    let vshard_hash = desired_hash(
+        &pass
+            .role
+            .spec
+            .vshard
+            .as_ref()
+            .map(|v| (&v.cluster_roles, v.weight, v.all_rw, &v.vshard_group)),
+    );
+    let replicas = pass
+        .role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| t.replicas);
+    let joined_all = desired.iter().all(|want| {
+        pass.status
+            .replicasets
+            .iter()
+            .any(|s| s.name == want.alias && s.uuid.is_some() && s.joined == replicas)
+    });
+    let ready_to_join = desired.iter().any(|d| !d.servers.is_empty());
+    if joined_all && pass.status.applied_vshard.as_ref() == Some(&vshard_hash) {
+        return Ok(Flow::Next);
+    }
+    if !joined_all && !ready_to_join && pass.status.applied_vshard.as_ref() == Some(&vshard_hash) {
+        return Ok(Flow::Next);
+    }
+    let target = InstanceTarget::for_pod(&pass.namespace, &leader, cluster.spec.console.as_ref());
+    let topology = ctx.connector.connect(&target);
+    let mut observed = topology.replicasets().await?;
+    let edit = join_edit(&desired, &observed);
+    if !edit.is_empty() {
+        topology.edit(&edit).await?;
+        let instances: usize = edit.replicasets.iter().map(|r| r.join_servers.len()).sum();
+        events::normal(
+            ctx,
+            pass.role.as_ref(),
+            "TopologyChanged",
+            format!(
+                "{} replica sets edited, {instances} instances joined",
+                edit.replicasets.len()
+            ),
+        )
+        .await;
+        observed = topology.replicasets().await?;
+    }
+    pass.status.applied_vshard = Some(vshard_hash);
+    let uuids: Vec<String> = desired.iter().map(|d| d.uuid.clone()).collect();
+    pass.topology = Some(
+        observed
+            .into_iter()
+            .filter(|r| uuids.contains(&r.uuid))
+            .collect(),
+    );
+    Ok(Flow::Next)
+}
+
+fn revision_of(pod: &Pod) -> Option<&str> {
+    pod.labels()
+        .get("controller-revision-hash")
+        .map(String::as_str)
+}
+
+/// Per replica set status from the StatefulSets, pods and (when asked this
+/// pass) Cartridge; the pass waits while pods are not ready.
+pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
+    let cluster = cluster_name(pass)?;
+    let wanted = members::statefulset_names(&pass.role);
+    let replicas = pass
+        .role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| t.replicas);
+    let previous = std::mem::take(&mut pass.status.replicasets);
+    let mut names: Vec<String> = wanted.clone();
+    for sts in &pass.statefulsets {
+        if !names.contains(&sts.name_any()) {
+            names.push(sts.name_any());
+        }
+    }
+    for name in names {
+        let sts = pass.statefulsets.iter().find(|s| s.name_any() == name);
+        let update_revision = sts
+            .and_then(|s| s.status.as_ref())
+            .and_then(|s| s.update_revision.clone());
+        let pods: Vec<&Pod> = pass
+            .pods
+            .iter()
+            .filter(|p| p.labels().get(labels::REPLICASET) == Some(&name))
+            .collect();
+        let ready = pods.iter().filter(|p| members::is_ready(p)).count();
+        let updated = pods
+            .iter()
+            .filter(|p| update_revision.is_some() && revision_of(p) == update_revision.as_deref())
+            .count();
+        let old = previous.iter().find(|s| s.name == name);
+        let uuid = identity::replicaset_uuid(&pass.namespace, &cluster, &name);
+        let mut entry = ReplicasetStatus {
+            name: name.clone(),
+            uuid: old.and_then(|o| o.uuid.clone()),
+            replicas: sts.and_then(|s| s.spec.replicas).unwrap_or(replicas),
+            ready: i32::try_from(ready).unwrap_or(i32::MAX),
+            updated: i32::try_from(updated).unwrap_or(i32::MAX),
+            joined: old.map_or(0, |o| o.joined),
+            master: old.and_then(|o| o.master.clone()),
+            weight: old.and_then(|o| o.weight),
+        };
+        if let Some(info) = pass
+            .topology
+            .as_ref()
+            .and_then(|t| t.iter().find(|r| r.uuid == uuid))
+        {
+            entry.uuid = Some(info.uuid.clone());
+            entry.joined = i32::try_from(info.servers.len()).unwrap_or(i32::MAX);
+            entry.master = info.master_alias().map(str::to_string);
+            entry.weight = info.weight;
+        }
+        pass.status.replicasets.push(entry);
+    }
+    let complete = |s: &ReplicasetStatus| s.ready == s.replicas && wanted.contains(&s.name);
+    let ready_count = pass
+        .status
+        .replicasets
+        .iter()
+        .filter(|s| complete(s))
+        .count();
+    let updated_count = pass
+        .status
+        .replicasets
+        .iter()
+        .filter(|s| s.updated == s.replicas && wanted.contains(&s.name))
+        .count();
+    let wanted_count = wanted.len();
+    pass.status.ready_replicasets = i32::try_from(ready_count).unwrap_or(i32::MAX);
+    pass.status.updated_replicasets = i32::try_from(updated_count).unwrap_or(i32::MAX);
+    pass.status.ready = Some(RoleStatus::ready_text(
+        u32::try_from(ready_count).unwrap_or(u32::MAX),
+        u32::try_from(wanted_count).unwrap_or(u32::MAX),
+    ));
+    pass.status.phase = if ready_count < wanted_count {
+        RolePhase::Pending
+    } else if updated_count < wanted_count {
+        RolePhase::Updating
+    } else {
+        RolePhase::Ready
+    };
+    match pass.status.phase {
+        RolePhase::Ready => Ok(Flow::Next),
+        RolePhase::Updating => Ok(Flow::wait_for_event(
+            "Updating",
+            format!("{updated_count}/{wanted_count} replica sets on the current template"),
+        )),
+        _ => Ok(Flow::wait_for_event(
+            "PodsNotReady",
+            format!("{ready_count}/{wanted_count} replica sets ready"),
+        )),
+    }
+}
+
+/// Conditions and observed generation from how the pass ended; written
+/// only when changed.
+pub async fn finish(
+    ctx: &Context,
+    pass: &mut RolePass,
+    flow: &Result<Flow, StepFailed>,
+) -> Result<(), Error> {
+    if matches!(flow, Ok(Flow::Stop)) {
+        return Ok(());
+    }
+    let generation = pass.role.meta().generation;
+    pass.status.observed_generation = generation;
+    if let Err(failed) = flow {
+        pass.status.phase = RolePhase::Degraded;
+        events::warning(
+            ctx,
+            pass.role.as_ref(),
+            failed.source.reason(),
+            failed.to_string(),
+        )
+        .await;
+    }
+    status::set_conditions(&mut pass.status.conditions, flow, generation);
+    status::write(
+        ctx,
+        pass.role.as_ref(),
+        pass.role.status.as_ref(),
+        &pass.status,
+    )
+    .await?;
+    Ok(())
+}

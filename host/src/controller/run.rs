@@ -1,0 +1,161 @@
+//! Both controllers on one client, until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, ResourceExt};
+use tracing::{debug, warn};
+
+use super::metrics::{ControllerLabels, Metrics};
+use super::pipeline::{Flow, StepFailed};
+use super::{Context, Settings, cluster, role};
+use crate::api::cluster::Cluster;
+use crate::api::role::Role;
+use crate::resources::labels;
+
+/// Counts a pass and records its duration when dropped.
+pub struct PassTimer<'a> {
+    metrics: &'a Metrics,
+    labels: ControllerLabels,
+    started: Instant,
+}
+
+impl<'a> PassTimer<'a> {
+    /// Starts timing a pass of `controller`.
+    pub fn start(metrics: &'a Metrics, controller: &str) -> Self {
+        let labels = ControllerLabels {
+            controller: controller.into(),
+        };
+        metrics.reconciles.get_or_create(&labels).inc();
+        Self {
+            metrics,
+            labels,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for PassTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .duration
+            .get_or_create(&self.labels)
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// When to look at an object again after a pass ended with `flow`.
+pub fn action_after(settings: &Settings, flow: &Flow) -> Action {
+    match flow {
+        Flow::Wait {
+            after: Some(after), ..
+        } => Action::requeue(*after),
+        // Watch events wake the object; the resync is a safety net.
+        _ => Action::requeue(settings.resync),
+    }
+}
+
+fn error_policy<K>(_object: Arc<K>, error: &StepFailed, ctx: Arc<Context>) -> Action {
+    warn!(step = error.step, reason = error.source.reason(), error = %error.source, "reconcile failed");
+    Action::requeue(ctx.settings.poll * 3)
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the Cluster and Role controllers until `shutdown` resolves.
+/// `namespace` limits them to one namespace.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    let owned =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let clusters = Controller::new(api::<Cluster>(&client, ns), watcher::Config::default());
+    let cluster_store = clusters.store();
+    let clusters = clusters
+        .owns(api::<Service>(&client, ns), owned.clone())
+        // A Role wakes every Cluster that lists it, owner or not yet.
+        .watches(
+            api::<Role>(&client, ns),
+            watcher::Config::default(),
+            move |role: Role| {
+                let namespace = role.namespace();
+                let name = role.name_any();
+                cluster_store
+                    .state()
+                    .into_iter()
+                    .filter(|c| {
+                        c.namespace() == namespace && c.spec.role_names().any(|r| r == name)
+                    })
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(cluster::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "cluster controller");
+            }
+        });
+
+    let roles = Controller::new(api::<Role>(&client, ns), watcher::Config::default())
+        .owns(api::<StatefulSet>(&client, ns), owned.clone())
+        .owns(api::<Service>(&client, ns), owned.clone())
+        .watches(api::<Pod>(&client, ns), owned, |pod: Pod| {
+            let namespace = pod.namespace();
+            pod.labels().get(labels::ROLE).map(|role| {
+                ObjectRef::<Role>::new(role).within(namespace.as_deref().unwrap_or_default())
+            })
+        })
+        // A Cluster's change (its bootstrap, its leader) wakes its Roles.
+        .watches(
+            api::<Cluster>(&client, ns),
+            watcher::Config::default(),
+            |cluster: Cluster| {
+                let namespace = cluster.namespace().unwrap_or_default();
+                cluster
+                    .spec
+                    .role_names()
+                    .map(|r| ObjectRef::<Role>::new(r).within(&namespace))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stopped(stop_rx))
+        .run(role::reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "role controller");
+            }
+        });
+
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    futures::join!(clusters, roles);
+}

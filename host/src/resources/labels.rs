@@ -1,0 +1,56 @@
+//! Labels on every object the operator owns: how it finds them again, and
+//! how users select them with kubectl.
+
+use std::collections::BTreeMap;
+
+/// `app.kubernetes.io/managed-by`.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Our value of [`MANAGED_BY`].
+pub const MANAGER: &str = "tarantool-operator";
+/// `app.kubernetes.io/name`.
+pub const APP_NAME: &str = "app.kubernetes.io/name";
+/// The Cluster an object belongs to.
+pub const CLUSTER: &str = "tarantool.io/cluster";
+/// The Role an object belongs to.
+pub const ROLE: &str = "tarantool.io/role";
+/// The replica set (StatefulSet name) a pod belongs to.
+pub const REPLICASET: &str = "tarantool.io/replicaset";
+/// Hash of what the operator last applied to an object; equal means the
+/// object needs no write.
+pub const APPLIED_HASH: &str = "tarantool.io/applied-hash";
+
+/// Labels of every object of a Role.
+pub fn role_labels(cluster: &str, role: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY.to_string(), MANAGER.to_string()),
+        (APP_NAME.to_string(), "tarantool".to_string()),
+        (CLUSTER.to_string(), cluster.to_string()),
+        (ROLE.to_string(), role.to_string()),
+    ])
+}
+
+/// Labels of a replica set's StatefulSet and pods.
+pub fn replicaset_labels(cluster: &str, role: &str, statefulset: &str) -> BTreeMap<String, String> {
+    let mut labels = role_labels(cluster, role);
+    labels.insert(REPLICASET.to_string(), statefulset.to_string());
+    labels
+}
+
+/// Labels of a Cluster's own objects.
+pub fn cluster_labels(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY.to_string(), MANAGER.to_string()),
+        (APP_NAME.to_string(), "tarantool".to_string()),
+        (CLUSTER.to_string(), cluster.to_string()),
+    ])
+}
+
+/// Label selector of the pods and StatefulSets of a Role.
+pub fn role_selector(role: &str) -> String {
+    format!("{MANAGED_BY}={MANAGER},{ROLE}={role}")
+}
+
+/// Label selector of every pod of a Cluster.
+pub fn cluster_selector(cluster: &str) -> String {
+    format!("{MANAGED_BY}={MANAGER},{CLUSTER}={cluster}")
+}

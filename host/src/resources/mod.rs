@@ -1,0 +1,16 @@
+//! The Kubernetes objects the operator owns, built from the custom
+//! resources: names and labels, one StatefulSet per replica set, the Role's
+//! headless Service and the Cluster's client Service, and applying them only
+//! when they changed.
+//!
+//! - [`names`]: `<role>-<ordinal>-<hash>` and the template hash.
+//! - [`labels`]: the labels every owned object carries, and selectors.
+//! - [`statefulset`]: a replica set's StatefulSet.
+//! - [`service`]: the headless and the client Service.
+//! - [`apply`]: server-side apply, skipped when nothing changed.
+
+pub mod apply;
+pub mod labels;
+pub mod names;
+pub mod service;
+pub mod statefulset;
