@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help setup setup-rust lint test test-unit bench crds
+.PHONY: help setup setup-rust setup-tarantool lint test test-unit test-tarantool bench crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,7 +12,11 @@ help: ## list targets
 setup-rust: ## the wasm target for strategies (rustup)
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-setup: setup-rust setup-control-plane ## install everything the tests need
+setup-tarantool: ## Debian's tarantool 2.6 (tarantool, tarantoolctl) for the Cartridge double (tests/tarantool)
+	@command -v tarantool >/dev/null && command -v tarantoolctl >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq tarantool; }
+
+setup: setup-rust setup-control-plane setup-tarantool ## install everything the tests need
 
 # ---------------------------------------------------------------- checks
 lint: setup-rust ## rustfmt and clippy, warnings are errors
@@ -22,7 +26,10 @@ lint: setup-rust ## rustfmt and clippy, warnings are errors
 test-unit: setup-rust ## unit, property and sandbox tests (no Kubernetes)
 	$(CARGO) test --workspace
 
-test: setup lint test-unit test-control-plane ## every test: what CI runs
+test-tarantool: setup-tarantool ## the Cartridge double's tests, in real Tarantool (tests/tarantool)
+	bash tests/tarantool/run-tests.sh
+
+test: setup lint test-unit test-tarantool test-control-plane ## every test: what CI runs
 
 crds: ## regenerate crds/ from the Rust types in host/src/api (a test fails when they are stale)
 	$(CARGO) run -q -p tarantool-operator -- crds --write crds/
@@ -45,15 +52,16 @@ setup-control-plane: ## Debian packages the control-plane scripts use (Go must b
 control-plane: ## build (or take from the cache) etcd, kube-*, kubectl, kwok, helm into target/control-plane/bin
 	bash tests/control-plane/build.sh
 
-cluster-up: control-plane ## start the local control plane; KUBECONFIG=target/control-plane/kubeconfig
+cluster-up: setup-tarantool control-plane ## start the local control plane; KUBECONFIG=target/control-plane/kubeconfig
 	bash tests/control-plane/cluster-up.sh
 
 cluster-down: ## stop the local control plane and remove its state
 	bash tests/control-plane/cluster-down.sh
 
-test-control-plane: setup-control-plane control-plane ## tests against the local control plane (stops it if it started it)
+test-control-plane: setup-control-plane setup-tarantool control-plane ## tests against the local control plane (stops it if it started it)
 	@started=0; \
 	if ! bash tests/control-plane/status.sh >/dev/null 2>&1; then bash tests/control-plane/cluster-up.sh; started=1; fi; \
 	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \
 	(cd tests/control-plane && CGO_ENABLED=0 go test ./cmd/cphelper); \
+	bash tests/tarantool/check-dev-cluster.sh; \
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test -p test-harness -- --include-ignored

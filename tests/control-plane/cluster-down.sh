@@ -39,6 +39,16 @@ for exe in /proc/[0-9]*/exe; do
     pids+=("$pid")
   fi
 done
+# The Cartridge double (a tarantool process, not one of our binaries), also
+# when its pid file was lost: it is known by its control socket in the cmdline.
+cp_double stop || true
+for cmd in /proc/[0-9]*/cmdline; do
+  pid=${cmd#/proc/}; pid=${pid%/cmdline}
+  if tr '\0' ' ' <"$cmd" 2>/dev/null | grep -qF "cartridge_double.lua $CP_RUN_ROOT/double.control"; then
+    log "stopping stray Cartridge double (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+done
 deadline=$(( $(date +%s) + 15 ))
 for pid in "${pids[@]}"; do
   while ours "$pid" && (( $(date +%s) < deadline )); do sleep 0.1; done
@@ -50,6 +60,6 @@ done
 for pid in "${pids[@]}"; do
   while ours "$pid"; do sleep 0.1; done
 done
-rm -rf "$RUN" "$CP_TARGET/etcd" "$CP_TARGET/certs" "$CP_TARGET/pods" "$CP_TARGET/volumes" "$CP_TARGET/kubeconfig"
+rm -rf "$RUN" "$CP_TARGET/etcd" "$CP_TARGET/certs" "$CP_TARGET/pods" "$CP_TARGET/volumes" "$CP_TARGET/kubeconfig" "$CP_RUN_ROOT"
 [[ ${1:-} == --keep-logs ]] || rm -rf "$CP_TARGET/logs"
 log "down"

@@ -2,7 +2,9 @@
 # Starts the local control plane on loopback: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kwok (fake nodes that run pods and
 # answer pods/exec with local commands) and cphelper's agent (per-pod exec
-# config and work dirs, hostPath volume provisioner). Idempotent: a healthy
+# config and work dirs, hostPath volume provisioner) and the Cartridge double
+# (tests/tarantool: one Tarantool serving the console of every pod the operator
+# creates). Idempotent: a healthy
 # running control plane is reused; a broken one is stopped and started anew.
 #
 # Environment:
@@ -47,8 +49,8 @@ fi
 bash "$CP_DIR/build.sh"
 
 start_ts=$(date +%s%N)
-rm -rf "$RUN" "$LOGS" "$CP_TARGET/etcd" "$CP_TARGET/certs" "$CP_TARGET/pods" "$CP_TARGET/volumes" "$KUBECONFIG_FILE"
-mkdir -p "$RUN" "$LOGS" "$CP_TARGET/pods" "$CP_TARGET/volumes"
+rm -rf "$RUN" "$LOGS" "$CP_TARGET/etcd" "$CP_TARGET/certs" "$CP_TARGET/pods" "$CP_TARGET/volumes" "$KUBECONFIG_FILE" "$CP_RUN_ROOT"
+mkdir -p "$RUN" "$LOGS" "$CP_TARGET/pods" "$CP_TARGET/volumes" "$CP_RUN_ROOT"
 mkdir -m 700 "$CP_TARGET/etcd"
 CERTS=$CP_TARGET/certs
 
@@ -99,6 +101,7 @@ API_PORT=$API_PORT
 KCM_PORT=$KCM_PORT
 SCHED_PORT=$SCHED_PORT
 KWOK_PORT=$KWOK_PORT
+DOUBLE_CONTROL=$CP_RUN_ROOT/double.control
 ENV
 
 "$CP_BIN/cphelper" certs "$CERTS" || failed certs "cphelper certs failed"
@@ -193,9 +196,16 @@ start kwok env PATH="${KWOK_EXEC_PATH:+$KWOK_EXEC_PATH:}$PATH" "$CP_BIN/kwok" \
   --enable-crds Exec --v "${KWOK_LOG_LEVEL:-WARN}"
 wait_for kwok 60 curl -fsSk "https://127.0.0.1:$KWOK_PORT/healthz"
 
+# ---------------------------------------------------------------- Cartridge double
+# Before the agent: the agent only writes marker files (run/double/), which the
+# double polls, so either may (re)start first.
+command -v tarantool >/dev/null || die "tarantool is not installed: make setup-tarantool"
+cp_double start 2>>"$LOGS/setup.log" || failed double "the Cartridge double did not start"
+
 # ---------------------------------------------------------------- agent (exec work dirs, volumes)
 start agent env PATH="${KWOK_EXEC_PATH:+$KWOK_EXEC_PATH:}$PATH" "$CP_BIN/cphelper" agent --kubeconfig "$KUBECONFIG_FILE" \
-  --pods-dir "$CP_TARGET/pods" --volumes-dir "$CP_TARGET/volumes"
+  --pods-dir "$CP_TARGET/pods" --volumes-dir "$CP_TARGET/volumes" \
+  --run-root "$CP_RUN_ROOT" --double-markers "$RUN/double"
 wait_for agent 30 grep -q 'agent ready' "$LOGS/agent.log"
 
 # ---------------------------------------------------------------- nodes and storage

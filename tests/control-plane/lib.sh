@@ -26,6 +26,17 @@ cp_cache_root() {
   printf '%s\n' "${TARANTOOL_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tarantool-operator}/control-plane"
 }
 
+# Short dir for the pods' TARANTOOL_RUN_DIRs and the Cartridge double's control
+# socket: a unix socket path has at most 107 bytes, which a path under
+# target/control-plane/pods/<namespace>/<pod>/ easily passes. One per checkout.
+CP_RUN_ROOT=${TMPDIR:-/tmp}/tod-$(printf '%s' "$CP_TARGET" | sha256sum | cut -c1-8)
+# The Cartridge double (tests/tarantool/double.sh) as the control plane runs it.
+cp_double() {
+  DOUBLE_PID_FILE=$CP_TARGET/run/double.pid DOUBLE_LOG_FILE=$CP_TARGET/logs/double.log \
+    DOUBLE_CONTROL=$CP_RUN_ROOT/double.control DOUBLE_MARKERS_DIR=$CP_TARGET/run/double \
+    bash "$REPO_ROOT/tests/tarantool/double.sh" "$@"
+}
+
 # The binaries every script expects in $CP_BIN.
 CP_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm cphelper)
 

@@ -55,6 +55,8 @@ type agent struct {
 	volumes    workqueue.TypedRateLimitingInterface[string]
 	applied    map[string]string // pod key -> hash of the Exec spec last applied
 	procs      *processes
+	runRoot    string // short root of the pods' TARANTOOL_RUN_DIRs ("" = <work dir>/run)
+	markers    string // the Cartridge double's marker dir ("" = no double)
 }
 
 // runAgent runs two small control loops until SIGTERM/SIGINT:
@@ -69,6 +71,8 @@ func runAgent(args []string) error {
 	kubeconfig := fs.String("kubeconfig", "", "admin kubeconfig")
 	podsDir := fs.String("pods-dir", "", "root of the per-pod work dirs")
 	volumesDir := fs.String("volumes-dir", "", "root of the hostPath volumes")
+	runRoot := fs.String("run-root", "", "short dir for the pods' TARANTOOL_RUN_DIRs (unix socket paths have at most 107 bytes); default <work dir>/run")
+	markers := fs.String("double-markers", "", "marker dir of the Cartridge double: one file per Running operator pod")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,7 +84,7 @@ func runAgent(args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 100, 200
-	a := &agent{applied: map[string]string{}, procs: newProcesses()}
+	a := &agent{applied: map[string]string{}, procs: newProcesses(), runRoot: *runRoot, markers: *markers}
 	if a.podsDir, err = filepath.Abs(*podsDir); err != nil {
 		return err
 	}
@@ -170,23 +174,30 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 	if apierrors.IsNotFound(err) {
 		delete(a.applied, key) // the Exec is owned by the pod: the GC removes it
 		a.procs.stop(key)
-		return nil
+		return a.syncDouble(ns, name, nil, "")
 	}
 	if err != nil {
 		return err
 	}
+	workDir := filepath.Join(a.podsDir, ns, name)
+	run := runDir(a.runRoot, workDir, ns, name)
 	if pod.DeletionTimestamp != nil {
 		a.procs.stop(key)
-		return nil
+		return a.syncDouble(ns, name, pod, run)
 	}
-	workDir := filepath.Join(a.podsDir, ns, name)
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return err
 	}
-	if pod.Annotations[annRunLocally] == "true" && pod.Spec.NodeName != "" {
-		a.procs.ensure(key, pod, workDir)
+	if err := ensureRunDir(run, workDir); err != nil {
+		return err
 	}
-	exec := desiredExec(pod, workDir)
+	if err := a.syncDouble(ns, name, pod, run); err != nil {
+		return err
+	}
+	if pod.Annotations[annRunLocally] == "true" && pod.Spec.NodeName != "" {
+		a.procs.ensure(key, pod, workDir, run)
+	}
+	exec := desiredExec(pod, workDir, run)
 	raw, err := json.Marshal(exec.Object)
 	if err != nil {
 		return err
@@ -205,20 +216,27 @@ func (a *agent) syncPod(ctx context.Context, key string) error {
 	return nil
 }
 
+func (a *agent) syncDouble(ns, name string, pod *corev1.Pod, run string) error {
+	if a.markers == "" {
+		return nil
+	}
+	return syncMarker(a.markers, ns, name, pod, socketPath(run, name))
+}
+
 // desiredExec maps a pod to a kwok Exec: one target a container with the
 // container's literal env and the downward-API fields we can resolve, and a
 // default target for a pod-level exec.
-func desiredExec(pod *corev1.Pod, workDir string) *unstructured.Unstructured {
+func desiredExec(pod *corev1.Pod, workDir, runDir string) *unstructured.Unstructured {
 	targets := make([]interface{}, 0, len(pod.Spec.Containers)+1)
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		targets = append(targets, map[string]interface{}{
 			"containers": []interface{}{c.Name},
-			"local":      map[string]interface{}{"workDir": workDir, "envs": toList(podEnv(pod, c, workDir))},
+			"local":      map[string]interface{}{"workDir": workDir, "envs": toList(podEnv(pod, c, workDir, runDir))},
 		})
 	}
 	targets = append(targets, map[string]interface{}{
-		"local": map[string]interface{}{"workDir": workDir, "envs": toList(podEnv(pod, nil, workDir))},
+		"local": map[string]interface{}{"workDir": workDir, "envs": toList(podEnv(pod, nil, workDir, runDir))},
 	})
 	return &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1",
@@ -235,8 +253,9 @@ func desiredExec(pod *corev1.Pod, workDir string) *unstructured.Unstructured {
 }
 
 // podEnv is the environment of a command run for the pod: the pod's identity,
-// and for a container its literal env and resolvable downward-API fields.
-func podEnv(pod *corev1.Pod, c *corev1.Container, workDir string) []map[string]interface{} {
+// TARANTOOL_RUN_DIR (where the Cartridge double serves the pod's console), and
+// for a container its literal env and resolvable downward-API fields.
+func podEnv(pod *corev1.Pod, c *corev1.Container, workDir, runDir string) []map[string]interface{} {
 	envs := []map[string]interface{}{
 		env("POD_NAME", pod.Name),
 		env("POD_NAMESPACE", pod.Namespace),
@@ -244,12 +263,16 @@ func podEnv(pod *corev1.Pod, c *corev1.Container, workDir string) []map[string]i
 		env("NODE_NAME", pod.Spec.NodeName),
 		env("HOSTNAME", pod.Name),
 		env("POD_WORKDIR", workDir),
+		env(envRunDir, runDir),
 	}
 	if c == nil {
 		return envs
 	}
 	envs = append(envs, env("CONTAINER_NAME", c.Name))
 	for _, e := range c.Env {
+		if e.Name == envRunDir {
+			continue // the image's run dir does not exist here: the double serves ours
+		}
 		if v, ok := resolveEnv(pod, e); ok {
 			envs = append(envs, env(e.Name, v))
 		}

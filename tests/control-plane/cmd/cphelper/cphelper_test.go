@@ -70,6 +70,7 @@ func TestExecOfAPodCarriesItsIdentityAndEnv(t *testing.T) {
 				Name: "tarantool",
 				Env: []corev1.EnvVar{
 					{Name: "LITERAL", Value: "v"},
+					{Name: "TARANTOOL_RUN_DIR", Value: "/var/run/tarantool"},
 					{Name: "ME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 					{Name: "ROLE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['role']"}}},
 					{Name: "FROM_CM", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "k"}}},
@@ -77,7 +78,7 @@ func TestExecOfAPodCarriesItsIdentityAndEnv(t *testing.T) {
 			}},
 		},
 	}
-	obj := desiredExec(pod, "/w/ns/s-0").Object
+	obj := desiredExec(pod, "/w/ns/s-0", "/r/ab12cd34").Object
 	targets := obj["spec"].(map[string]interface{})["execs"].([]interface{})
 	if len(targets) != 2 {
 		t.Fatalf("want a target for the container and a default one, got %d", len(targets))
@@ -91,7 +92,7 @@ func TestExecOfAPodCarriesItsIdentityAndEnv(t *testing.T) {
 	want := map[string]string{
 		"POD_NAME": "s-0", "POD_NAMESPACE": "ns", "POD_UID": "u1", "NODE_NAME": "kwok-node-1",
 		"HOSTNAME": "s-0", "POD_WORKDIR": "/w/ns/s-0", "CONTAINER_NAME": "tarantool",
-		"LITERAL": "v", "ME": "s-0", "ROLE": "storage",
+		"LITERAL": "v", "ME": "s-0", "ROLE": "storage", "TARANTOOL_RUN_DIR": "/r/ab12cd34",
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -38,7 +38,7 @@ func newProcesses() *processes {
 	return &processes{pods: map[string]*podProcesses{}}
 }
 
-func (p *processes) ensure(key string, pod *corev1.Pod, workDir string) {
+func (p *processes) ensure(key string, pod *corev1.Pod, workDir, runDir string) {
 	p.mu.Lock()
 	running := p.pods[key]
 	p.mu.Unlock()
@@ -59,7 +59,7 @@ func (p *processes) ensure(key string, pod *corev1.Pod, workDir string) {
 		if len(argv) == 0 {
 			continue
 		}
-		if err := pp.start(key, c.Name, argv, podEnv(pod, c, workDir), workDir); err != nil {
+		if err := pp.start(key, c.Name, argv, podEnv(pod, c, workDir, runDir), workDir); err != nil {
 			log.Printf("pod %s container %s: %v", key, c.Name, err)
 		}
 	}

@@ -1,0 +1,382 @@
+#!/usr/bin/env tarantool
+-- Tests of the Cartridge double, through real console sockets, as the
+-- operator reaches it. Run by run-tests.sh (make test-tarantool), which starts
+-- the double; arguments: CONTROL_SOCKET SCRATCH_DIR MARKERS_DIR.
+-- Waits poll with a deadline that only guards against hangs; no test asserts
+-- how long anything takes.
+
+local fiber = require('fiber')
+local fio = require('fio')
+local json = require('json')
+local netbox = require('net.box')
+local socket = require('socket')
+local yaml = require('yaml')
+
+local CONTROL, DIR, MARKERS = arg[1], arg[2], arg[3]
+assert(CONTROL and DIR and MARKERS, 'usage: tarantool test_double.lua CONTROL_SOCKET SCRATCH_DIR MARKERS_DIR')
+local DEADLINE = tonumber(os.getenv('DOUBLE_TEST_TIMEOUT')) or 30
+
+-- ------------------------------------------------------------------ helpers
+local function fail(fmt, ...) error(string.format(fmt, ...), 2) end
+local function eq(got, want, what)
+    if got ~= want then
+        error(string.format('%s: got %s, want %s', what or 'value', json.encode(got), json.encode(want)), 2)
+    end
+end
+
+local conns = {}
+local function console(path)
+    if conns[path] == nil then
+        local c = netbox.connect(path, {console = true, connect_timeout = 10})
+        if not c:is_connected() then fail('cannot connect to %s: %s', path, tostring(c.error)) end
+        conns[path] = c
+    end
+    return conns[path]
+end
+-- Runs a chunk on a console, returns the decoded YAML list of results;
+-- a Lua error in the chunk fails the test with its message.
+local function run(path, code)
+    local out = console(path):eval(code)
+    local r = yaml.decode(out)
+    if type(r) == 'table' and type(r[1]) == 'table' and r[1].error ~= nil and #r == 1 then
+        error(('%s: Lua error: %s'):format(path, tostring(r[1].error)), 2)
+    end
+    return r
+end
+local function ctl(code) return run(CONTROL, "local d = require('cartridge_double') " .. code) end
+
+local NS_A, NS_B = 'ns-a', 'ns-b'
+local function sock(ns, alias) return fio.pathjoin(DIR, ns .. '-' .. alias .. '.control') end
+local function uri(ns, alias, svc) return ('%s.%s.%s.svc.cluster.local:3301'):format(alias, svc, ns) end
+local function serve(ns, alias) ctl(("return d.serve(%q, %q, %q)"):format(sock(ns, alias), ns, alias)) end
+local function unserve(ns, alias) ctl(("return d.unserve(%q)"):format(sock(ns, alias))) end
+
+-- Deterministic uuids as the operator makes them (any valid uuid will do).
+local n = 0
+local function uuid() n = n + 1 return ('00000000-0000-4000-8000-%012d'):format(n) end
+local U = {}
+for _, k in ipairs({'rs_router', 'rs_s1', 'rs_s2', 'rs_s3', 'router-0', 's1-0', 's1-1', 's2-0', 's3-0', 'b_rs', 'b_router-0'}) do
+    U[k] = uuid()
+end
+
+local function wait(what, fn)
+    local deadline = fiber.clock() + DEADLINE
+    while true do
+        local v = fn()
+        if v then return v end
+        if fiber.clock() > deadline then fail('gave up waiting for %s after %ss', what, DEADLINE) end
+        fiber.sleep(0.05)
+    end
+end
+
+-- The operator's projection: json.encode of plain fields, never the raw objects.
+local PROJECT_RS = [[
+local out = {}
+for _, rs in ipairs(require('cartridge').admin_get_replicasets()) do
+    local servers = {}
+    for _, s in ipairs(rs.servers) do
+        table.insert(servers, {uuid = s.uuid, alias = s.alias, uri = s.uri, status = s.status, priority = s.priority})
+    end
+    out[rs.alias] = {uuid = rs.uuid, roles = rs.roles, weight = rs.weight, master = rs.master.alias,
+        active_master = rs.active_master.alias, status = rs.status, servers = servers}
+end
+return require('json').encode(out)
+]]
+local function replicasets(ns, alias) return json.decode(run(sock(ns, alias), PROJECT_RS)[1]) end
+local function buckets(ns)
+    local r = ctl(("return d.buckets(%q)"):format(ns))
+    return r[1], r[2]
+end
+
+-- ------------------------------------------------------------------ tests
+local tests = {}
+local function test(name, fn) table.insert(tests, {name = name, fn = fn}) end
+
+test('join every instance of several replica sets in one call', function()
+    for _, a in ipairs({'router-0', 's1-0', 's1-1', 's2-0', 's3-0'}) do serve(NS_A, a) end
+    ctl(("return d.set_bucket_count(%q, 300)"):format(NS_A))
+    local r = run(sock(NS_A, 'router-0'), ([[
+local topology, err = require('cartridge').admin_edit_topology({replicasets = {
+  {uuid = %q, alias = 'router', roles = {'vshard-router'}, join_servers = {{uri = %q, uuid = %q}}},
+  {uuid = %q, alias = 's1', roles = {'vshard-storage'}, join_servers = {{uri = %q, uuid = %q}, {uri = %q, uuid = %q}}},
+  {uuid = %q, alias = 's2', roles = {'vshard-storage'}, join_servers = {{uri = %q, uuid = %q}}},
+}})
+if topology == nil then return tostring(err) end
+return #topology.replicasets, #topology.servers]]):format(
+        U.rs_router, uri(NS_A, 'router-0', 'router'), U['router-0'],
+        U.rs_s1, uri(NS_A, 's1-0', 's1'), U['s1-0'], uri(NS_A, 's1-1', 's1'), U['s1-1'],
+        U.rs_s2, uri(NS_A, 's2-0', 's2'), U['s2-0']))
+    eq(r[1], 3, 'replica sets returned')
+    eq(r[2], 4, 'servers returned')
+    local rs = replicasets(NS_A, 's1-1') -- any instance of the cluster sees the topology
+    eq(rs.s1.master, 's1-0', 'master = first joined')
+    eq(rs.s1.servers[2].alias, 's1-1', 'join appends to the priority')
+    eq(rs.s1.weight, 1, 'a new storage before bootstrap gets weight 1')
+    eq(rs.router.weight, nil, 'a router has no weight')
+    eq(rs.s1.servers[1].status, 'healthy', 'status')
+end)
+
+test('failover_priority moves the master; an unknown leader is refused', function()
+    local r = run(sock(NS_A, 'router-0'), ([[
+return require('cartridge').admin_edit_topology({replicasets = {{uuid = %q, failover_priority = {%q}}}}) ~= nil]])
+        :format(U.rs_s1, U['s1-1']))
+    eq(r[1], true, 'edit')
+    local rs = replicasets(NS_A, 'router-0')
+    eq(rs.s1.master, 's1-1', 'master')
+    eq(rs.s1.servers[1].alias, 's1-1', 'first in priority')
+    eq(rs.s1.servers[2].priority, 2, 'priority of the old master')
+    r = run(sock(NS_A, 'router-0'), ([[
+local _, err = require('cartridge').admin_edit_topology({replicasets = {{uuid = %q, failover_priority = {%q}}}})
+return err.class_name, err.err]]):format(U.rs_s1, U['s2-0']))
+    eq(r[1], 'Invalid cluster topology config', 'class')
+    eq(r[2], ('replicasets[%s] leader %q belongs to another replicaset'):format(U.rs_s1, U['s2-0']), 'message')
+end)
+
+test('admin_get_* objects are cyclic: json.encode of them fails', function()
+    local r = run(sock(NS_A, 'router-0'), [[
+local c = require('cartridge')
+local rs = c.admin_get_replicasets()[2]
+local s = c.admin_get_servers()[1]
+return pcall(require('json').encode, rs), rs.servers[1].replicaset == rs, rs.master == rs.servers[1],
+    s.replicaset.servers[s.priority] == s, pcall(require('json').encode, s)]])
+    -- (a call inside a return list gives one value: r[1] is pcall's status)
+    eq(r[1], false, 'json.encode of a replica set')
+    eq(r[2], true, 'server.replicaset is its replica set')
+    eq(r[3], true, 'master is a server object')
+    eq(r[4], true, 'servers of the replica set of a server hold it')
+    eq(r[5], false, 'json.encode of a server')
+end)
+
+test('bootstrap distributes the buckets by weight, once', function()
+    local r = run(sock(NS_A, 'router-0'), "return require('cartridge').admin_bootstrap_vshard()")
+    eq(r[1], true, 'bootstrap')
+    local b, total = buckets(NS_A)
+    eq(b.s1, 150, 's1') eq(b.s2, 150, 's2') eq(total, 300, 'total')
+    r = run(sock(NS_A, 'router-0'), [[
+local ok, err = require('cartridge').admin_bootstrap_vshard()
+return ok, err.class_name, err.err, tostring(err)]])
+    eq(r[1], nil, 'second bootstrap')
+    eq(r[2], 'Bootstrapping vshard failed', 'class')
+    eq(r[3], 'already bootstrapped', 'message')
+    eq(r[4], 'Bootstrapping vshard failed: already bootstrapped', 'tostring')
+    r = run(sock(NS_A, 'router-0'), ("return require('cartridge.lua-api.stat').get_stat(%q).vshard_buckets_count")
+        :format(uri(NS_A, 's1-0', 's1')))
+    eq(r[1], 150, 'get_stat of a replica')
+end)
+
+test('weight 0 drains to zero with the total conserved; expel refused until then', function()
+    local router = sock(NS_A, 'router-0')
+    local expel = ("local _, err = require('cartridge').admin_edit_topology({servers = {{uuid = %q, expelled = true}}})"
+        .. " return err and err.err"):format(U['s2-0'])
+    eq(run(router, expel)[1], ("replicasets[%s] is a vshard-storage which can't be removed"):format(U.rs_s2), 'expel with weight')
+    ctl(("return d.set_drain_rate(0, %q)"):format(NS_A)) -- hold the buckets where they are
+    local r = run(router, ("return require('cartridge').admin_edit_topology({replicasets = {{uuid = %q, weight = 0}}}) ~= nil")
+        :format(U.rs_s2))
+    eq(r[1], true, 'weight 0')
+    eq(run(router, expel)[1], ("replicasets[%s] rebalancing isn't finished yet"):format(U.rs_s2), 'expel with buckets')
+    ctl(("return d.set_drain_rate(3000, %q)"):format(NS_A))
+    wait('s2 drained', function()
+        local b, total = buckets(NS_A)
+        eq(total, 300, 'total while draining')
+        eq(b.s1 + b.s2, 300, 'sum while draining')
+        return b.s2 == 0
+    end)
+    eq(run(router, expel)[1], nil, 'expel once drained')
+    local rs = replicasets(NS_A, 'router-0')
+    eq(rs.s2, nil, 'the replica set of the last expelled server is gone')
+    eq(select(2, buckets(NS_A)), 300, 'total after expel')
+end)
+
+test('a new storage gets weight 0 after bootstrap and fills up when given weight', function()
+    local router = sock(NS_A, 'router-0')
+    local r = run(router, ([[
+return require('cartridge').admin_edit_topology({replicasets = {
+  {uuid = %q, alias = 's3', roles = {'vshard-storage'}, join_servers = {{uri = %q, uuid = %q}}}}}).replicasets[1].weight]])
+        :format(U.rs_s3, uri(NS_A, 's3-0', 's3'), U['s3-0']))
+    eq(r[1], 0, 'weight of a storage joined after bootstrap')
+    run(router, ("return require('cartridge').admin_edit_topology({replicasets = {{uuid = %q, weight = 2}}}) ~= nil"):format(U.rs_s3))
+    wait('s3 filled', function()
+        local b, total = buckets(NS_A)
+        eq(total, 300, 'total while filling')
+        return b.s3 == 200 and b.s1 == 100
+    end)
+end)
+
+test('joining a pod whose socket is not served fails like a probe', function()
+    local r = run(sock(NS_A, 'router-0'), ([[
+local _, err = require('cartridge').admin_edit_topology({replicasets = {
+  {uuid = %q, join_servers = {{uri = %q, uuid = %q}}}}})
+return err.class_name, err.err]]):format(U.rs_s3, uri(NS_A, 'ghost-0', 's3'), uuid()))
+    eq(r[1], 'ProbeError', 'class')
+    eq(r[2], ('Probe %q failed: no response'):format(uri(NS_A, 'ghost-0', 's3')), 'message')
+    r = run(sock(NS_A, 'router-0'), ("return require('cartridge').admin_probe_server(%q)"):format(uri(NS_A, 's3-0', 's3')))
+    eq(r[1], true, 'probe of a served pod')
+end)
+
+test('a gone pod is unreachable; eventual failover elects the next; back with its identity', function()
+    local router = sock(NS_A, 'router-0')
+    eq(run(router, "return require('cartridge').failover_set_params({mode = 'eventual'})")[1], true, 'eventual')
+    unserve(NS_A, 's1-1')
+    local rs = replicasets(NS_A, 'router-0')
+    eq(rs.s1.servers[1].status, 'unreachable', 'status of the gone pod')
+    eq(rs.s1.status, 'unhealthy', 'replica set status')
+    eq(rs.s1.master, 's1-1', 'master (the configured leader)')
+    eq(rs.s1.active_master, 's1-0', 'active master')
+    local r = run(router, ("return require('cartridge.lua-api.boxinfo').get_info(%q)"):format(uri(NS_A, 's1-1', 's1')))
+    eq(r[1], nil, 'get_info of a gone pod')
+    eq(r[2].class_name, 'NetboxCallError', 'its error')
+    r = run(router, ("return require('cartridge.lua-api.boxinfo').get_info(%q)"):format(uri(NS_A, 's1-0', 's1')))
+    eq(r[1].general.ro, false, 'the new active master is rw')
+    eq(r[1].replication.replication_info[1].upstream_status, 'disconnected', 'upstream to the gone pod')
+    serve(NS_A, 's1-1')
+    rs = replicasets(NS_A, 'router-0')
+    eq(rs.s1.servers[1].status, 'healthy', 'back')
+    eq(rs.s1.servers[1].uuid, U['s1-1'], 'same identity')
+    eq(rs.s1.active_master, 's1-1', 'eventual failover returns to the first in priority')
+    eq(run(router, "return require('cartridge').failover_set_params({mode = 'disabled'})")[1], true, 'disabled')
+end)
+
+test('replication lag is reported as set', function()
+    ctl(("return d.set_lag(%q, 's1-0', 2.5)"):format(NS_A))
+    local r = run(sock(NS_A, 'router-0'), ([[
+local info = require('cartridge.lua-api.boxinfo').get_info(%q)
+for _, e in ipairs(info.replication.replication_info) do
+  if e.uuid == %q then return e.upstream_lag, e.upstream_status, info.general.instance_uuid, info.general.ro end
+end]]):format(uri(NS_A, 's1-0', 's1'), U['s1-1']))
+    eq(r[1], 2.5, 'lag') eq(r[2], 'follow', 'status') eq(r[3], U['s1-0'], 'instance_uuid') eq(r[4], true, 'replica is ro')
+end)
+
+test('failover params are validated like Cartridge', function()
+    local router = sock(NS_A, 'router-0')
+    local function set(opts)
+        local r = run(router, ("local ok, err = require('cartridge').failover_set_params(%s) return ok, err and err.err"):format(opts))
+        return r[1], r[2]
+    end
+    local ok, err = set("{mode = 'stateful'}")
+    eq(ok, nil, 'stateful without provider') eq(err, 'topology_new.failover missing state_provider for mode "stateful"', 'message')
+    ok, err = set("{mode = 'stateful', state_provider = 'tarantool'}")
+    eq(err, 'topology_new.failover missing tarantool_params', 'tarantool without params')
+    ok, err = set("{mode = 'sometimes'}")
+    eq(err, 'topology_new.failover unknown mode "sometimes"', 'unknown mode')
+    ok, err = set("{mode = 'stateful', state_provider = 'etcd2', etcd2_params = {prefix = '/c'}, failover_timeout = 7}")
+    eq(ok, true, 'stateful with etcd2')
+    local r = run(router, "local p = require('cartridge').failover_get_params() return p.mode, p.state_provider, p.failover_timeout, p.etcd2_params.prefix, p.fencing_enabled")
+    eq(r[1], 'stateful') eq(r[2], 'etcd2') eq(r[3], 7) eq(r[4], '/c') eq(r[5], false)
+    local bad = run(router, "return pcall(require('cartridge').failover_set_params, {mode = 'eventual', bogus = 1})")
+    eq(bad[1], false, 'an unknown option raises')
+    eq(set("{mode = 'disabled'}"), true, 'back to disabled')
+end)
+
+test('config_patch_clusterwide and config_get_readonly', function()
+    local router = sock(NS_A, 'router-0')
+    eq(run(router, "return require('cartridge').config_patch_clusterwide({app = {answer = 42}, other = 'text'})")[1], true, 'patch')
+    local r = run(sock(NS_A, 's1-0'), ([[
+local c = require('cartridge')
+return c.config_get_readonly('app').answer, c.config_get_readonly('other'), c.config_get_readonly().vshard.bucket_count,
+  c.config_get_readonly('topology').replicasets[%q] ~= nil]]):format(U.rs_s1))
+    eq(r[1], 42, 'section') eq(r[2], 'text', 'string section') eq(r[3], 300, 'vshard section') eq(r[4], true, 'topology section')
+    eq(run(router, "return require('cartridge').config_patch_clusterwide({app = box.NULL})")[1], true, 'delete')
+    eq(run(router, "return require('cartridge').config_get_readonly('app')")[1], nil, 'deleted')
+    eq(run(router, "return require('cartridge').config_get_readonly('other')")[1], 'text', 'others kept')
+end)
+
+test('the instance doing a change cannot expel itself', function()
+    local r = run(sock(NS_A, 'router-0'), ([[
+local _, err = require('cartridge').admin_edit_topology({servers = {{uuid = %q, expelled = true}}})
+return err.err]]):format(U['router-0']))
+    eq(r[1], ('Current instance %q can not be expelled'):format(uri(NS_A, 'router-0', 'router')), 'message')
+end)
+
+test('a hung instance accepts but does not answer until released', function()
+    ctl(("return d.set_mode(%q, 's1-0', 'hang')"):format(NS_A))
+    local s = socket.tcp_connect('unix/', sock(NS_A, 's1-0'))
+    assert(s, 'connect')
+    assert(s:read(128, 10), 'greeting')
+    s:write("return 'answer'\n")
+    -- No answer while hung. (A bound, not a timing assert: a working double
+    -- never answers here; a broken one answers at once.)
+    eq(s:read('\n...\n', 0.5), nil, 'answer while hung')
+    local r = run(sock(NS_A, 'router-0'), ("return require('cartridge.lua-api.stat').get_stat(%q)"):format(uri(NS_A, 's1-0', 's1')))
+    eq(r[1], nil, 'get_stat of a hung instance') eq(r[2].err, ('%q: timed out'):format(uri(NS_A, 's1-0', 's1')), 'its error')
+    eq(replicasets(NS_A, 'router-0').s1.servers[2].status, 'unreachable', 'a hung instance is unreachable')
+    ctl(("return d.set_mode(%q, 's1-0', 'ok')"):format(NS_A))
+    local out = s:read('\n...\n', DEADLINE)
+    eq(out and yaml.decode(out)[1], 'answer', 'the pending statement is answered once released')
+    s:close()
+end)
+
+test('garbage mode answers something that is not YAML', function()
+    ctl(("return d.set_mode(%q, 's1-0', 'garbage')"):format(NS_A))
+    local out = console(sock(NS_A, 's1-0')):eval('return 1')
+    eq(pcall(yaml.decode, out), false, 'YAML decode of the answer')
+    ctl(("return d.set_mode(%q, 's1-0', 'ok')"):format(NS_A))
+    eq(run(sock(NS_A, 's1-0'), 'return 1')[1], 1, 'answers again')
+end)
+
+test('namespaces are separate clusters', function()
+    serve(NS_B, 'router-0')
+    local b = sock(NS_B, 'router-0')
+    eq(#run(b, "return require('cartridge').admin_get_servers()")[1], 0, 'servers of ns-b before join')
+    local r = run(b, ([[
+local _, err = require('cartridge').admin_edit_topology({replicasets = {
+  {uuid = %q, roles = {'vshard-router'}, join_servers = {{uri = %q, uuid = %q}, {uri = %q, uuid = %q}}}}})
+return err.class_name]]):format(U.b_rs, uri(NS_B, 'router-0', 'router'), U['b_router-0'], uri(NS_B, 's1-0', 's1'), uuid()))
+    eq(r[1], 'ProbeError', "a pod of ns-a is not reachable from ns-b")
+    r = run(b, ([[return require('cartridge').admin_edit_topology({replicasets = {
+  {uuid = %q, alias = 'router', roles = {'vshard-router'}, join_servers = {{uri = %q, uuid = %q}}}}}) ~= nil]])
+        :format(U.b_rs, uri(NS_B, 'router-0', 'router'), U['b_router-0']))
+    eq(r[1], true, 'join in ns-b')
+    eq(#run(b, "return require('cartridge').admin_get_servers()")[1], 1, 'servers of ns-b')
+    -- router-0, s1-0, s1-1, s3-0 (s2-0 was expelled)
+    eq(#run(sock(NS_A, 'router-0'), "return require('cartridge').admin_get_servers()")[1], 4, 'servers of ns-a')
+    local models = ctl('return d.models()')[1]
+    eq(models[1], NS_A) eq(models[2], NS_B)
+end)
+
+test('the first edit must include the instance that makes it', function()
+    serve('ns-c', 'x-0')
+    serve('ns-c', 'y-0')
+    local r = run(sock('ns-c', 'x-0'), ([[
+local _, err = require('cartridge').admin_edit_topology({replicasets = {{roles = {}, join_servers = {{uri = %q}}}}})
+return err.err]]):format(uri('ns-c', 'y-0', 'y')))
+    eq(r[1], 'Current instance "x-0" is not listed in config', 'message')
+end)
+
+test('calls are counted per namespace', function()
+    ctl(("return d.reset_calls(%q)"):format(NS_A))
+    eq(next(ctl(("return d.calls(%q)"):format(NS_A))[1]), nil, 'no calls after reset')
+    run(sock(NS_A, 'router-0'), "return #require('cartridge').admin_get_servers()")
+    local calls = ctl(("return d.calls(%q)"):format(NS_A))[1]
+    eq(calls.admin_get_servers, 1, 'admin_get_servers')
+    eq(calls.admin_get_replicasets, nil, 'others')
+end)
+
+test('marker files make the double serve and stop serving a socket', function()
+    local path = fio.pathjoin(DIR, 'ns-m-p-0.control')
+    local marker = fio.pathjoin(MARKERS, 'ns-m_p-0.json')
+    local fh = io.open(marker .. '.tmp', 'w')
+    fh:write(json.encode({namespace = 'ns-m', pod = 'p-0', socket = path}))
+    fh:close()
+    os.rename(marker .. '.tmp', marker)
+    wait('served from a marker', function() return fio.path.lexists(path) end)
+    eq(run(path, "return require('cartridge').admin_get_servers ~= nil")[1], true, 'the socket reaches the double')
+    os.remove(marker)
+    wait('socket removed with its marker', function() return not fio.path.lexists(path) end)
+    local gone = netbox.connect(path, {console = true, connect_timeout = 1})
+    eq(gone:is_connected(), false, 'connect after the marker is gone')
+end)
+
+-- ------------------------------------------------------------------ runner
+local failed = 0
+for _, t in ipairs(tests) do
+    local ok, err = pcall(t.fn)
+    if ok then
+        print('ok    ' .. t.name)
+    else
+        failed = failed + 1
+        print('FAIL  ' .. t.name .. '\n      ' .. tostring(err))
+    end
+end
+for _, c in pairs(conns) do pcall(c.close, c) end
+print(('%d tests, %d failed'):format(#tests, failed))
+os.exit(failed == 0 and 0 or 1)
