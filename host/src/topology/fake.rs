@@ -13,6 +13,25 @@ use super::{
     Topology, TopologyEdit, TopologyError, VshardBootstrap,
 };
 
+/// Role dependencies of the article's example application (kv), which
+/// Cartridge adds to a replica set's reported roles, as it does for any
+/// application whose roles declare dependencies.
+pub const ROLE_DEPENDENCIES: &[(&str, &str)] = &[
+    ("app.roles.storage", "vshard-storage"),
+    ("app.roles.router", "vshard-router"),
+];
+
+/// `roles` with their dependencies, as Cartridge reports enabled roles.
+pub fn with_dependencies(roles: &[String]) -> Vec<String> {
+    let mut all = roles.to_vec();
+    for (role, dependency) in ROLE_DEPENDENCIES {
+        if roles.iter().any(|r| r == role) && !all.iter().any(|r| r == dependency) {
+            all.push((*dependency).to_string());
+        }
+    }
+    all
+}
+
 /// Cartridge's default bucket count.
 pub const DEFAULT_BUCKET_COUNT: u64 = 30_000;
 
@@ -163,17 +182,14 @@ impl FakeState {
                 self.replicasets.len() - 1
             }
         };
-        let storage = edit
-            .roles
-            .as_ref()
-            .is_some_and(|r| r.iter().any(|r| r == "vshard-storage"));
         let rs = &mut self.replicasets[index];
         if let Some(alias) = &edit.alias {
             rs.alias.clone_from(alias);
         }
         if let Some(roles) = &edit.roles {
-            rs.roles.clone_from(roles);
+            rs.roles = with_dependencies(roles);
         }
+        let storage = rs.roles.iter().any(|r| r == "vshard-storage");
         if let Some(weight) = edit.weight {
             rs.weight = Some(weight);
         }

@@ -28,9 +28,22 @@ pub struct DesiredReplicaset {
     pub servers: Vec<JoinServer>,
 }
 
-/// The edit that makes `observed` match `desired` (joins and settings;
-/// never expels: removal is a drain, decided elsewhere).
-pub fn join_edit(desired: &[DesiredReplicaset], observed: &[ReplicasetInfo]) -> TopologyEdit {
+/// The edit that makes `observed` match `desired`: joins what is missing
+/// and, with `resend_settings` (the spec changed since it was last
+/// applied), sets every existing replica set's roles, weight, all_rw and
+/// group that differ. Never expels: removal is a drain, decided elsewhere.
+///
+/// Settings are not compared on every pass: a Role's status says whether its
+/// spec changed since they were applied. Roles count as in place when every
+/// role of the spec is enabled: Cartridge reports a replica set's roles with
+/// their dependencies added (an application role brings `vshard-storage`),
+/// so the operator cannot tell a dependency from a role removed from the
+/// spec, and does not disable roles (do that in Cartridge).
+pub fn join_edit(
+    desired: &[DesiredReplicaset],
+    observed: &[ReplicasetInfo],
+    resend_settings: bool,
+) -> TopologyEdit {
     let joined: std::collections::BTreeSet<&str> = observed
         .iter()
         .flat_map(|r| r.servers.iter().map(|s| s.uuid.as_str()))
@@ -62,16 +75,21 @@ pub fn join_edit(desired: &[DesiredReplicaset], observed: &[ReplicasetInfo]) -> 
                     join_servers,
                     ..ReplicasetEdit::default()
                 };
-                if sorted(&have.roles) != sorted(&want.roles) {
+                if !resend_settings {
+                    // Joins only.
+                } else if !want.roles.iter().all(|r| have.roles.contains(r)) {
                     change.roles = Some(want.roles.clone());
                 }
-                if want.weight.is_some() && want.weight != have.weight {
+                if resend_settings && want.weight.is_some() && want.weight != have.weight {
                     change.weight = want.weight;
                 }
-                if want.all_rw.is_some_and(|rw| rw != have.all_rw) {
+                if resend_settings && want.all_rw.is_some_and(|rw| rw != have.all_rw) {
                     change.all_rw = want.all_rw;
                 }
-                if want.vshard_group.is_some() && want.vshard_group != have.vshard_group {
+                if resend_settings
+                    && want.vshard_group.is_some()
+                    && want.vshard_group != have.vshard_group
+                {
                     change.vshard_group.clone_from(&want.vshard_group);
                 }
                 if change
@@ -88,12 +106,6 @@ pub fn join_edit(desired: &[DesiredReplicaset], observed: &[ReplicasetInfo]) -> 
         edit.replicasets.push(change);
     }
     edit
-}
-
-fn sorted(v: &[String]) -> Vec<&str> {
-    let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
-    v.sort_unstable();
-    v
 }
 
 #[cfg(test)]
@@ -138,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_new_replica_set_joins_with_all_its_servers_in_one_edit() {
-        let edit = join_edit(&[desired("rs1", &["a", "b", "c"])], &[]);
+        let edit = join_edit(&[desired("rs1", &["a", "b", "c"])], &[], false);
         assert_eq!(edit.replicasets.len(), 1);
         assert_eq!(edit.replicasets[0].join_servers.len(), 3);
         assert_eq!(
@@ -149,18 +161,26 @@ mod tests {
 
     #[test]
     fn a_converged_topology_needs_no_edit() {
-        let edit = join_edit(
-            &[desired("rs1", &["a", "b"])],
-            &[observed("rs1", &["a", "b"])],
-        );
-        assert!(edit.is_empty(), "{edit:?}");
+        for resend in [false, true] {
+            let edit = join_edit(
+                &[desired("rs1", &["a", "b"])],
+                &[observed("rs1", &["a", "b"])],
+                resend,
+            );
+            assert!(edit.is_empty(), "{edit:?}");
+        }
     }
 
     #[test]
     fn only_missing_servers_and_drifted_settings_are_sent() {
         let mut want = desired("rs1", &["a", "b", "c"]);
         want.weight = Some(0.0);
-        let edit = join_edit(&[want], &[observed("rs1", &["a", "b"])]);
+        let joins_only = join_edit(&[want.clone()], &[observed("rs1", &["a", "b"])], false);
+        assert_eq!(
+            joins_only.replicasets[0].weight, None,
+            "settings only when resent"
+        );
+        let edit = join_edit(&[want], &[observed("rs1", &["a", "b"])], true);
         let rs = &edit.replicasets[0];
         assert_eq!(
             rs.join_servers
@@ -175,6 +195,6 @@ mod tests {
 
     #[test]
     fn an_empty_replica_set_is_not_created() {
-        assert!(join_edit(&[desired("rs1", &[])], &[]).is_empty());
+        assert!(join_edit(&[desired("rs1", &[])], &[], true).is_empty());
     }
 }

@@ -474,6 +474,42 @@ impl TestContext {
         .await
     }
 
+    /// Installs the operator's CRDs from `crds/` as a user would (`kubectl
+    /// apply --server-side`) and waits until they are established and known
+    /// to kubectl. Idempotent; tests call it concurrently.
+    pub async fn install_crds(&self) -> Result<()> {
+        let crds = self.cp.repo().join("crds");
+        output(
+            self.cp
+                .command("kubectl")
+                .args([
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    "--field-manager=tarantool-operator-tests",
+                    "-f",
+                ])
+                .arg(&crds),
+        )
+        .await?;
+        for crd in ["clusters.tarantool.io", "roles.tarantool.io"] {
+            output(self.cp.command("kubectl").args([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                &format!("crd/{crd}"),
+            ]))
+            .await?;
+        }
+        // kubectl caches discovery; a CRD that just became established may
+        // still be unknown to it for a moment.
+        self.eventually("kubectl to know roles.tarantool.io", || async {
+            Ok(self.kubectl(&["get", "roles.tarantool.io"]).await.ok())
+        })
+        .await
+        .map(drop)
+    }
+
     /// `helm ARGS -n <namespace>` as admin; returns its stdout.
     pub async fn helm(&self, args: &[&str]) -> Result<String> {
         output(

@@ -5,14 +5,12 @@
 
 use std::path::PathBuf;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Resource;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{CustomResourceExt, Resource};
 use serde_json::{Value, json};
 use tarantool_operator::api::{Cluster, FailoverMode, Role, RolePhase, RoleStatus};
-use test_harness::{Error, TestContext, run};
+use test_harness::{Error, run};
 
 /// Any failure of these tests, with what was being checked.
 #[derive(Debug, thiserror::Error)]
@@ -40,41 +38,11 @@ fn repo_path(rel: &str) -> String {
     path.display().to_string()
 }
 
-/// Installs `crds/` as a user would (`kubectl apply --server-side`) and waits
-/// until both CRDs are established. Idempotent; tests call it concurrently.
-async fn install_crds(t: &TestContext) -> Result<(), Failure> {
-    let crds = repo_path("crds");
-    test_harness::output(t.cp.command("kubectl").args([
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=tarantool-operator-tests",
-        "-f",
-        &crds,
-    ]))
-    .await?;
-    let api = Api::<CustomResourceDefinition>::all(t.client.clone());
-    for name in [Cluster::crd_name(), Role::crd_name()] {
-        let established = await_condition(api.clone(), name, conditions::is_crd_established());
-        tokio::time::timeout(test_harness::default_timeout(), established)
-            .await
-            .map_err(|_| Failure::Check(format!("CRD {name} not established in time")))?
-            .map_err(|e| Failure::Check(format!("watching CRD {name}: {e}")))?;
-    }
-    // kubectl caches discovery; a CRD that just became established may
-    // still be unknown to it for a moment.
-    t.eventually("kubectl to know roles.tarantool.io", || async {
-        Ok(t.kubectl(&["get", "roles.tarantool.io"]).await.ok())
-    })
-    .await?;
-    Ok(())
-}
-
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn article_manifests_apply_unchanged_and_read_back() {
     run("crd-article", |t| async move {
-        install_crds(&t).await?;
+        t.install_crds().await?;
         // Client-side apply, as the article's readers would.
         t.kubectl(&["apply", "-f", &repo_path("examples/article")])
             .await?;
@@ -323,7 +291,7 @@ fn invalid_manifests() -> Vec<(&'static str, Value, &'static str)> {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn invalid_manifests_are_refused_with_readable_messages() {
     run("crd-invalid", |t| async move {
-        install_crds(&t).await?;
+        t.install_crds().await?;
         let cases = invalid_manifests();
         let mut problems = Vec::new();
         for (what, manifest, expected) in &cases {
@@ -362,7 +330,7 @@ async fn invalid_manifests_are_refused_with_readable_messages() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn status_subresource_keeps_spec_and_status_apart() {
     run("crd-status", |t| async move {
-        install_crds(&t).await?;
+        t.install_crds().await?;
         let roles = t.api::<Role>();
         let manifest = role("storage", json!({"replicasets": 2, "replicasetTemplate": template(2)}));
         let created: Role = serde_json::from_value(manifest)

@@ -220,7 +220,7 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
         })
         .collect();
     let observed = topology.replicasets().await?;
-    let mut edit = join_edit(&desired, &observed);
+    let mut edit = join_edit(&desired, &observed, false);
     // Cartridge creates the cluster on the instance that receives the first
     // edit; that instance must be in it, so its replica set goes first.
     if let Some(leader) = pass.leader.as_deref() {
@@ -244,23 +244,15 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
         )
         .await;
     }
+    // Only when the Cluster asks for it: from role names alone the operator
+    // cannot tell whether an application role brings vshard-storage.
     let wants_vshard = pass
         .cluster
         .spec
         .vshard
-        .clone()
-        .unwrap_or_default()
-        .bootstrap;
-    let has_storage = pass.roles.iter().any(|r| {
-        r.spec
-            .vshard
-            .as_ref()
-            .is_some_and(|v| v.cluster_roles.iter().any(|c| c == "vshard-storage"))
-    });
-    if wants_vshard
-        && has_storage
-        && topology.bootstrap_vshard().await? == VshardBootstrap::Bootstrapped
-    {
+        .as_ref()
+        .is_some_and(|v| v.bootstrap);
+    if wants_vshard && topology.bootstrap_vshard().await? == VshardBootstrap::Bootstrapped {
         events::normal(
             ctx,
             pass.cluster.as_ref(),

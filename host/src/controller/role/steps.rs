@@ -224,7 +224,8 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
     let target = InstanceTarget::for_pod(&pass.namespace, &leader, cluster.spec.console.as_ref());
     let topology = ctx.connector.connect(&target);
     let mut observed = topology.replicasets().await?;
-    let edit = join_edit(&desired, &observed);
+    let settings_changed = pass.status.applied_vshard.as_ref() != Some(&vshard_hash);
+    let edit = join_edit(&desired, &observed, settings_changed);
     if !edit.is_empty() {
         topology.edit(&edit).await?;
         let instances: usize = edit.replicasets.iter().map(|r| r.join_servers.len()).sum();

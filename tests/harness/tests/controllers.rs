@@ -1,0 +1,318 @@
+//! The Cluster and Role controllers against the real control plane (the
+//! StatefulSet controller, the garbage collector, kwok pods), with the
+//! in-memory Cartridge as the topology: the article's Cluster and Roles
+//! produce StatefulSets, Services and pods with the right names and owners
+//! and a bootstrapped topology, in whichever order they are applied, and
+//! deleting the Cluster removes everything.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Resource, ResourceExt};
+use tarantool_operator::api::conditions;
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::controller::members::statefulset_names;
+use tarantool_operator::resources::labels;
+use test_harness::{TestContext, run};
+
+use support::operator;
+
+const CLUSTER: &str = "examples/article/cluster.yaml";
+const ROUTER: &str = "examples/article/router.yaml";
+const STORAGE: &str = "examples/article/storage.yaml";
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Check(String),
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Check(what()))
+    }
+}
+
+async fn wait_bootstrapped(t: &TestContext) -> Result<Cluster, Failure> {
+    Ok(t.wait_for::<Cluster>(
+        "tarantool-cluster",
+        "the Cluster bootstrapped and Ready",
+        |c: Option<&Cluster>| {
+            c.and_then(|c| c.status.as_ref())
+                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+        },
+    )
+    .await?)
+}
+
+fn is_controlled_by<K: Resource<DynamicType = ()>>(object: &impl ResourceExt, owner: &K) -> bool {
+    object.owner_references().iter().any(|r| {
+        r.controller == Some(true)
+            && r.kind == K::kind(&())
+            && Some(&r.uid) == owner.meta().uid.as_ref()
+    })
+}
+
+/// Everything the article's manifests should produce, checked object by
+/// object; returns the names of the StatefulSets.
+async fn check_objects(t: &TestContext, cluster: &Cluster) -> Result<Vec<String>, Failure> {
+    let mut all_statefulsets = Vec::new();
+    for (name, replicasets) in [("router", 1usize), ("storage", 2)] {
+        let role = t.api::<Role>().get(name).await?;
+        check(is_controlled_by(&role, cluster), || {
+            format!("Role {name} is not owned by the Cluster")
+        })?;
+        let expected = statefulset_names(&role);
+        check(expected.len() == replicasets, || {
+            format!("{name}: {expected:?}")
+        })?;
+        let statefulsets = t
+            .api::<StatefulSet>()
+            .list(&ListParams::default().labels(&labels::role_selector(name)))
+            .await?
+            .items;
+        let mut names: Vec<String> = statefulsets.iter().map(ResourceExt::name_any).collect();
+        names.sort();
+        check(names == expected, || {
+            format!("StatefulSets of {name}: {names:?}, want {expected:?}")
+        })?;
+        for sts in &statefulsets {
+            check(is_controlled_by(sts, &role), || {
+                format!("{} not owned by Role {name}", sts.name_any())
+            })?;
+            let strategy = sts
+                .spec
+                .update_strategy
+                .as_ref()
+                .and_then(|u| u.type_.as_deref());
+            check(strategy == Some("OnDelete"), || {
+                format!("{}: update strategy {strategy:?}", sts.name_any())
+            })?;
+            for i in 0..2 {
+                let pod_name = format!("{}-{i}", sts.name_any());
+                let pod = t.api::<Pod>().get(&pod_name).await?;
+                check(is_controlled_by(&pod, sts), || {
+                    format!("pod {pod_name} not owned by its StatefulSet")
+                })?;
+                check(
+                    pod.labels().get(labels::CLUSTER).map(String::as_str)
+                        == Some("tarantool-cluster"),
+                    || format!("pod {pod_name} lacks the cluster label"),
+                )?;
+            }
+        }
+        let service = t.api::<Service>().get(name).await?;
+        check(is_controlled_by(&service, &role), || {
+            format!("Service {name} not owned by its Role")
+        })?;
+        let headless = service.spec.as_ref().and_then(|s| s.cluster_ip.as_deref());
+        check(headless == Some("None"), || {
+            format!("Service {name} is not headless: {headless:?}")
+        })?;
+        let status = role.status.clone().unwrap_or_default();
+        for rs in &status.replicasets {
+            check(
+                rs.uuid.is_some() && rs.joined == 2 && rs.ready == 2 && rs.updated == 2,
+                || format!("Role {name} replica set status {rs:?}"),
+            )?;
+        }
+        all_statefulsets.extend(names);
+    }
+    let client = t.api::<Service>().get("tarantool-cluster").await?;
+    check(is_controlled_by(&client, cluster), || {
+        "client Service not owned by the Cluster".into()
+    })?;
+    Ok(all_statefulsets)
+}
+
+async fn wait_roles_joined(t: &TestContext) -> Result<(), Failure> {
+    for name in ["router", "storage"] {
+        t.wait_for::<Role>(
+            name,
+            "the Role's replica sets joined",
+            |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    !s.replicasets.is_empty()
+                        && s.replicasets
+                            .iter()
+                            .all(|rs| rs.joined == 2 && rs.uuid.is_some())
+                })
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn article_cluster_gets_objects_with_owners_and_deleting_it_removes_everything() {
+    run("controllers-article", |t| async move {
+        t.install_crds().await?;
+        let operator = operator::start(&t);
+        operator::create::<Role>(&t, ROUTER).await?;
+        operator::create::<Role>(&t, STORAGE).await?;
+        operator::create::<Cluster>(&t, CLUSTER).await?;
+        let cluster = wait_bootstrapped(&t).await?;
+        wait_roles_joined(&t).await?;
+        let statefulsets = check_objects(&t, &cluster).await?;
+
+        let leader = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.leader.clone())
+            .unwrap_or_default();
+        {
+            let model = operator.topology.state();
+            check(model.bootstrapped, || {
+                format!(
+                    "vshard not bootstrapped; calls: {:?}",
+                    model.calls.iter().map(|c| &c.kind).collect::<Vec<_>>()
+                )
+            })?;
+            check(model.replicasets.len() == 3, || {
+                format!("{} replica sets joined", model.replicasets.len())
+            })?;
+            let servers: usize = model.replicasets.iter().map(|r| r.servers.len()).sum();
+            check(servers == 6, || format!("{servers} instances joined"))?;
+            check(model.failover.mode == "eventual", || {
+                format!("failover {:?}", model.failover)
+            })?;
+            let storage_buckets: u64 = model
+                .replicasets
+                .iter()
+                .filter_map(|r| r.bucket_count())
+                .sum();
+            check(storage_buckets == 30_000, || {
+                format!("{storage_buckets} buckets")
+            })?;
+            let writes = model.writes();
+            check(writes.iter().all(|c| c.through == leader), || {
+                format!("writes not through leader {leader}: {writes:?}")
+            })?;
+            // The first edit joins every replica set with all its instances.
+            let joins: Vec<_> = writes
+                .iter()
+                .filter_map(|c| match &c.kind {
+                    tarantool_operator::topology::fake::CallKind::Edit(e) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            check(
+                joins.len() == 1
+                    && joins[0]
+                        .replicasets
+                        .iter()
+                        .all(|r| r.join_servers.len() == 2),
+                || format!("joins: {joins:?}"),
+            )?;
+        }
+        let cond = cluster
+            .status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        check(conditions::is_true(&cond, conditions::READY), || {
+            format!("conditions {cond:?}")
+        })?;
+
+        t.api::<Cluster>()
+            .delete("tarantool-cluster", &DeleteParams::background())
+            .await?;
+        for role in ["router", "storage"] {
+            t.wait_deleted::<Role>(role, "Role removed with its Cluster")
+                .await?;
+            t.wait_deleted::<Service>(role, "headless Service removed")
+                .await?;
+        }
+        t.wait_deleted::<Service>("tarantool-cluster", "client Service removed")
+            .await?;
+        for sts in &statefulsets {
+            t.wait_deleted::<StatefulSet>(sts, "StatefulSet removed")
+                .await?;
+        }
+        t.eventually("every pod removed", || async {
+            let left = t
+                .api::<Pod>()
+                .list(&ListParams::default().labels(&labels::cluster_selector("tarantool-cluster")))
+                .await?;
+            Ok(left.items.is_empty().then_some(()))
+        })
+        .await?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn roles_applied_before_their_cluster_wait_for_it() {
+    run("controllers-role-first", |t| async move {
+        t.install_crds().await?;
+        let operator = operator::start(&t);
+        operator::create::<Role>(&t, ROUTER).await?;
+        operator::create::<Role>(&t, STORAGE).await?;
+        t.wait_for::<Role>(
+            "router",
+            "the Role to report it has no Cluster",
+            |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref())
+                    .and_then(|s| conditions::find(&s.conditions, conditions::READY))
+                    .is_some_and(|c| c.reason == "NoCluster")
+            },
+        )
+        .await?;
+        let statefulsets = t.api::<StatefulSet>().list(&ListParams::default()).await?;
+        check(statefulsets.items.is_empty(), || {
+            "StatefulSets made before the Cluster exists".into()
+        })?;
+        check(operator.topology.state().calls.is_empty(), || {
+            "topology called without a Cluster".into()
+        })?;
+
+        let cluster = operator::create::<Cluster>(&t, CLUSTER).await?;
+        let cluster = wait_bootstrapped(&t)
+            .await
+            .map(|c| c.clone())
+            .unwrap_or(cluster);
+        wait_roles_joined(&t).await?;
+        check_objects(&t, &cluster).await?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_cluster_applied_before_its_roles_waits_for_them() {
+    run("controllers-cluster-first", |t| async move {
+        t.install_crds().await?;
+        let _operator = operator::start(&t);
+        operator::create::<Cluster>(&t, CLUSTER).await?;
+        t.wait_for::<Cluster>(
+            "tarantool-cluster",
+            "the Cluster to wait for its Roles",
+            |c: Option<&Cluster>| {
+                c.and_then(|c| c.status.as_ref())
+                    .and_then(|s| conditions::find(&s.conditions, conditions::READY))
+                    .is_some_and(|c| c.reason == "WaitingForRoles")
+            },
+        )
+        .await?;
+        operator::create::<Role>(&t, STORAGE).await?;
+        operator::create::<Role>(&t, ROUTER).await?;
+        let cluster = wait_bootstrapped(&t).await?;
+        wait_roles_joined(&t).await?;
+        check_objects(&t, &cluster).await?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}

@@ -1,0 +1,3 @@
+//! Shared helpers of the harness tests.
+
+pub mod operator;

@@ -1,0 +1,80 @@
+//! The operator's controllers run in the test process, scoped to the test's
+//! namespace, with the in-memory Cartridge (the topology test hook), plus
+//! helpers to apply the example manifests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Resource;
+use kube::api::PostParams;
+use kube::runtime::events::Reporter;
+use serde::de::DeserializeOwned;
+use tarantool_operator::controller::metrics::Metrics;
+use tarantool_operator::controller::{Context, Settings, run};
+use tarantool_operator::topology::fake::{FakeConnector, FakeTopology};
+use test_harness::TestContext;
+
+/// A running operator; stops when dropped.
+pub struct Operator {
+    /// The in-memory Cartridge it talks to.
+    pub topology: Arc<FakeTopology>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts both controllers on the test's namespace.
+pub fn start(t: &TestContext) -> Operator {
+    let connector = FakeConnector::new();
+    let topology = connector.topology.clone();
+    let ctx = Arc::new(Context::new(
+        t.client.clone(),
+        Arc::new(connector),
+        Arc::new(Metrics::unregistered()),
+        Settings {
+            resync: Duration::from_secs(300),
+            poll: Duration::from_millis(500),
+        },
+        Reporter {
+            controller: "tarantool-operator".into(),
+            instance: Some(format!("test-{}", t.namespace)),
+        },
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(run::run(ctx, Some(t.namespace.clone()), async move {
+        let _ = stopped.await;
+    }));
+    Operator {
+        topology,
+        stop: Some(stop),
+    }
+}
+
+/// A manifest of the repository, parsed.
+pub fn manifest<K: DeserializeOwned>(rel: &str) -> K {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Creates a manifest of the repository in the test's namespace.
+pub async fn create<K>(t: &TestContext, rel: &str) -> Result<K, kube::Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let object: K = manifest(rel);
+    t.api::<K>().create(&PostParams::default(), &object).await
+}
