@@ -9,6 +9,7 @@
 //! running the image, which is all `helm install --wait` needs here.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -668,6 +669,29 @@ async fn cluster_wide_install_grants_exactly_what_the_operator_needs() {
             check(
                 matches!(secret, Err(kube::Error::Api(ref s)) if s.code == 403),
                 || format!("listing Secrets as the operator: {secret:?}"),
+            )?;
+
+            // The same identity for a local process: a kubeconfig with the
+            // token (how the operator runs with the chart's permissions).
+            let token =
+                t.cp.service_account_token(ns, release, Duration::from_secs(600))
+                    .await?;
+            let kubeconfig = std::env::temp_dir().join(format!("{ns}.kubeconfig"));
+            t.cp.write_token_kubeconfig(&token, &kubeconfig).await?;
+            let whoami = test_harness::output(t.cp.command("kubectl").args([
+                "--kubeconfig",
+                &kubeconfig.display().to_string(),
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ]))
+            .await;
+            let _ = std::fs::remove_file(&kubeconfig);
+            let whoami = whoami?;
+            check(
+                whoami == format!("system:serviceaccount:{ns}:{release}"),
+                || format!("kubectl with the token kubeconfig is {whoami:?}"),
             )?;
 
             uninstall_and_check(&t, release, &operator).await
