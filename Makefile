@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help setup setup-rust setup-tarantool lint test test-unit test-tarantool bench crds
+.PHONY: help setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,9 +19,14 @@ setup-tarantool: ## Debian's tarantool 2.6 (tarantool, tarantoolctl) for the Car
 setup: setup-rust setup-control-plane setup-tarantool ## install everything the tests need
 
 # ---------------------------------------------------------------- checks
-lint: setup-rust ## rustfmt and clippy, warnings are errors
+lint: setup-rust lint-chart ## rustfmt, clippy (warnings are errors) and the Helm chart
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# helm comes from the control plane's build (cached; a cold build is long, but
+# `make test` needs it for test-control-plane anyway, so it is built once).
+lint-chart: setup-control-plane control-plane ## helm lint --strict and helm template checks of charts/tarantool-operator
+	bash tests/chart/lint.sh
 
 test-unit: setup-rust ## unit, property and sandbox tests (no Kubernetes)
 	$(CARGO) test --workspace
@@ -31,8 +36,10 @@ test-tarantool: setup-tarantool ## the Cartridge double's tests, in real Taranto
 
 test: setup lint test-unit test-tarantool test-control-plane ## every test: what CI runs
 
-crds: ## regenerate crds/ from the Rust types in host/src/api (a test fails when they are stale)
+# The chart carries the same files: Helm installs a chart's crds/ first.
+crds: ## regenerate crds/ and the chart's copy from the Rust types in host/src/api (a test fails when they are stale)
 	$(CARGO) run -q -p tarantool-operator -- crds --write crds/
+	$(CARGO) run -q -p tarantool-operator -- crds --write charts/tarantool-operator/crds/
 
 bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 	$(CARGO) bench -p tarantool-operator --bench plan

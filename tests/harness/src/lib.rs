@@ -29,10 +29,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{Condition, await_condition, conditions};
 use kube::{Client, Config, Resource};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -110,6 +111,12 @@ pub enum Error {
         pod: String,
         /// What went wrong.
         message: String,
+    },
+    /// A TokenRequest was answered without a token.
+    #[error("the TokenRequest for ServiceAccount {service_account} returned no token")]
+    Token {
+        /// `namespace/name` of the ServiceAccount.
+        service_account: String,
     },
     /// Reading or writing a local file failed.
     #[error("{path}: {source}")]
@@ -218,8 +225,9 @@ impl ControlPlane {
         self.dir.join("logs")
     }
 
-    /// A client authenticated as the cluster admin.
-    pub async fn client(&self) -> Result<Client> {
+    /// The admin configuration (cluster URL, CA, client certificate) read from
+    /// the admin kubeconfig.
+    pub async fn config(&self) -> Result<Config> {
         let path = self.kubeconfig();
         let kubeconfig_error = |message: String| Error::Kubeconfig {
             path: path.clone(),
@@ -227,10 +235,100 @@ impl ControlPlane {
         };
         let kubeconfig =
             Kubeconfig::read_from(&path).map_err(|e| kubeconfig_error(e.to_string()))?;
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .map_err(|e| kubeconfig_error(e.to_string()))?;
+            .map_err(|e| kubeconfig_error(e.to_string()))
+    }
+
+    /// A client authenticated as the cluster admin.
+    pub async fn client(&self) -> Result<Client> {
+        Ok(Client::try_from(self.config().await?)?)
+    }
+
+    /// The CA certificate (PEM) that signed the apiserver's serving certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("certs/ca.crt")
+    }
+
+    /// Requests a token for the ServiceAccount `namespace/name` through the
+    /// TokenRequest API (`serviceaccounts/token` create, as the admin),
+    /// valid for `ttl` (the apiserver raises anything below 10 minutes to 10
+    /// minutes). The token is bound to the ServiceAccount only: it stops
+    /// working when the ServiceAccount is deleted.
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<String> {
+        let request = TokenRequest {
+            // No audiences: the apiserver's own, as for a projected token.
+            spec: Some(TokenRequestSpec {
+                expiration_seconds: Some(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+                ..TokenRequestSpec::default()
+            }),
+            ..TokenRequest::default()
+        };
+        let answer = Api::<ServiceAccount>::namespaced(self.client().await?, namespace)
+            .create_token_request(name, &PostParams::default(), &request)
+            .await?;
+        answer
+            .status
+            .and_then(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Token {
+                service_account: format!("{namespace}/{name}"),
+            })
+    }
+
+    /// A client that authenticates with the bearer `token` only (no client
+    /// certificate): the admin kubeconfig's cluster URL and CA, nothing else
+    /// of the admin's identity. With a ServiceAccount's token, every request
+    /// is authorized exactly as the ServiceAccount's RBAC allows, as for the
+    /// operator in its pod. The token is not refreshed.
+    pub async fn client_with_token(&self, token: &str) -> Result<Client> {
+        let admin = self.config().await?;
+        let mut config = Config::new(admin.cluster_url.clone());
+        config.root_cert = admin.root_cert.clone();
+        config.tls_server_name = admin.tls_server_name.clone();
+        config.auth_info = AuthInfo {
+            token: Some(token.to_string().into()),
+            ..AuthInfo::default()
+        };
         Ok(Client::try_from(config)?)
+    }
+
+    /// A client acting as the ServiceAccount `namespace/name`: a fresh token
+    /// from [`Self::service_account_token`] (valid one hour) in
+    /// [`Self::client_with_token`].
+    pub async fn service_account_client(&self, namespace: &str, name: &str) -> Result<Client> {
+        let token = self
+            .service_account_token(namespace, name, Duration::from_secs(3600))
+            .await?;
+        self.client_with_token(&token).await
+    }
+
+    /// Writes a kubeconfig at `path` that authenticates with the bearer
+    /// `token` against this control plane (its URL, its CA file), for a local
+    /// process that should run with a ServiceAccount's permissions (e.g. the
+    /// operator run with `KUBECONFIG=path`).
+    pub async fn write_token_kubeconfig(&self, token: &str, path: &Path) -> Result<()> {
+        let admin = self.config().await?;
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "local", "cluster": {
+                "server": admin.cluster_url.to_string(),
+                "certificate-authority": self.ca_file(),
+            }}],
+            "users": [{"name": "token", "user": {"token": token}}],
+            "contexts": [{"name": "token", "context": {"cluster": "local", "user": "token"}}],
+            "current-context": "token",
+        });
+        std::fs::write(path, kubeconfig.to_string()).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// A command for one of the control plane's binaries with `KUBECONFIG`

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Static checks of the Helm chart (make lint-chart): helm lint --strict, and
+# helm template in both RBAC modes with what each must (and must not)
+# render, and values the schema or the templates must refuse. Uses the helm
+# of the local control plane (make control-plane builds or links it). The
+# chart is installed for real by tests/harness/tests/chart.rs.
+set -euo pipefail
+# shellcheck source=../control-plane/lib.sh
+. "$(dirname "$0")/../control-plane/lib.sh"
+
+HELM=${HELM:-$CP_BIN/helm}
+CHART=$REPO_ROOT/charts/tarantool-operator
+# Our helm build has no cluster to ask; render for the release the tests run.
+TEMPLATE=("$HELM" template lint-release "$CHART" --namespace ops --kube-version "${KUBERNETES_VERSION#v}")
+failures=0
+
+say() { printf '[lint-chart] %s\n' "$*" >&2; }
+bad() { say "FAIL: $*"; failures=$((failures + 1)); }
+
+[[ -x $HELM ]] || { say "no helm at $HELM (run make control-plane)"; exit 1; }
+
+# The chart ships the generated CRDs unchanged (the Rust test
+# chart_crds_are_the_generated_ones checks them against the types too).
+if ! diff -r "$REPO_ROOT/crds" "$CHART/crds" >&2; then
+  bad "charts/tarantool-operator/crds differs from crds/ (run make crds)"
+fi
+
+"$HELM" lint --strict "$CHART" || bad "helm lint --strict (default values)"
+"$HELM" lint --strict "$CHART" --set watchNamespace=apps || bad "helm lint --strict (watchNamespace)"
+
+# count KIND FILE: the number of objects of that kind in a rendered stream.
+count() { grep -c "^kind: $1\$" "$2" || true; }
+
+# expect NAME FILE KIND=N...: each kind appears exactly N times.
+expect() {
+  local name=$1 file=$2; shift 2
+  local pair kind want got
+  for pair in "$@"; do
+    kind=${pair%=*} want=${pair#*=}
+    got=$(count "$kind" "$file")
+    [[ $got == "$want" ]] || bad "$name: $got $kind, expected $want"
+  done
+}
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# Default: cluster-wide RBAC, the Lease Role in the release namespace.
+if "${TEMPLATE[@]}" >"$out/default.yaml"; then
+  expect default "$out/default.yaml" ServiceAccount=1 ClusterRole=1 ClusterRoleBinding=1 \
+    Role=1 RoleBinding=1 Deployment=1 Service=1 ServiceMonitor=0
+  grep -q -- '- --leader-elect$' "$out/default.yaml" || bad "default: no --leader-elect"
+  grep -q -- '- --lease-namespace=ops$' "$out/default.yaml" || bad "default: lease namespace is not the release namespace"
+  grep -q -- '- --namespace=' "$out/default.yaml" && bad "default: --namespace set without watchNamespace"
+  grep -q 'readOnlyRootFilesystem: true' "$out/default.yaml" || bad "default: root filesystem is writable"
+else
+  bad "helm template (default values)"
+fi
+
+# watchNamespace: a Role in that namespace, nothing cluster-wide.
+if "${TEMPLATE[@]}" --set watchNamespace=apps >"$out/watch.yaml"; then
+  expect watchNamespace "$out/watch.yaml" ServiceAccount=1 ClusterRole=0 ClusterRoleBinding=0 \
+    Role=2 RoleBinding=2 Deployment=1 Service=1
+  grep -q -- '- --namespace=apps$' "$out/watch.yaml" || bad "watchNamespace: no --namespace=apps"
+  [[ $(grep -c '^  namespace: apps$' "$out/watch.yaml" || true) == 2 ]] ||
+    bad "watchNamespace: the Role and RoleBinding are not both in namespace apps"
+else
+  bad "helm template --set watchNamespace=apps"
+fi
+
+# The ServiceMonitor, when its API exists.
+if "${TEMPLATE[@]}" --set metrics.serviceMonitor.enabled=true \
+  --api-versions monitoring.coreos.com/v1/ServiceMonitor >"$out/sm.yaml"; then
+  expect serviceMonitor "$out/sm.yaml" ServiceMonitor=1
+else
+  bad "helm template with the ServiceMonitor"
+fi
+
+# Values that must be refused: by the strict schema, or by the templates.
+refuse() {
+  local why=$1; shift
+  if "${TEMPLATE[@]}" "$@" >/dev/null 2>"$out/err"; then
+    bad "accepted $*: $why"
+  fi
+}
+refuse "unknown top-level key (schema is strict)" --set replicas=2
+refuse "unknown nested key" --set image.name=x
+refuse "pull policy outside the enum" --set image.pullPolicy=Sometimes
+refuse "not a namespace name" --set watchNamespace=Not_A_Namespace
+refuse "two active operators" --set replicaCount=2 --set leaderElection.enabled=false
+refuse "ServiceMonitor without its CRD" --set metrics.serviceMonitor.enabled=true
+refuse "existing ServiceAccount without a name" --set serviceAccount.create=false
+
+if ((failures)); then
+  say "$failures check(s) failed"
+  exit 1
+fi
+say "ok"
