@@ -278,11 +278,8 @@ async fn roles_applied_before_their_cluster_wait_for_it() {
             "topology called without a Cluster".into()
         })?;
 
-        let cluster = operator::create::<Cluster>(&t, CLUSTER).await?;
-        let cluster = wait_bootstrapped(&t)
-            .await
-            .map(|c| c.clone())
-            .unwrap_or(cluster);
+        operator::create::<Cluster>(&t, CLUSTER).await?;
+        let cluster = wait_bootstrapped(&t).await?;
         wait_roles_joined(&t).await?;
         check_objects(&t, &cluster).await?;
         Ok::<(), Failure>(())
