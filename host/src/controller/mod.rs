@@ -22,6 +22,8 @@ pub mod pipeline;
 pub mod role;
 pub mod run;
 pub mod status;
+#[cfg(test)]
+pub mod testing;
 
 pub use context::{Context, Settings};
 pub use error::Error;

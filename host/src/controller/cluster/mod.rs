@@ -14,6 +14,8 @@
 
 pub mod leader;
 pub mod steps;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -10,6 +10,8 @@
 //! Cartridge settings in line with `spec.vshard`.
 
 pub mod steps;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

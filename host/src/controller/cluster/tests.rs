@@ -1,0 +1,221 @@
+//! The Cluster's topology steps against the in-memory Cartridge: bootstrap,
+//! failover and config happen once and are safe to repeat, and the leader
+//! is chosen from readiness and membership, moving when it must.
+
+use std::sync::Arc;
+
+use super::{ClusterPass, leader, steps};
+use crate::controller::pipeline::Flow;
+use crate::controller::testing::{self, ROUTER, STORAGE};
+use crate::topology::fake::{CallKind, FakeConnector};
+
+fn pass(ready: bool) -> ClusterPass {
+    let mut pass = ClusterPass::new(Arc::new(testing::cluster())).expect("pass");
+    pass.roles = vec![testing::role(ROUTER), testing::role(STORAGE)];
+    pass.pods = pass
+        .roles
+        .iter()
+        .flat_map(|r| testing::pods(r, ready))
+        .collect();
+    pass
+}
+
+async fn through_config(ctx: &crate::controller::Context, pass: &mut ClusterPass) -> Flow {
+    for flow in [
+        steps::get_leader(ctx, pass).await,
+        steps::create_topology_client(ctx, pass).await,
+        steps::bootstrap(ctx, pass).await,
+        steps::setup_failover(ctx, pass).await,
+        steps::apply_config(ctx, pass).await,
+    ] {
+        match flow.expect("step") {
+            Flow::Next => {}
+            other => return other,
+        }
+    }
+    Flow::Next
+}
+
+#[tokio::test]
+async fn bootstrap_joins_everything_in_one_edit_then_vshard_and_failover() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let mut pass = pass(true);
+    assert_eq!(through_config(&ctx, &mut pass).await, Flow::Next);
+    assert!(pass.status.bootstrapped);
+    let leader = pass.status.leader.clone().expect("leader");
+    assert!(
+        leader.starts_with("router-0-"),
+        "first ready pod of the first Role: {leader}"
+    );
+    let state = model.state();
+    assert_eq!(state.replicasets.len(), 3);
+    assert!(state.bootstrapped);
+    assert_eq!(state.failover.mode, "eventual");
+    let writes: Vec<&CallKind> = state.writes().into_iter().map(|c| &c.kind).collect();
+    assert!(
+        matches!(writes[0], CallKind::Edit(e) if e.replicasets.len() == 3),
+        "{writes:?}"
+    );
+    assert!(matches!(writes[1], CallKind::BootstrapVshard));
+    assert!(matches!(writes[2], CallKind::SetFailover(_)));
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    assert!(state.writes().iter().all(|c| c.through == leader));
+}
+
+#[tokio::test]
+async fn a_restart_mid_bootstrap_changes_nothing_and_fails_nothing() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let mut first = pass(true);
+    assert_eq!(through_config(&ctx, &mut first).await, Flow::Next);
+    let writes_before = model.state().writes().len();
+    // The operator died before writing its status: a new pass starts from
+    // the old (empty) status and must find everything already done.
+    let mut again = pass(true);
+    assert_eq!(through_config(&ctx, &mut again).await, Flow::Next);
+    assert!(again.status.bootstrapped);
+    let state = model.state();
+    let new_writes: Vec<&CallKind> = state.writes()[writes_before..]
+        .iter()
+        .map(|c| &c.kind)
+        .collect();
+    // vshard's bootstrap is asked again (it answers "already"); nothing is
+    // joined or set twice.
+    assert!(
+        new_writes
+            .iter()
+            .all(|k| matches!(k, CallKind::BootstrapVshard)),
+        "{new_writes:?}"
+    );
+    assert_eq!(state.replicasets.len(), 3);
+}
+
+#[tokio::test]
+async fn a_converged_cluster_asks_cartridge_nothing() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let mut first = pass(true);
+    through_config(&ctx, &mut first).await;
+    let calls = model.state().calls.len();
+    let mut next = pass(true);
+    next.status = first.status.clone();
+    assert_eq!(through_config(&ctx, &mut next).await, Flow::Next);
+    assert_eq!(
+        model.state().calls.len(),
+        calls,
+        "{:?}",
+        &model.state().calls[calls..]
+    );
+}
+
+#[tokio::test]
+async fn failover_and_config_changes_apply_once() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let mut first = pass(true);
+    through_config(&ctx, &mut first).await;
+
+    let mut cluster = testing::cluster();
+    cluster.spec.failover = Some(crate::api::failover::Failover {
+        mode: crate::api::failover::FailoverMode::Disabled,
+        ..Default::default()
+    });
+    cluster.spec.config = serde_json::from_value(serde_json::json!({"app": {"ttl": 5}})).ok();
+    for round in 0..2 {
+        let mut next = pass(true);
+        next.cluster = Arc::new(cluster.clone());
+        next.status = first.status.clone();
+        assert_eq!(through_config(&ctx, &mut next).await, Flow::Next);
+        first.status = next.status.clone();
+        let state = model.state();
+        let sets = state
+            .calls
+            .iter()
+            .filter(|c| matches!(c.kind, CallKind::SetFailover(_)))
+            .count();
+        let patches = state
+            .calls
+            .iter()
+            .filter(|c| matches!(c.kind, CallKind::PatchConfig(_)))
+            .count();
+        assert_eq!((sets, patches), (2, 1), "round {round}");
+        assert_eq!(state.failover.mode, "disabled");
+        assert_eq!(
+            state.config.get("app"),
+            Some(&serde_json::json!({"ttl": 5}))
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_ready_pod_means_waiting_not_failing() {
+    let ctx = testing::context(FakeConnector::new());
+    let mut pass = pass(false);
+    match steps::get_leader(&ctx, &mut pass).await.expect("step") {
+        Flow::Wait { reason, .. } => assert_eq!(reason, "NoReadyInstance"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_leader_stays_while_ready_and_moves_to_a_member_when_not() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector.clone());
+    let mut first = pass(true);
+    through_config(&ctx, &mut first).await;
+    let leader = first.status.leader.clone().expect("leader");
+
+    // Ready: kept without asking anyone.
+    let calls = model.state().calls.len();
+    let mut same = pass(true);
+    same.status = first.status.clone();
+    steps::get_leader(&ctx, &mut same).await.expect("step");
+    assert_eq!(same.status.leader.as_deref(), Some(leader.as_str()));
+    assert_eq!(model.state().calls.len(), calls);
+
+    // Not ready and unreachable: another member takes over.
+    let mut moved = pass(true);
+    moved.status = first.status.clone();
+    for pod in &mut moved.pods {
+        if pod.metadata.name.as_deref() == Some(leader.as_str()) {
+            *pod = testing::pod(
+                &leader,
+                "router",
+                leader.rsplit_once('-').map_or("", |p| p.0),
+                false,
+            );
+        }
+    }
+    model.state().unreachable.insert(leader.clone());
+    steps::get_leader(&ctx, &mut moved).await.expect("step");
+    let new_leader = moved.status.leader.clone().expect("leader");
+    assert_ne!(new_leader, leader);
+
+    // No member answers on a bootstrapped cluster: wait, do not pick a
+    // stranger that would start a second cluster.
+    let candidates: Vec<String> = moved
+        .pods
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    model.state().unreachable.extend(candidates);
+    let mut stuck = pass(true);
+    stuck.status = moved.status.clone();
+    stuck.status.leader = None;
+    let order: Vec<&str> = vec!["router", "storage"];
+    let candidates = leader::candidates(&stuck.pods, &order);
+    let chosen = leader::choose(None, &candidates, true, &connector, |p| {
+        crate::topology::InstanceTarget::for_pod("ns", &kube::ResourceExt::name_any(p), None)
+    })
+    .await;
+    assert!(
+        matches!(chosen, leader::Leader::NoneAnswered(_)),
+        "{chosen:?}"
+    );
+}

@@ -1,0 +1,125 @@
+//! The Role's topology step against the in-memory Cartridge: after the
+//! Cluster's bootstrap it records what is joined, asks nothing when
+//! converged, and joins only what scaling added.
+
+use std::sync::Arc;
+
+use super::{RolePass, steps};
+use crate::api::cluster::ClusterStatus;
+use crate::controller::cluster::{ClusterPass, steps as cluster_steps};
+use crate::controller::testing::{self, STORAGE};
+use crate::topology::fake::{CallKind, FakeConnector};
+
+/// A storage Role pass whose Cluster is bootstrapped through `ctx`.
+async fn bootstrapped(
+    ctx: &crate::controller::Context,
+    replicas: i32,
+) -> (RolePass, ClusterStatus) {
+    let mut role = testing::role(STORAGE);
+    let template = role.spec.replicaset_template.as_mut().expect("template");
+    template.replicas = replicas;
+    let mut cluster = ClusterPass::new(Arc::new(testing::cluster())).expect("cluster");
+    cluster.roles = vec![role.clone()];
+    cluster.pods = testing::pods(&role, true);
+    cluster_steps::get_leader(ctx, &mut cluster)
+        .await
+        .expect("leader");
+    cluster_steps::create_topology_client(ctx, &mut cluster)
+        .await
+        .expect("client");
+    cluster_steps::bootstrap(ctx, &mut cluster)
+        .await
+        .expect("bootstrap");
+    let mut with_status = testing::cluster();
+    with_status.status = Some(cluster.status.clone());
+    let mut pass = RolePass::new(Arc::new(role.clone())).expect("pass");
+    pass.cluster = Some(with_status);
+    pass.pods = cluster.pods.clone();
+    (pass, cluster.status)
+}
+
+#[tokio::test]
+async fn after_bootstrap_the_role_records_its_members_once() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let (mut pass, _) = bootstrapped(&ctx, 2).await;
+    let writes = model.state().writes().len();
+    steps::join_topology(&ctx, &mut pass).await.expect("join");
+    steps::observe_readiness(&mut pass).await.expect("observe");
+    assert_eq!(pass.status.replicasets.len(), 2);
+    for rs in &pass.status.replicasets {
+        assert_eq!(rs.joined, 2, "{rs:?}");
+        assert!(rs.uuid.is_some() && rs.master.is_some(), "{rs:?}");
+    }
+    // Roles as Cartridge reports them include dependencies; that is not a
+    // reason to edit, but the first pass after bootstrap applies the spec's
+    // settings once.
+    let calls_after_first = model.state().calls.len();
+    assert!(model.state().writes().len() <= writes + 1);
+
+    // Converged: the next pass asks Cartridge nothing.
+    let mut next = RolePass::new(pass.role.clone()).expect("pass");
+    next.cluster = pass.cluster.clone();
+    next.pods = pass.pods.clone();
+    next.status = pass.status.clone();
+    steps::join_topology(&ctx, &mut next).await.expect("join");
+    assert_eq!(model.state().calls.len(), calls_after_first);
+}
+
+#[tokio::test]
+async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let (mut pass, _) = bootstrapped(&ctx, 2).await;
+    steps::join_topology(&ctx, &mut pass).await.expect("join");
+    steps::observe_readiness(&mut pass).await.expect("observe");
+
+    let mut role = (*pass.role).clone();
+    role.spec
+        .replicaset_template
+        .as_mut()
+        .expect("template")
+        .replicas = 3;
+    let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
+    grown.cluster = pass.cluster.clone();
+    grown.status = pass.status.clone();
+    // The new pods are not ready yet: nothing is joined.
+    let mut pods = testing::pods(&role, true);
+    for pod in &mut pods {
+        if pod
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.ends_with("-2"))
+        {
+            pod.status = testing::pod("x", "storage", "x", false).status;
+        }
+    }
+    grown.pods = pods;
+    let edits_before = model.state().writes().len();
+    steps::join_topology(&ctx, &mut grown).await.expect("join");
+    assert_eq!(
+        model.state().writes().len(),
+        edits_before,
+        "joined before every pod was ready"
+    );
+
+    grown.pods = testing::pods(&role, true);
+    steps::join_topology(&ctx, &mut grown).await.expect("join");
+    let state = model.state();
+    let joins: Vec<usize> = state.writes()[edits_before..]
+        .iter()
+        .filter_map(|c| match &c.kind {
+            CallKind::Edit(e) => Some(e.replicasets.iter().map(|r| r.join_servers.len()).sum()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        joins,
+        vec![2],
+        "one edit joining one instance per replica set"
+    );
+    assert!(state.replicasets.iter().all(|r| r.servers.len() == 3));
+}

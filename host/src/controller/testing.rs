@@ -1,0 +1,97 @@
+//! Fixtures for unit tests of the controllers: pods, Roles from the
+//! article's manifests, and a context whose Kubernetes client refuses every
+//! request (steps under test talk to the fake topology; their Events are
+//! logged and dropped).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::runtime::events::Reporter;
+
+use super::metrics::Metrics;
+use super::{Context, Settings};
+use crate::api::cluster::Cluster;
+use crate::api::role::Role;
+use crate::resources::labels;
+use crate::topology::fake::FakeConnector;
+
+/// The article's manifests.
+pub const CLUSTER: &str = include_str!("../../../examples/article/cluster.yaml");
+/// The article's router Role.
+pub const ROUTER: &str = include_str!("../../../examples/article/router.yaml");
+/// The article's storage Role.
+pub const STORAGE: &str = include_str!("../../../examples/article/storage.yaml");
+
+/// A Role from YAML, placed in namespace `ns`.
+pub fn role(yaml: &str) -> Role {
+    let mut role: Role = serde_yaml::from_str(yaml).expect("role manifest");
+    role.metadata.namespace = Some("ns".into());
+    role.metadata.uid = Some(format!(
+        "uid-{}",
+        role.metadata.name.clone().unwrap_or_default()
+    ));
+    role
+}
+
+/// The article's Cluster in namespace `ns`.
+pub fn cluster() -> Cluster {
+    let mut cluster: Cluster = serde_yaml::from_str(CLUSTER).expect("cluster manifest");
+    cluster.metadata.namespace = Some("ns".into());
+    cluster.metadata.uid = Some("uid-cluster".into());
+    cluster.metadata.generation = Some(1);
+    cluster
+}
+
+/// Every pod a Role's StatefulSets make, ready or not.
+pub fn pods(role: &Role, ready: bool) -> Vec<Pod> {
+    let replicas = role.spec.replicaset_template().map_or(0, |t| t.replicas);
+    let role_name = role.metadata.name.clone().unwrap_or_default();
+    super::members::statefulset_names(role)
+        .into_iter()
+        .flat_map(|sts| (0..replicas).map(move |i| (sts.clone(), i)))
+        .map(|(sts, i)| pod(&format!("{sts}-{i}"), &role_name, &sts, ready))
+        .collect()
+}
+
+/// One pod of `role`'s StatefulSet `sts`.
+pub fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            labels: Some(labels::replicaset_labels("tarantool-cluster", role, sts)),
+            ..ObjectMeta::default()
+        },
+        spec: None,
+        status: Some(PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..PodCondition::default()
+            }]),
+            ..PodStatus::default()
+        }),
+    }
+}
+
+/// A context over `connector` whose Kubernetes client fails every request.
+pub fn context(connector: FakeConnector) -> Context {
+    let service = tower::service_fn(|_request: http::Request<kube::client::Body>| async {
+        Err::<http::Response<kube::client::Body>, std::io::Error>(std::io::Error::other(
+            "no Kubernetes in unit tests",
+        ))
+    });
+    let client = Client::new(service, "ns");
+    Context::new(
+        client,
+        Arc::new(connector),
+        Arc::new(Metrics::unregistered()),
+        Settings::default(),
+        Reporter {
+            controller: "test".into(),
+            instance: None,
+        },
+    )
+}
