@@ -1,0 +1,139 @@
+//! A converged cluster is quiet: over a minute the operator makes no write
+//! to the apiserver and no call to Cartridge.
+//!
+//! Writes are counted from the apiserver's own request metrics
+//! (`apiserver_request_total`), which have no namespace label; this test has
+//! its own binary so that no other test of this crate runs beside it, and it
+//! counts only the resources the operator writes.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use test_harness::{TestContext, run};
+
+use support::operator;
+
+/// Resources the operator writes (Events included).
+const OPERATOR_RESOURCES: &[&str] = &[
+    "clusters",
+    "roles",
+    "statefulsets",
+    "services",
+    "pods",
+    "events",
+    "persistentvolumeclaims",
+];
+
+const WRITE_VERBS: &[&str] = &[
+    "POST",
+    "PUT",
+    "PATCH",
+    "APPLY",
+    "DELETE",
+    "DELETECOLLECTION",
+];
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Check(String),
+}
+
+/// Write requests per (verb, resource) so far, from `/metrics`.
+async fn write_counts(t: &TestContext) -> Result<BTreeMap<String, f64>, Failure> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| Failure::Check(e.to_string()))?;
+    let text = t.client.request_text(request).await?;
+    let mut counts = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (verb, resource) = (label("verb"), label("resource"));
+        if !WRITE_VERBS.contains(&verb.as_str()) || !OPERATOR_RESOURCES.contains(&resource.as_str())
+        {
+            continue;
+        }
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let key = format!("{verb} {resource}/{}", label("subresource"));
+        *counts.entry(key).or_insert(0.0) += value;
+    }
+    Ok(counts)
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_converged_cluster_makes_no_writes_and_no_calls_over_a_minute() {
+    run("quiet", |t| async move {
+        t.install_crds().await?;
+        let operator = operator::start(&t);
+        operator::create::<Role>(&t, "examples/article/router.yaml").await?;
+        operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
+        operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+        t.wait_for::<Cluster>(
+            "tarantool-cluster",
+            "the Cluster Ready",
+            |c: Option<&Cluster>| {
+                c.and_then(|c| c.status.as_ref())
+                    .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+            },
+        )
+        .await?;
+        // Converged means the Roles have recorded their members too; then
+        // give in-flight watch events a moment to settle.
+        for name in ["router", "storage"] {
+            t.wait_for::<Role>(name, "the Role's members recorded", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    !s.replicasets.is_empty() && s.replicasets.iter().all(|rs| rs.joined == 2)
+                })
+            })
+            .await?;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+
+        let before = write_counts(&t).await?;
+        let calls_before = operator.topology.state().calls.len();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let after = write_counts(&t).await?;
+        let calls_after = operator.topology.state().calls.len();
+
+        let grown: Vec<String> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k).copied().unwrap_or(0.0) < **v)
+            .map(|(k, v)| format!("{k}: +{}", v - before.get(k).copied().unwrap_or(0.0)))
+            .collect();
+        if !grown.is_empty() {
+            return Err(Failure::Check(format!(
+                "writes during a quiet minute: {grown:?}"
+            )));
+        }
+        if calls_after != calls_before {
+            let state = operator.topology.state();
+            return Err(Failure::Check(format!(
+                "Cartridge calls during a quiet minute: {:?}",
+                &state.calls[calls_before..]
+            )));
+        }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
