@@ -4,8 +4,11 @@ local out = {
     mode = str(p.mode) or 'disabled',
     state_provider = str(p.state_provider),
     failover_timeout = num(p.failover_timeout),
-    fencing_enabled = type(p.fencing_enabled) == 'boolean' and p.fencing_enabled or nil,
 }
+-- Not `cond and v or nil`: that drops `false`.
+if type(p.fencing_enabled) == 'boolean' then
+    out.fencing_enabled = p.fencing_enabled
+end
 local tp = p.tarantool_params
 if type(tp) == 'table' then
     out.tarantool_params = map({uri = str(tp.uri), password = str(tp.password)})
