@@ -70,7 +70,10 @@ impl Instance {
         let child = cmd.spawn().expect("tarantool starts");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !socket.exists() {
-            assert!(Instant::now() < deadline, "tarantool never listened on {socket:?}");
+            assert!(
+                Instant::now() < deadline,
+                "tarantool never listened on {socket:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Self {
@@ -181,7 +184,9 @@ async fn lua_errors_come_back_typed_with_their_message() {
         }
         // A syntax error is a Lua error too.
         match c.eval("syntax", "return (", None).await {
-            Err(ConsoleError::Lua { message }) => assert!(message.contains("syntax"), "{name}: {message}"),
+            Err(ConsoleError::Lua { message }) => {
+                assert!(message.contains("syntax"), "{name}: {message}")
+            }
             other => panic!("{name}: {other:?}"),
         }
     }
@@ -197,7 +202,11 @@ async fn large_replies_pass_and_oversized_ones_are_refused() {
     for (name, transport) in instance.transports() {
         let c = console(transport.clone());
         let reply: Value = c.call("big", code, &json!(1024 * 1024)).await.unwrap();
-        assert_eq!(reply["data"].as_str().map(str::len), Some(1024 * 1024), "{name}");
+        assert_eq!(
+            reply["data"].as_str().map(str::len),
+            Some(1024 * 1024),
+            "{name}"
+        );
 
         let small = Console::new(
             transport,
@@ -206,7 +215,10 @@ async fn large_replies_pass_and_oversized_ones_are_refused() {
                 ..ConsoleOptions::default()
             },
         );
-        match small.call::<_, Value>("big", code, &json!(1024 * 1024)).await {
+        match small
+            .call::<_, Value>("big", code, &json!(1024 * 1024))
+            .await
+        {
             Err(ConsoleError::ReplyTooLarge { limit }) => assert_eq!(limit, 512 * 1024),
             other => panic!("{name}: {other:?}"),
         }
@@ -289,7 +301,10 @@ async fn garbage_replies_are_protocol_errors() {
             Err(ConsoleError::Protocol { .. }) => {}
             other => panic!("{reply:?}: {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "{reply:?} waited");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{reply:?} waited"
+        );
         std::fs::remove_file(&path).unwrap();
     }
     // A valid document that is not the one JSON string a chunk promises.
@@ -325,7 +340,9 @@ async fn garbage_replies_are_protocol_errors() {
 #[tokio::test]
 async fn missing_consoles_are_unreachable() {
     let dir = tempfile::tempdir().unwrap();
-    let c = console(Arc::new(SocketTransport::new(dir.path().join("none.control"))));
+    let c = console(Arc::new(SocketTransport::new(
+        dir.path().join("none.control"),
+    )));
     assert!(matches!(
         c.eval("x", "return 1", None).await,
         Err(ConsoleError::Unreachable { .. })
@@ -371,7 +388,11 @@ async fn the_chunk_can_travel_as_an_argument() {
     ];
     let c = console(Arc::new(CommandTransport::new(command)));
     let reply: Value = c
-        .call("arg", "local a = ...\nreturn require('json').encode(a)", &json!({"k": "v w"}))
+        .call(
+            "arg",
+            "local a = ...\nreturn require('json').encode(a)",
+            &json!({"k": "v w"}),
+        )
         .await
         .unwrap();
     assert_eq!(reply, json!({"k": "v w"}));
@@ -407,7 +428,11 @@ async fn console_topology_projects_cartridge_replicasets() {
         assert!(!storage.all_rw);
         // Failover priority order, whatever order Cartridge's table had.
         let aliases: Vec<_> = storage.servers.iter().map(|s| s.alias.as_str()).collect();
-        assert_eq!(aliases, ["storage-1-1", "storage-1-0", "storage-1-2"], "{name}");
+        assert_eq!(
+            aliases,
+            ["storage-1-1", "storage-1-0", "storage-1-2"],
+            "{name}"
+        );
         assert_eq!(storage.master_alias(), Some("storage-1-1"));
         assert_eq!(storage.bucket_count(), Some(1500));
         let master = &storage.servers[0];
@@ -446,7 +471,10 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
         match t.probe("nowhere:3301").await {
             Err(TopologyError::Refused { call, message }) => {
                 assert_eq!(call, "admin_probe_server");
-                assert!(message.contains(r#"Probe "nowhere:3301" failed"#), "{message}");
+                assert!(
+                    message.contains(r#"Probe "nowhere:3301" failed"#),
+                    "{message}"
+                );
                 // The short text, not the stack trace.
                 assert!(!message.contains("stack traceback"), "{message}");
             }
@@ -568,10 +596,7 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
     patch.insert("app".into(), Value::Null);
     patch.insert("new".into(), json!({"k": [1]}));
     t.patch_config(&patch).await.unwrap();
-    let config = t
-        .config(&["app".to_string(), "new".into()])
-        .await
-        .unwrap();
+    let config = t.config(&["app".to_string(), "new".into()]).await.unwrap();
     assert_eq!(Value::Object(config), json!({"new": {"k": [1]}}));
     assert!(t.config(&[]).await.unwrap().is_empty());
 }

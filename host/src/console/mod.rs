@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use transport::{
-    CHUNK_PLACEHOLDER, CommandTransport, ConsoleTransport, Exit, ExecTransport, SocketTransport,
+    CHUNK_PLACEHOLDER, CommandTransport, ConsoleTransport, ExecTransport, Exit, SocketTransport,
     TransportOutput,
 };
 
@@ -129,12 +129,12 @@ impl Console {
         code: &str,
         args: Option<&serde_json::Value>,
     ) -> Result<Vec<serde_yaml::Value>, ConsoleError> {
-        let args = args
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| ConsoleError::Protocol {
-                message: format!("cannot encode the arguments of {name}: {e}"),
-            })?;
+        let args =
+            args.map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| ConsoleError::Protocol {
+                    message: format!("cannot encode the arguments of {name}: {e}"),
+                })?;
         let line = protocol::encode_chunk(name, code, args.as_deref());
         let started = Instant::now();
         let result = tokio::time::timeout(

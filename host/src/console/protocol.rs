@@ -123,10 +123,7 @@ pub fn parse_reply(reply: &[u8]) -> Result<Vec<serde_yaml::Value>, ConsoleError>
     let trimmed = text.trim();
     if !trimmed.starts_with("---") || !trimmed.ends_with("...") {
         return Err(ConsoleError::Protocol {
-            message: format!(
-                "reply is not a YAML document: {:?}",
-                truncate(trimmed, 200)
-            ),
+            message: format!("reply is not a YAML document: {:?}", truncate(trimmed, 200)),
         });
     }
     let value: serde_yaml::Value =
@@ -286,7 +283,10 @@ mod tests {
 
     #[test]
     fn greetings() {
-        let mut g = format!("{:<63}\n{:<63}\n", "Tarantool 2.6.0 (Lua console)", "type 'help'");
+        let mut g = format!(
+            "{:<63}\n{:<63}\n",
+            "Tarantool 2.6.0 (Lua console)", "type 'help'"
+        );
         assert!(check_greeting(g.as_bytes()).is_ok());
         g = format!("{:<63}\n{:<63}\n", "Tarantool 2.6.0 (Binary) 1234", "salt");
         assert!(check_greeting(g.as_bytes()).is_err());
@@ -295,7 +295,8 @@ mod tests {
 
     #[test]
     fn tarantoolctl_stderr() {
-        let stderr = "connected to unix/:/x.control\nError while executing remote command:\nop:1: boom\n";
+        let stderr =
+            "connected to unix/:/x.control\nError while executing remote command:\nop:1: boom\n";
         assert_eq!(tarantoolctl_error(stderr).as_deref(), Some("op:1: boom"));
         assert_eq!(tarantoolctl_error("Can't connect"), None);
     }

@@ -160,7 +160,12 @@ impl fmt::Debug for ExecTransport {
 impl ExecTransport {
     /// Runs `command` (`{instance}` already substituted) in `container` (or
     /// the pod's first) of `pod`; `pods` is namespaced.
-    pub fn new(pods: Api<Pod>, pod: String, container: Option<String>, command: Vec<String>) -> Self {
+    pub fn new(
+        pods: Api<Pod>,
+        pod: String,
+        container: Option<String>,
+        command: Vec<String>,
+    ) -> Self {
         Self {
             pods,
             pod,
@@ -217,13 +222,13 @@ impl ConsoleTransport for ExecTransport {
         if let Some(container) = &self.container {
             params = params.container(container.as_str());
         }
-        let mut process =
-            self.pods
-                .exec(&self.pod, argv, &params)
-                .await
-                .map_err(|e| ConsoleError::Unreachable {
-                    message: format!("exec into {}: {e}", self.pod),
-                })?;
+        let mut process = self
+            .pods
+            .exec(&self.pod, argv, &params)
+            .await
+            .map_err(|e| ConsoleError::Unreachable {
+                message: format!("exec into {}: {e}", self.pod),
+            })?;
         let status = process.take_status();
         let (stdout, stderr) = {
             let writer = process.stdin();
@@ -435,7 +440,13 @@ mod tests {
         assert_eq!(argv, cmd);
         assert_eq!(stdin.as_deref(), Some("return 1\n"));
 
-        let cmd = vec!["sh".to_string(), "-c".into(), "echo \"$1\"".into(), "x".into(), "{chunk}".into()];
+        let cmd = vec![
+            "sh".to_string(),
+            "-c".into(),
+            "echo \"$1\"".into(),
+            "x".into(),
+            "{chunk}".into(),
+        ];
         let (argv, stdin) = command_with_chunk(&cmd, "return 1\n");
         assert_eq!(argv[4], "return 1");
         assert_eq!(stdin, None);

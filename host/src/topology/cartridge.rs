@@ -122,9 +122,7 @@ impl Topology for ConsoleTopology {
             call: "admin_edit_topology",
             message: format!("cannot encode the edit: {e}"),
         })?;
-        let _: bool = self
-            .call("admin_edit_topology", lua::EDIT, args)
-            .await?;
+        let _: bool = self.call("admin_edit_topology", lua::EDIT, args).await?;
         Ok(())
     }
 
@@ -240,7 +238,11 @@ mod tests {
         assert_eq!(t.command[0], "sh");
         assert_eq!(t.command[3], "storage-0-0");
         let console = crate::api::Console {
-            command: vec!["tt".into(), "connect".into(), "/run/{instance}.control".into()],
+            command: vec![
+                "tt".into(),
+                "connect".into(),
+                "/run/{instance}.control".into(),
+            ],
             container: Some("app".into()),
         };
         let t = InstanceTarget::for_pod("ns", "r-0", Some(&console));
