@@ -172,7 +172,7 @@ pub fn single_string(values: Vec<serde_yaml::Value>) -> Result<String, ConsoleEr
                 match (first, second) {
                     (None, _) => "no value".to_string(),
                     (Some(_), Some(_)) => "several values".to_string(),
-                    (Some(v), None) => format!("{}", truncate(&format!("{v:?}"), 200)),
+                    (Some(v), None) => truncate(&format!("{v:?}"), 200).to_string(),
                 }
             ),
         }),
