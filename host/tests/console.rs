@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use tarantool_operator::api::cluster::DEFAULT_CONSOLE_COMMAND;
+use tarantool_operator::api::Console as ConsoleSpec;
 use tarantool_operator::console::{
     CommandTransport, Console, ConsoleError, ConsoleOptions, ConsoleTransport, SocketTransport,
 };
@@ -96,7 +96,7 @@ impl Instance {
     /// TARANTOOL_RUN_DIR pointing at the socket's directory: exactly what
     /// exec runs in a pod.
     fn command_transport(&self) -> Arc<dyn ConsoleTransport> {
-        let command = DEFAULT_CONSOLE_COMMAND
+        let command = ConsoleSpec::default_command()
             .iter()
             .map(|a| a.replace("{instance}", &self.name))
             .collect();
@@ -356,7 +356,7 @@ async fn missing_consoles_are_unreachable() {
     ));
     if tarantool_available() {
         // tarantoolctl itself, without a socket to connect to.
-        let command = DEFAULT_CONSOLE_COMMAND
+        let command = ConsoleSpec::default_command()
             .iter()
             .map(|a| a.replace("{instance}", "nobody"))
             .collect();

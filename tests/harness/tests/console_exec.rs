@@ -55,10 +55,10 @@ impl From<TopologyError> for Failure {
 async fn tarantool_pod(t: &TestContext, name: &str, fake_cartridge: bool) -> Result<(), Failure> {
     let fixture = t.cp.repo().join("host/tests/fixtures/console.lua");
     let work_dir = t.cp.pods_dir().join(&t.namespace).join(name);
-    // The container's env is passed to exec'd and locally run commands
-    // alike; the agent may set its own TARANTOOL_RUN_DIR, and the script
-    // listens wherever the variable ends up pointing, as an image would.
-    let run_dir = work_dir.join("run");
+    // The agent gives every exec'd and locally run command of the pod the
+    // same TARANTOOL_RUN_DIR (a short dir: socket paths have at most 107
+    // bytes); the script listens there, as an image would, and the default
+    // console command reads the same variable.
     let script = format!(
         r#"run="${{TARANTOOL_RUN_DIR:-$POD_WORKDIR/run}}"; mkdir -p "$run"; echo "$run" > run-dir; exec tarantool {} "$run/$POD_NAME.control""#,
         fixture.display()
@@ -85,10 +85,10 @@ async fn tarantool_pod(t: &TestContext, name: &str, fake_cartridge: bool) -> Res
                 name: "tarantool".into(),
                 image: Some("example.invalid/tarantool:1".into()),
                 command: Some(vec!["sh".into(), "-c".into(), script]),
-                env: Some(vec![
-                    env("TARANTOOL_RUN_DIR", &run_dir.to_string_lossy()),
-                    env("FAKE_CARTRIDGE", if fake_cartridge { "1" } else { "0" }),
-                ]),
+                env: Some(vec![env(
+                    "FAKE_CARTRIDGE",
+                    if fake_cartridge { "1" } else { "0" },
+                )]),
                 ..Container::default()
             }],
             termination_grace_period_seconds: Some(2),
@@ -115,7 +115,7 @@ async fn tarantool_pod(t: &TestContext, name: &str, fake_cartridge: bool) -> Res
 }
 
 fn exec_console(t: &TestContext, pod: &str, options: ConsoleOptions) -> Console {
-    let target = InstanceTarget::new(&t.namespace, pod, None);
+    let target = InstanceTarget::for_pod(&t.namespace, pod, None);
     Console::new(
         Arc::new(ExecTransport::new(
             t.api::<Pod>(),
@@ -203,7 +203,8 @@ async fn exec_connector_reads_the_topology_through_a_pod() {
     run("console-topology", |t| async move {
         tarantool_pod(&t, "storage-1-1", true).await?;
         let connector = ExecConnector::new(t.client.clone(), ConsoleOptions::default());
-        let topology = connector.connect(&InstanceTarget::new(&t.namespace, "storage-1-1", None));
+        let topology =
+            connector.connect(&InstanceTarget::for_pod(&t.namespace, "storage-1-1", None));
         let replicasets = topology.replicasets().await?;
         let aliases: Vec<_> = replicasets.iter().map(|r| r.alias.as_str()).collect();
         assert_eq!(aliases, ["router-1", "storage-1"]);
