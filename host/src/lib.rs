@@ -2,6 +2,7 @@
 //! whose rolling-update strategies are sandboxed WebAssembly components.
 
 pub mod api;
+pub mod console;
 pub mod controller;
 pub mod resources;
 pub mod strategy;

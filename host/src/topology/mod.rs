@@ -6,7 +6,7 @@
 //! (join, configure, switch master, expel: all one Cartridge call),
 //! bootstrap vshard, failover and the clusterwide config.
 //!
-//! - `cartridge`: the real one, Lua over the instance's console.
+//! - [`cartridge`]: the real one, Lua over the instance's console.
 //! - [`fake`]: an in-memory Cartridge for unit tests, recording every call.
 //! - [`identity`]: deterministic UUIDs and advertise URIs, so every call is
 //!   idempotent and can be repeated after a crash.
@@ -14,6 +14,7 @@
 //! A [`Topology`] value talks to one instance (the Cluster's leader); a
 //! [`Connector`] makes one for a given pod.
 
+pub mod cartridge;
 pub mod fake;
 pub mod identity;
 pub mod membership;
