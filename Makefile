@@ -71,4 +71,5 @@ test-control-plane: setup-control-plane setup-tarantool control-plane ## tests a
 	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \
 	(cd tests/control-plane && CGO_ENABLED=0 go test ./cmd/cphelper); \
 	bash tests/tarantool/check-dev-cluster.sh; \
+	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build -p tarantool-operator; \
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test -p test-harness -- --include-ignored

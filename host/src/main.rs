@@ -41,6 +41,8 @@ enum Command {
     Plan(cli::plan::PlanArgs),
     /// Print the Cluster and Role CRDs as YAML (or write/check `crds/`).
     Crds(cli::crds::CrdsArgs),
+    /// Run the operator: the Cluster and Role controllers.
+    Run(cli::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Strategy(cmd) => cli::strategy::run(cmd, args.cache_dir),
         Command::Plan(plan) => cli::plan::run(plan, args.cache_dir),
         Command::Crds(crds) => cli::crds::run(crds),
+        Command::Run(run) => cli::run::run(run),
     };
     match result {
         Ok(code) => code,

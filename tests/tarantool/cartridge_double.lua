@@ -96,6 +96,13 @@ local function deepcopy(v)
     return setmetatable(r, getmetatable(v))
 end
 
+-- Role dependencies of the article's example application (kv): its roles
+-- declare these, so Cartridge enables and reports them too.
+local ROLE_DEPENDENCIES = {
+    ['app.roles.storage'] = 'vshard-storage',
+    ['app.roles.router'] = 'vshard-router',
+}
+
 local function find(list, v)
     for i, x in ipairs(list) do if x == v then return i end end
     return nil
@@ -486,6 +493,10 @@ local edit_topology = catching(function(args)
             local roles = {}
             for _, r in ipairs(p.roles) do
                 if not find(roles, r) then table.insert(roles, r) end
+                -- Cartridge enables a role's dependencies with it and
+                -- reports them among the replica set's roles.
+                local dep = ROLE_DEPENDENCIES[r]
+                if dep ~= nil and not find(roles, dep) then table.insert(roles, dep) end
             end
             rs.roles = roles
         end

@@ -2,6 +2,7 @@
 
 pub mod crds;
 pub mod plan;
+pub mod run;
 pub mod strategy;
 
 use std::path::{Path, PathBuf};

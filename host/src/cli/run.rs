@@ -1,0 +1,224 @@
+//! `tarantool-operator run`: the operator. Leader election on a Lease,
+//! both controllers, metrics and health endpoints, until SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use clap::Args;
+use kube::Client;
+use kube::runtime::events::Reporter;
+use kube_lease_manager::LeaseManagerBuilder;
+use prometheus_client::registry::Registry;
+use tarantool_operator::console::ConsoleOptions;
+use tarantool_operator::controller::metrics::Metrics;
+use tarantool_operator::controller::{Context, Settings, run};
+use tarantool_operator::topology::Connector;
+use tarantool_operator::topology::cartridge::ExecConnector;
+use tracing::{info, warn};
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Run only while holding the Lease (for more than one replica).
+    #[arg(long, env = "LEADER_ELECT")]
+    leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, default_value = "tarantool-operator", env = "LEASE_NAME")]
+    lease_name: String,
+    /// The Lease's namespace (default: the pod's, else `default`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: the pod's name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Seconds a Lease holder has to renew it.
+    #[arg(long, default_value_t = 15)]
+    lease_seconds: u64,
+    /// Address of `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    /// Address of `/healthz` and `/readyz`.
+    #[arg(long, default_value = "127.0.0.1:8081", env = "HEALTH_ADDR")]
+    health_addr: SocketAddr,
+    /// Seconds between looks at a converged object.
+    #[arg(long, default_value_t = 300)]
+    resync_seconds: u64,
+    /// Seconds between looks while waiting on pods or Cartridge.
+    #[arg(long, default_value_t = 2)]
+    poll_seconds: u64,
+    /// Seconds a console call may take.
+    #[arg(long, default_value_t = 10)]
+    console_timeout_seconds: u64,
+}
+
+/// Runs the operator until SIGTERM/SIGINT or a lost Lease.
+pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn serve(args: RunArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("cannot configure a Kubernetes client (KUBECONFIG or in-cluster)")?;
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::new(&mut registry));
+    let ready = Arc::new(AtomicBool::new(false));
+    spawn_server(args.metrics_addr, metrics_router(Arc::new(registry))).await?;
+    spawn_server(args.health_addr, health_router(ready.clone())).await?;
+
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("tarantool-operator-{}", std::process::id()));
+    let connector: Arc<dyn Connector> = Arc::new(ExecConnector::new(
+        client.clone(),
+        ConsoleOptions {
+            timeout: Duration::from_secs(args.console_timeout_seconds),
+            ..ConsoleOptions::default()
+        },
+    ));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        connector,
+        metrics,
+        Settings {
+            resync: Duration::from_secs(args.resync_seconds),
+            poll: Duration::from_secs(args.poll_seconds),
+        },
+        Reporter {
+            controller: "tarantool-operator".into(),
+            instance: Some(identity.clone()),
+        },
+    ));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    if !args.leader_elect {
+        ready.store(true, Ordering::Relaxed);
+        info!(namespace = ?args.namespace, "controllers starting");
+        run::run(ctx, args.namespace, stopped(stop_rx)).await;
+        return Ok(());
+    }
+
+    let lease_namespace = args
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let manager = LeaseManagerBuilder::new(client, &args.lease_name)
+        .with_namespace(&lease_namespace)
+        .with_identity(&identity)
+        .with_duration(args.lease_seconds)
+        .with_grace(args.lease_seconds.div_ceil(3).max(1))
+        .build()
+        .await
+        .context("cannot set up leader election")?;
+    let (mut leading, lease_task) = manager.watch().await;
+    // A standby is healthy and ready: it is doing its job, waiting.
+    ready.store(true, Ordering::Relaxed);
+    info!(lease = %args.lease_name, namespace = %lease_namespace, identity = %identity, "waiting for the Lease");
+    let mut stop = stop_rx.clone();
+    tokio::select! {
+        _ = leading.wait_for(|l| *l) => {}
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
+    info!("leading: controllers starting");
+    let lost = async move {
+        let _ = leading.wait_for(|l| !*l).await;
+        warn!("lost the Lease: stopping");
+    };
+    let stop_or_lost = async move {
+        tokio::select! {
+            _ = lost => {}
+            _ = stopped(stop_rx) => {}
+        }
+    };
+    run::run(ctx, args.namespace, stop_or_lost).await;
+    lease_task.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn spawn_server(addr: SocketAddr, router: Router) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            warn!(error = %e, %addr, "HTTP server stopped");
+        }
+    });
+    Ok(())
+}
+
+fn metrics_router(registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .with_state(registry)
+}
+
+async fn metrics_handler(State(registry): State<Arc<Registry>>) -> (StatusCode, String) {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => (StatusCode::OK, body),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn health_router(ready: Arc<AtomicBool>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(ready): State<Arc<AtomicBool>>| async move {
+                if ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        )
+        .with_state(ready)
+}

@@ -1,0 +1,242 @@
+//! The operator binary end to end on the dev cluster: its Helm chart
+//! installed, the binary run as a local process with the chart's
+//! ServiceAccount token (so the chart's RBAC is all it has), reaching the
+//! Cartridge double in real Tarantool over real pod exec. The article's
+//! Cluster and Roles bootstrap; failover and config changes apply; health,
+//! readiness and metrics answer; `helm uninstall` removes the release.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::console::ConsoleOptions;
+use tarantool_operator::topology::cartridge::ExecConnector;
+use tarantool_operator::topology::{Connector, InstanceTarget};
+use test_harness::{TestContext, run};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use support::operator;
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Topology(#[from] tarantool_operator::topology::TopologyError),
+    #[error("{0}")]
+    Check(String),
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Check(what()))
+    }
+}
+
+/// The operator binary: `HARNESS_OPERATOR_BIN`, else the workspace build.
+fn operator_bin(t: &TestContext) -> Result<PathBuf, Failure> {
+    let path = std::env::var_os("HARNESS_OPERATOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| t.cp.repo().join("target/debug/tarantool-operator"));
+    check(path.exists(), || {
+        format!(
+            "{} is missing: cargo build -p tarantool-operator",
+            path.display()
+        )
+    })?;
+    Ok(path)
+}
+
+fn free_port() -> Result<u16, Failure> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Failure::Check(e.to_string()))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Failure::Check(e.to_string()))
+}
+
+/// `GET path` on 127.0.0.1:port: (status code, body).
+async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantool() {
+    run("operator-e2e", |t| async move {
+        let bin = operator_bin(&t)?;
+        t.install_crds().await?;
+        let chart = t.cp.repo().join("charts/tarantool-operator");
+        let watch = format!("watchNamespace={}", t.namespace);
+        t.helm(&[
+            "install",
+            "op",
+            &chart.display().to_string(),
+            "--set",
+            "image.repository=example.invalid/tarantool-operator",
+            "--set",
+            &watch,
+            "--wait",
+            "--timeout",
+            "3m",
+        ])
+        .await?;
+        let token =
+            t.cp.service_account_token(
+                &t.namespace,
+                "op-tarantool-operator",
+                Duration::from_secs(3600),
+            )
+            .await?;
+        let dir = std::env::temp_dir().join(format!("operator-e2e-{}", t.namespace));
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
+        let kubeconfig = dir.join("kubeconfig");
+        t.cp.write_token_kubeconfig(&token, &kubeconfig).await?;
+        let (metrics, health) = (free_port()?, free_port()?);
+        let log = std::fs::File::create(dir.join("operator.log"))
+            .map_err(|e| Failure::Check(e.to_string()))?;
+        let log_err = log.try_clone().map_err(|e| Failure::Check(e.to_string()))?;
+        let mut child = tokio::process::Command::new(&bin)
+            .args([
+                "run",
+                "--namespace",
+                &t.namespace,
+                "--leader-elect",
+                "--lease-namespace",
+                &t.namespace,
+            ])
+            .args([
+                "--identity",
+                "e2e",
+                "--poll-seconds",
+                "1",
+                "--log-level",
+                "info",
+            ])
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
+            .arg(format!("--health-addr=127.0.0.1:{health}"))
+            .env("KUBECONFIG", &kubeconfig)
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Failure::Check(format!("{}: {e}", bin.display())))?;
+
+        let outcome = async {
+            t.eventually("the operator ready", || async {
+                Ok(http_get(health, "/readyz").await.filter(|(c, _)| *c == 200))
+            })
+            .await?;
+            check(
+                http_get(health, "/healthz")
+                    .await
+                    .is_some_and(|(c, _)| c == 200),
+                || "/healthz".into(),
+            )?;
+
+            operator::create::<Role>(&t, "examples/article/router.yaml").await?;
+            operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
+            operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+            let cluster = t
+                .wait_for::<Cluster>(
+                    "tarantool-cluster",
+                    "the Cluster bootstrapped",
+                    |c: Option<&Cluster>| {
+                        c.and_then(|c| c.status.as_ref())
+                            .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+                    },
+                )
+                .await?;
+            let leader = cluster.status.and_then(|s| s.leader).unwrap_or_default();
+
+            // What Cartridge (the double) now holds, read over exec as an admin.
+            let topology = ExecConnector::new(t.client.clone(), ConsoleOptions::default())
+                .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None));
+            let replicasets = topology.replicasets().await?;
+            check(replicasets.len() == 3, || {
+                format!("{} replica sets", replicasets.len())
+            })?;
+            check(
+                replicasets
+                    .iter()
+                    .all(|r| r.servers.len() == 2 && r.master.is_some()),
+                || format!("{replicasets:?}"),
+            )?;
+            let buckets: u64 = replicasets.iter().filter_map(|r| r.bucket_count()).sum();
+            check(buckets == 30_000, || {
+                format!("{buckets} buckets after the vshard bootstrap")
+            })?;
+            check(topology.failover().await?.mode == "eventual", || {
+                "failover not set".into()
+            })?;
+
+            let clusters = t.api::<Cluster>();
+            clusters
+                .patch(
+                    "tarantool-cluster",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {
+                        "failover": {"mode": "disabled"},
+                        "config": {"app": {"ttl": 5}}
+                    }})),
+                )
+                .await?;
+            t.eventually("failover and config applied", || async {
+                let failover = topology.failover().await.ok().map(|f| f.mode);
+                let config = topology.config(&["app".into()]).await.ok();
+                Ok((failover.as_deref() == Some("disabled")
+                    && config.is_some_and(|c| c.get("app") == Some(&json!({"ttl": 5}))))
+                .then_some(()))
+            })
+            .await?;
+
+            let (code, text) = http_get(metrics, "/metrics").await.unwrap_or_default();
+            check(
+                code == 200 && text.contains("tarantool_operator_reconciles_total"),
+                || format!("/metrics: {code} {text}"),
+            )?;
+            Ok::<(), Failure>(())
+        }
+        .await;
+        let _ = child.kill().await;
+        if outcome.is_err() {
+            let log = std::fs::read_to_string(dir.join("operator.log")).unwrap_or_default();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            eprintln!("--- operator log ---\n{}", tail.join("\n"));
+        }
+        t.helm(&["uninstall", "op", "--wait", "--timeout", "1m"])
+            .await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        outcome
+    })
+    .await;
+}
