@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         Command::Strategy(cmd) => cli::strategy::run(cmd, args.cache_dir),
         Command::Plan(plan) => cli::plan::run(plan, args.cache_dir),
         Command::Crds(crds) => cli::crds::run(crds),
-        Command::Run(run) => cli::run::run(run),
+        Command::Run(run) => cli::run::run(run, args.cache_dir),
     };
     match result {
         Ok(code) => code,

@@ -268,6 +268,11 @@ pub struct UpdateProgress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 65536))]
     pub state: Option<String>,
+    /// sha256 of the strategy component running this rollout (pinned: a
+    /// changed component takes effect at the next rollout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub component: Option<String>,
     /// When the strategy last planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_plan_time: Option<Time>,

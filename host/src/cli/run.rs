@@ -2,6 +2,7 @@
 //! both controllers, metrics and health endpoints, until SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use prometheus_client::registry::Registry;
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
+use tarantool_operator::strategy::{Registry as Strategies, SandboxLimits, StrategyEngine};
 use tarantool_operator::topology::Connector;
 use tarantool_operator::topology::cartridge::ExecConnector;
 use tracing::{info, warn};
@@ -62,16 +64,19 @@ pub struct RunArgs {
 }
 
 /// Runs the operator until SIGTERM/SIGINT or a lost Lease.
-pub fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args))?;
+    runtime.block_on(serve(args, cache_dir))?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn serve(args: RunArgs) -> anyhow::Result<()> {
+async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let engine = StrategyEngine::new(SandboxLimits::default(), cache_dir)
+        .context("cannot start the wasm engine for update strategies")?;
+    let strategies = Arc::new(Strategies::new(Arc::new(engine)));
     let client = Client::try_default()
         .await
         .context("cannot configure a Kubernetes client (KUBECONFIG or in-cluster)")?;
@@ -100,6 +105,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             resync: Duration::from_secs(args.resync_seconds),
             poll: Duration::from_secs(args.poll_seconds),
         },
+        strategies,
         Reporter {
             controller: "tarantool-operator".into(),
             instance: Some(identity.clone()),

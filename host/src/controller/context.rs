@@ -6,7 +6,11 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use super::metrics::Metrics;
+use crate::strategy::{Registry, WasmStrategy};
 use crate::topology::Connector;
 
 /// Operator settings that change how controllers behave.
@@ -42,6 +46,12 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Behaviour settings.
     pub settings: Settings,
+    /// Update strategies: built-ins and loaded components.
+    pub strategies: Arc<Registry>,
+    /// The strategy each running rollout started with, by `namespace/role`,
+    /// with the rollout's revision: a component changed mid-rollout takes
+    /// effect at the next one.
+    pub pinned_strategies: Mutex<HashMap<String, (String, Arc<WasmStrategy>)>>,
 }
 
 impl Context {
@@ -51,6 +61,7 @@ impl Context {
         connector: Arc<dyn Connector>,
         metrics: Arc<Metrics>,
         settings: Settings,
+        strategies: Arc<Registry>,
         reporter: Reporter,
     ) -> Self {
         Self {
@@ -59,6 +70,8 @@ impl Context {
             connector,
             metrics,
             settings,
+            strategies,
+            pinned_strategies: Mutex::default(),
         }
     }
 }

@@ -23,6 +23,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The update strategy cannot be used, failed, or made a decision the
+    /// host refused. Only this Role's update pauses.
+    #[error("{message}")]
+    Strategy {
+        /// A CamelCase label (the registry's, engine's or guard's reason).
+        reason: &'static str,
+        /// For humans.
+        message: String,
+    },
     /// An object lacks a field every stored object has (name, namespace).
     #[error("object without {0}")]
     MissingField(&'static str),
@@ -37,6 +46,7 @@ impl Error {
             Self::Topology(e) => e.reason(),
             Self::InvalidSpec { .. } => "InvalidSpec",
             Self::MissingField(_) => "MissingField",
+            Self::Strategy { reason, .. } => reason,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
@@ -123,7 +123,9 @@ pub async fn run(
             }
         });
 
-    let roles = Controller::new(api::<Role>(&client, ns), watcher::Config::default())
+    let roles = Controller::new(api::<Role>(&client, ns), watcher::Config::default());
+    let role_store = roles.store();
+    let roles = roles
         .owns(api::<StatefulSet>(&client, ns), owned.clone())
         .owns(api::<Service>(&client, ns), owned.clone())
         .watches(api::<Pod>(&client, ns), owned, |pod: Pod| {
@@ -142,6 +144,29 @@ pub async fn run(
                     .spec
                     .role_names()
                     .map(|r| ObjectRef::<Role>::new(r).within(&namespace))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // A custom strategy's ConfigMap wakes the Roles that use it: a new
+        // component is validated again.
+        .watches(
+            api::<ConfigMap>(&client, ns),
+            watcher::Config::default(),
+            move |cm: ConfigMap| {
+                let namespace = cm.namespace();
+                let name = cm.name_any();
+                role_store
+                    .state()
+                    .into_iter()
+                    .filter(|r| {
+                        r.namespace() == namespace
+                            && r.spec
+                                .update_strategy
+                                .config_map_ref
+                                .as_ref()
+                                .is_some_and(|c| c.name == name)
+                    })
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
                     .collect::<Vec<_>>()
             },
         )

@@ -15,6 +15,7 @@ use super::{Context, Settings};
 use crate::api::cluster::Cluster;
 use crate::api::role::Role;
 use crate::resources::labels;
+use crate::strategy::{Registry, SandboxLimits, StrategyEngine};
 use crate::topology::fake::FakeConnector;
 
 /// The article's manifests.
@@ -76,6 +77,18 @@ pub fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
     }
 }
 
+/// One strategy registry for every unit test: compiling the built-ins is
+/// the slow part.
+pub fn registry() -> Arc<Registry> {
+    static REGISTRY: std::sync::OnceLock<Arc<Registry>> = std::sync::OnceLock::new();
+    REGISTRY
+        .get_or_init(|| {
+            let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("wasm engine");
+            Arc::new(Registry::new(Arc::new(engine)))
+        })
+        .clone()
+}
+
 /// A context over `connector` whose Kubernetes client fails every request.
 pub fn context(connector: FakeConnector) -> Context {
     let service = tower::service_fn(|_request: http::Request<kube::client::Body>| async {
@@ -89,6 +102,7 @@ pub fn context(connector: FakeConnector) -> Context {
         Arc::new(connector),
         Arc::new(Metrics::unregistered()),
         Settings::default(),
+        registry(),
         Reporter {
             controller: "test".into(),
             instance: None,

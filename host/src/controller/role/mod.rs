@@ -1,7 +1,8 @@
 //! The Role controller, a pipeline of steps:
 //!
 //! CheckDeletion -> FindCluster -> Validate -> SyncService ->
-//! SyncStatefulSets -> ObservePods -> JoinTopology -> ObserveReadiness, then
+//! SyncStatefulSets -> ObservePods -> JoinTopology -> RollingUpdate ->
+//! ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
 //!
@@ -9,6 +10,7 @@
 //! this controller joins what scaling adds and keeps the replica sets'
 //! Cartridge settings in line with `spec.vshard`.
 
+pub mod rollout;
 pub mod steps;
 #[cfg(test)]
 mod tests;
@@ -76,6 +78,7 @@ pub async fn run_steps(ctx: &Context, pass: &mut RolePass) -> Result<Flow, StepF
     step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
     step!(p, "ObservePods", steps::observe_pods(ctx, pass));
     step!(p, "JoinTopology", steps::join_topology(ctx, pass));
+    step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
     step!(p, "ObserveReadiness", steps::observe_readiness(pass));
     Ok(Flow::Next)
 }

@@ -1,3 +1,5 @@
 //! Shared helpers of the harness tests.
 
+// Each test binary compiles this module and uses only part of it.
+#[allow(dead_code)]
 pub mod operator;

@@ -12,6 +12,7 @@ use kube::runtime::events::Reporter;
 use serde::de::DeserializeOwned;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
+use tarantool_operator::strategy::{Registry, SandboxLimits, StrategyEngine};
 use tarantool_operator::topology::fake::{FakeConnector, FakeTopology};
 use test_harness::TestContext;
 
@@ -30,6 +31,19 @@ impl Drop for Operator {
     }
 }
 
+/// One strategy registry per test binary: compiling the built-ins is the
+/// slow part.
+pub fn registry() -> Arc<Registry> {
+    static REGISTRY: std::sync::OnceLock<Arc<Registry>> = std::sync::OnceLock::new();
+    REGISTRY
+        .get_or_init(|| {
+            let engine = StrategyEngine::new(SandboxLimits::default(), None)
+                .unwrap_or_else(|e| panic!("wasm engine: {e}"));
+            Arc::new(Registry::new(Arc::new(engine)))
+        })
+        .clone()
+}
+
 /// Starts both controllers on the test's namespace.
 pub fn start(t: &TestContext) -> Operator {
     let connector = FakeConnector::new();
@@ -42,6 +56,7 @@ pub fn start(t: &TestContext) -> Operator {
             resync: Duration::from_secs(300),
             poll: Duration::from_millis(500),
         },
+        registry(),
         Reporter {
             controller: "tarantool-operator".into(),
             instance: Some(format!("test-{}", t.namespace)),

@@ -1,0 +1,91 @@
+//! The Role's strategy: a built-in, or a component from a ConfigMap in the
+//! Role's namespace, loaded through the registry (validated, pinned by
+//! sha256 when the spec says so, compiled once per digest).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+
+use crate::api::role::Role;
+use crate::controller::{Context, Error};
+use crate::strategy::registry::SourceError;
+use crate::strategy::{ComponentLocation, ComponentSource, WasmStrategy};
+
+/// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.
+pub const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
+
+/// Bytes already fetched, handed to the registry.
+struct Fetched(Option<Vec<u8>>);
+
+impl ComponentSource for Fetched {
+    fn fetch(&self, location: &ComponentLocation) -> Result<Vec<u8>, SourceError> {
+        self.0.clone().ok_or_else(|| SourceError {
+            location: location.clone(),
+            reason: "nothing was fetched".into(),
+        })
+    }
+}
+
+fn refused(reason: &'static str, message: impl Into<String>) -> Error {
+    Error::Strategy {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Reads the component bytes a ConfigMap key holds.
+async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<Vec<u8>, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(config_map) = api.get_opt(name).await? else {
+        return Err(refused(
+            "ComponentNotFound",
+            format!("ConfigMap {namespace}/{name} does not exist"),
+        ));
+    };
+    if let Some(bytes) = config_map.binary_data.as_ref().and_then(|d| d.get(key)) {
+        return Ok(bytes.0.clone());
+    }
+    let keys: Vec<&String> = config_map
+        .binary_data
+        .iter()
+        .flat_map(|d| d.keys())
+        .chain(config_map.data.iter().flat_map(|d| d.keys()))
+        .collect();
+    let hint = if config_map
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key(key))
+    {
+        " (it is under data; a component is binary and belongs under binaryData: kubectl create configmap NAME --from-file=strategy.wasm)"
+    } else {
+        ""
+    };
+    Err(refused(
+        "ComponentNotFound",
+        format!(
+            "ConfigMap {namespace}/{name} has no binaryData key {key:?}{hint}; keys: {keys:?} (a ConfigMap holds at most {CONFIG_MAP_LIMIT} bytes)"
+        ),
+    ))
+}
+
+/// Resolves the Role's strategy. Loading compiles, which takes a while the
+/// first time for each digest: it runs on the blocking pool.
+pub async fn resolve(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+) -> Result<Arc<WasmStrategy>, Error> {
+    let selector = role.spec.update_strategy.selector(namespace);
+    let bytes = match &selector.location {
+        Some(ComponentLocation::ConfigMap { name, key, .. }) => {
+            Some(fetch(ctx, namespace, name, key).await?)
+        }
+        _ => None,
+    };
+    let registry = ctx.strategies.clone();
+    tokio::task::spawn_blocking(move || registry.resolve(&selector, &Fetched(bytes)))
+        .await
+        .map_err(|e| refused("StrategyLoad", e.to_string()))?
+        .map_err(|e| refused(e.reason(), e.to_string()))
+}

@@ -1,0 +1,216 @@
+//! Carrying out a checked decision: deleting pods (with a UID
+//! precondition, so a stale plan cannot delete a pod recreated since) and
+//! switching masters through Cartridge (only to a healthy, caught-up
+//! replica; with a supervised update, only once a human approved it).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::{Api, Resource};
+use serde_json::json;
+use strategy_sdk::{Action, PodRef};
+
+use super::view::Built;
+use crate::api::role::Role;
+use crate::controller::{Context, Error, events};
+use crate::topology::{ReplicasetEdit, ReplicasetInfo, Topology, TopologyEdit};
+
+/// The annotation a human sets on the Role to approve a supervised master
+/// switch: its value is the pod to promote.
+pub const APPROVE_SWITCH: &str = "tarantool.io/approve-switch";
+
+/// What the host needs to carry out switches.
+pub struct Switching<'a> {
+    /// Cartridge through the Cluster's leader.
+    pub topology: Option<&'a Arc<dyn Topology>>,
+    /// The Role's replica sets as Cartridge reports them.
+    pub replicasets: &'a [ReplicasetInfo],
+    /// Seconds a replica may lag and still be promoted.
+    pub max_lag_seconds: f64,
+    /// Switches wait for [`APPROVE_SWITCH`].
+    pub supervised: bool,
+}
+
+/// What was done.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// Pods deleted.
+    pub deleted: Vec<String>,
+    /// Masters switched: (replica set, old, new).
+    pub switched: Vec<(String, String, String)>,
+    /// The longest wait asked for.
+    pub wait: Option<u32>,
+    /// A switch held back, and why.
+    pub deferred: Option<String>,
+}
+
+/// Carries out `actions` in order.
+pub async fn execute(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    built: &Built,
+    actions: &[Action],
+    switching: &Switching<'_>,
+) -> Result<Executed, Error> {
+    let mut done = Executed::default();
+    for action in actions {
+        match *action {
+            Action::Wait(seconds) => done.wait = Some(done.wait.unwrap_or(0).max(seconds)),
+            Action::DeletePod(at) => {
+                if let Some(name) = delete_pod(ctx, role, namespace, built, at).await? {
+                    done.deleted.push(name);
+                }
+            }
+            Action::SwitchMaster(at) => {
+                match switch_master(ctx, role, namespace, built, at, switching).await? {
+                    Ok(switched) => done.switched.push(switched),
+                    Err(why) => {
+                        done.deferred = Some(why);
+                        // Whatever follows may rely on the switch: stop here.
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+async fn delete_pod(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    built: &Built,
+    at: PodRef,
+) -> Result<Option<String>, Error> {
+    let Some(target) = built.target(at) else {
+        return Ok(None);
+    };
+    let Some(uid) = target.uid.clone() else {
+        return Ok(None);
+    };
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&target.name, &params).await {
+        Ok(_) => {}
+        // Gone already, or recreated (the precondition failed): the next
+        // plan sees the new pod.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let note = crate::controller::role::rollout::notes::pod_deleted(
+        &target.name,
+        &target.replicaset,
+        target.revision.as_deref().unwrap_or(""),
+        built.update_revision(at).unwrap_or(""),
+    );
+    events::normal(ctx, role, "PodDeleted", note).await;
+    Ok(Some(target.name.clone()))
+}
+
+/// Switches the master of the pod's replica set to it; `Ok(Err(why))`
+/// when the switch must wait.
+async fn switch_master(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    built: &Built,
+    at: PodRef,
+    switching: &Switching<'_>,
+) -> Result<Result<(String, String, String), String>, Error> {
+    let Some(target) = built.target(at) else {
+        return Ok(Err("the switch names no pod".into()));
+    };
+    let (Some(topology), Some(info)) = (
+        switching.topology,
+        switching
+            .replicasets
+            .iter()
+            .find(|r| r.alias == target.replicaset),
+    ) else {
+        return Ok(Err(format!(
+            "replica set {} is not in the topology yet",
+            target.replicaset
+        )));
+    };
+    let Some(server) = info.server_by_alias(&target.name) else {
+        return Ok(Err(format!(
+            "{} is not a member of {}",
+            target.name, target.replicaset
+        )));
+    };
+    let lag = server.replication_lag.unwrap_or(0.0);
+    if !server.healthy || !server.replicating || lag > switching.max_lag_seconds {
+        return Ok(Err(format!(
+            "{} is not ready to lead: healthy={}, replicating={}, lag {lag:.3}s (at most {}s)",
+            target.name, server.healthy, server.replicating, switching.max_lag_seconds
+        )));
+    }
+    let old = info.master_alias().unwrap_or("").to_string();
+    if old == target.name {
+        return Ok(Ok((target.replicaset.clone(), old, target.name.clone())));
+    }
+    let approved = role
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPROVE_SWITCH));
+    if switching.supervised && approved != Some(&target.name) {
+        return Ok(Err(format!(
+            "waiting for approval to make {} master of {}: kubectl annotate roles.tarantool.io {} {APPROVE_SWITCH}={} --overwrite",
+            target.name,
+            target.replicaset,
+            role.meta().name.as_deref().unwrap_or(""),
+            target.name
+        )));
+    }
+    let mut priority = vec![server.uuid.clone()];
+    priority.extend(
+        info.servers
+            .iter()
+            .filter(|s| s.uuid != server.uuid)
+            .map(|s| s.uuid.clone()),
+    );
+    topology
+        .edit(&TopologyEdit {
+            replicasets: vec![ReplicasetEdit {
+                uuid: info.uuid.clone(),
+                failover_priority: Some(priority),
+                ..ReplicasetEdit::default()
+            }],
+            expel: Vec::new(),
+        })
+        .await?;
+    events::normal(
+        ctx,
+        role,
+        "MasterSwitched",
+        crate::controller::role::rollout::notes::master_switched(
+            &target.replicaset,
+            &old,
+            &target.name,
+        ),
+    )
+    .await;
+    if switching.supervised {
+        // An approval is for one switch; remove it so a later rollout asks again.
+        let roles: Api<Role> = Api::namespaced(ctx.client.clone(), namespace);
+        let patch = json!({"metadata": {"annotations": {APPROVE_SWITCH: null}}});
+        roles
+            .patch(
+                role.meta().name.as_deref().unwrap_or(""),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+    }
+    Ok(Ok((target.replicaset.clone(), old, target.name.clone())))
+}

@@ -1,0 +1,353 @@
+//! The Role's rolling update: when pods run an outdated revision, the
+//! strategy named in `spec.updateStrategy` decides which pod goes next,
+//! the host guard checks the decision, and the host carries it out.
+//!
+//! - [`view`]: the strategy's view from StatefulSets, pods and Cartridge.
+//! - [`component`]: the strategy itself, built-in or from a ConfigMap.
+//! - [`execute`]: deleting pods and switching masters.
+//! - [`notes`]: the Events' notes (read back by the timeline).
+//!
+//! Level-triggered: every pass rebuilds the view from what it observes, so
+//! an operator restarted mid-update resumes where the cluster is. The
+//! strategy's opaque state lives in the Role's status and is reset when a
+//! new rollout (a new pod template) starts. The component is pinned for a
+//! rollout: the operator keeps the one it started with in memory; after a
+//! restart, a component whose digest changed mid-rollout pauses the Role.
+
+pub mod component;
+pub mod execute;
+pub mod notes;
+pub mod view;
+
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use tracing::{debug, info};
+
+use self::execute::{Executed, Switching};
+use super::RolePass;
+use crate::api::role::UpdateProgress;
+use crate::controller::members;
+use crate::controller::pipeline::Flow;
+use crate::controller::{Context, Error, events};
+use crate::resources::apply::desired_hash;
+use strategy_sdk::LogLevel;
+
+use crate::strategy::{WasmStrategy, guard};
+use crate::topology::{InstanceTarget, ReplicasetInfo, Topology};
+
+/// `params` key: pods per replica set the host lets be unavailable.
+pub const MAX_UNAVAILABLE: &str = "maxUnavailable";
+/// `params` key: seconds a replica may lag and still be promoted.
+pub const MAX_REPLICATION_LAG: &str = "maxReplicationLag";
+/// `params` key: seconds an updated pod has to become ready before the
+/// update pauses itself.
+pub const PROGRESS_DEADLINE: &str = "progressDeadlineSeconds";
+
+fn param<T: std::str::FromStr>(pass: &RolePass, key: &str, default: T) -> T {
+    pass.role
+        .spec
+        .update_strategy
+        .params
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn refused(reason: &'static str, message: impl Into<String>) -> Error {
+    Error::Strategy {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// The rollout's identity: the pod template it rolls out.
+fn rollout_revision(pass: &RolePass) -> String {
+    desired_hash(
+        &pass
+            .role
+            .spec
+            .replicaset_template()
+            .map(|t| &t.pod_template),
+    )
+}
+
+/// The strategy for this rollout: the one it started with while this
+/// operator runs, else resolved now (and checked against the digest the
+/// rollout recorded).
+async fn strategy_for(
+    ctx: &Context,
+    pass: &RolePass,
+    revision: &str,
+) -> Result<Arc<WasmStrategy>, Error> {
+    let key = format!("{}/{}", pass.namespace, pass.name);
+    if let Some((pinned_revision, strategy)) = ctx
+        .pinned_strategies
+        .lock()
+        .map_err(|_| refused("StrategyLoad", "lock poisoned"))?
+        .get(&key)
+        && pinned_revision == revision
+    {
+        return Ok(strategy.clone());
+    }
+    let strategy = component::resolve(ctx, &pass.role, &pass.namespace).await?;
+    let recorded = pass
+        .status
+        .update
+        .as_ref()
+        .filter(|u| u.revision.as_deref() == Some(revision))
+        .and_then(|u| u.component.clone());
+    if let Some(recorded) = recorded
+        && recorded != strategy.digest().hex()
+    {
+        return Err(refused(
+            "StrategyChangedMidRollout",
+            format!(
+                "the component changed during this rollout (started with sha256 {recorded}, now {}); the operator restarted and no longer has the old one. Revert the ConfigMap, or set spec.updateStrategy.sha256 to the new digest to continue with it",
+                strategy.digest().hex()
+            ),
+        ));
+    }
+    ctx.pinned_strategies
+        .lock()
+        .map_err(|_| refused("StrategyLoad", "lock poisoned"))?
+        .insert(key, (revision.to_string(), strategy.clone()));
+    Ok(strategy)
+}
+
+/// Cartridge through the Cluster's leader, and the Role's replica sets as
+/// it reports them (`None` before the Cluster's bootstrap).
+async fn topology_facts(
+    ctx: &Context,
+    pass: &RolePass,
+) -> Result<(Option<Arc<dyn Topology>>, Vec<ReplicasetInfo>), Error> {
+    let Some(cluster) = pass.cluster.as_ref() else {
+        return Ok((None, Vec::new()));
+    };
+    let status = cluster.status.clone().unwrap_or_default();
+    let Some(leader) = status.leader.filter(|_| status.bootstrapped) else {
+        return Ok((None, Vec::new()));
+    };
+    let topology = ctx.connector.connect(&InstanceTarget::for_pod(
+        &pass.namespace,
+        &leader,
+        cluster.spec.console.as_ref(),
+    ));
+    let names = members::statefulset_names(&pass.role);
+    let replicasets = topology
+        .replicasets()
+        .await?
+        .into_iter()
+        .filter(|r| names.contains(&r.alias))
+        .collect();
+    Ok((Some(topology), replicasets))
+}
+
+/// The rolling-update step.
+pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let names = members::statefulset_names(&pass.role);
+    let replicas = pass
+        .role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    // The StatefulSet controller must have seen the template first: until
+    // then its update revision is the old one.
+    let lagging = pass.statefulsets.iter().any(|s| {
+        names.contains(&s.name_any())
+            && s.status.as_ref().and_then(|st| st.observed_generation) < s.metadata.generation
+    });
+    if lagging {
+        return Ok(Flow::wait(
+            "StatefulSetsSyncing",
+            "waiting for the StatefulSet controller",
+            ctx.settings.poll,
+        ));
+    }
+    let revision = rollout_revision(pass);
+    let outdated_now = view::build(&view::Inputs {
+        role: &pass.name,
+        statefulsets: &names,
+        observed: &pass.statefulsets,
+        pods: &pass.pods,
+        replicas,
+        topology: None,
+        params: &pass.role.spec.update_strategy.params,
+        max_unavailable: 1,
+        now: Timestamp::now(),
+        state: None,
+    })
+    .outdated;
+    let in_rollout = pass
+        .status
+        .update
+        .as_ref()
+        .filter(|u| u.revision.as_deref() == Some(revision.as_str()));
+    if outdated_now == 0 {
+        if let Some(update) = pass.status.update.as_mut()
+            && !update.done
+            && update.revision.as_deref() == Some(revision.as_str())
+        {
+            update.done = true;
+            update.updated_pods = update.total_pods;
+            update.message = Some("every pod runs the current template".into());
+            events::normal(
+                ctx,
+                pass.role.as_ref(),
+                "UpdateFinished",
+                format!("rollout {revision} finished"),
+            )
+            .await;
+        }
+        return Ok(Flow::Next);
+    }
+    let strategy_name = pass.role.spec.update_strategy.name.clone();
+    if in_rollout.is_none() {
+        // A new rollout: the strategy starts from a clean state.
+        pass.status.update = Some(UpdateProgress {
+            strategy: strategy_name.clone(),
+            revision: Some(revision.clone()),
+            ..UpdateProgress::default()
+        });
+        events::normal(
+            ctx,
+            pass.role.as_ref(),
+            "UpdateStarted",
+            format!("{outdated_now} pods to update with {strategy_name}"),
+        )
+        .await;
+    }
+    if pass.role.spec.update_strategy.paused == Some(true) {
+        return Ok(Flow::wait_for_event(
+            "Paused",
+            "the update is paused (spec.updateStrategy.paused)",
+        ));
+    }
+    let strategy = strategy_for(ctx, pass, &revision).await?;
+    let (topology, replicasets) = topology_facts(ctx, pass).await?;
+    let now = Timestamp::now();
+    let built = view::build(&view::Inputs {
+        role: &pass.name,
+        statefulsets: &names,
+        observed: &pass.statefulsets,
+        pods: &pass.pods,
+        replicas,
+        topology: topology.as_ref().map(|_| replicasets.as_slice()),
+        params: &pass.role.spec.update_strategy.params,
+        max_unavailable: param(pass, MAX_UNAVAILABLE, 1u32).max(1),
+        now,
+        state: pass.status.update.as_ref().and_then(|u| u.state.clone()),
+    });
+    stuck_check(pass, &built)?;
+    let (decision, log) = strategy
+        .plan_with_log(&built.view)
+        .map_err(|e| refused(e.reason(), e.to_string()))?;
+    for (level, line) in &log.lines {
+        match level {
+            LogLevel::Error | LogLevel::Warn => {
+                info!(role = %pass.name, strategy = %strategy_name, "{line}")
+            }
+            _ => debug!(role = %pass.name, strategy = %strategy_name, "{line}"),
+        }
+    }
+    if let Err(refusal) = guard::check(&built.view, &decision) {
+        events::warning(
+            ctx,
+            pass.role.as_ref(),
+            refusal.reason(),
+            refusal.to_string(),
+        )
+        .await;
+        return Err(refused(refusal.reason(), refusal.to_string()));
+    }
+    let executed = execute::execute(
+        ctx,
+        pass.role.as_ref(),
+        &pass.namespace,
+        &built,
+        &decision.actions,
+        &Switching {
+            topology: topology.as_ref(),
+            replicasets: &replicasets,
+            max_lag_seconds: param(pass, MAX_REPLICATION_LAG, 1.0f64),
+            supervised: pass.role.spec.update_strategy.supervised == Some(true),
+        },
+    )
+    .await?;
+    record(
+        ctx, pass, &strategy, &revision, &built, &decision, &executed, now,
+    )
+    .await;
+    if let Some(why) = executed.deferred {
+        return Ok(Flow::wait("SwitchDeferred", why, ctx.settings.poll));
+    }
+    let after = executed.wait.map_or(ctx.settings.poll, |s| {
+        std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)
+    });
+    Ok(Flow::wait(
+        "Updating",
+        format!(
+            "{}/{} pods updated: {}",
+            built.total - built.outdated,
+            built.total,
+            decision.message
+        ),
+        after,
+    ))
+}
+
+/// Pauses the update when an updated pod stays unready past the deadline:
+/// deleting more pods would only make it worse.
+fn stuck_check(pass: &RolePass, built: &view::Built) -> Result<(), Error> {
+    let deadline: u32 = param(pass, PROGRESS_DEADLINE, 600u32);
+    for rs in &built.view.replicasets {
+        for pod in &rs.pods {
+            if pod.updated && !pod.ready && !pod.terminating && pod.age_seconds > deadline {
+                return Err(refused(
+                    "UpdateStuck",
+                    format!(
+                        "pod {}-{} runs the new template but has not been ready for {}s (progressDeadlineSeconds {deadline}); the update is paused until it is",
+                        rs.name, pod.ordinal, pod.age_seconds
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    ctx: &Context,
+    pass: &mut RolePass,
+    strategy: &WasmStrategy,
+    revision: &str,
+    built: &view::Built,
+    decision: &strategy_sdk::Decision,
+    executed: &Executed,
+    now: Timestamp,
+) {
+    let message = executed
+        .deferred
+        .clone()
+        .unwrap_or_else(|| decision.message.clone());
+    let previous = pass.status.update.as_ref().and_then(|u| u.message.clone());
+    if previous.as_deref() != Some(message.as_str()) && !message.is_empty() {
+        events::normal(ctx, pass.role.as_ref(), "UpdateStep", message.clone()).await;
+    }
+    let update = pass
+        .status
+        .update
+        .get_or_insert_with(UpdateProgress::default);
+    update.strategy = pass.role.spec.update_strategy.name.clone();
+    update.revision = Some(revision.to_string());
+    update.component = Some(strategy.digest().hex());
+    update.updated_pods = i32::try_from(built.total - built.outdated).unwrap_or(i32::MAX);
+    update.total_pods = i32::try_from(built.total).unwrap_or(i32::MAX);
+    update.message = Some(message);
+    update.state = decision.state.clone();
+    update.last_plan_time = Some(Time(now));
+    update.done = false;
+}

@@ -1,0 +1,183 @@
+//! The strategy's view of a Role, built from its StatefulSets, pods and
+//! what Cartridge reports, and the way back from the view's indices to pods.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use strategy_sdk::{Pod as ViewPod, PodRef, ReplicaSet, RoleView};
+
+use crate::controller::members;
+use crate::resources::names;
+use crate::topology::ReplicasetInfo;
+
+/// The label the StatefulSet controller puts on each pod: its revision.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// A pod of the view, as the host knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodTarget {
+    /// The pod's name.
+    pub name: String,
+    /// Its UID, when the pod exists (deletes are preconditioned on it).
+    pub uid: Option<String>,
+    /// Its replica set (StatefulSet) name.
+    pub replicaset: String,
+    /// The revision it runs.
+    pub revision: Option<String>,
+}
+
+/// A view of the Role for the strategy, with its pods by index.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// What the strategy sees.
+    pub view: RoleView,
+    /// `targets[replica set][pod]`.
+    pub targets: Vec<Vec<PodTarget>>,
+    /// Each replica set's StatefulSet update revision.
+    pub update_revisions: Vec<Option<String>>,
+    /// Pods not on their StatefulSet's update revision.
+    pub outdated: usize,
+    /// Pods of the Role.
+    pub total: usize,
+}
+
+impl Built {
+    /// The pod behind an index.
+    pub fn target(&self, at: PodRef) -> Option<&PodTarget> {
+        self.targets
+            .get(at.replicaset as usize)
+            .and_then(|rs| rs.get(at.pod as usize))
+    }
+
+    /// The replica set's update revision.
+    pub fn update_revision(&self, at: PodRef) -> Option<&str> {
+        self.update_revisions
+            .get(at.replicaset as usize)
+            .and_then(|r| r.as_deref())
+    }
+}
+
+/// Inputs of [`build`].
+pub struct Inputs<'a> {
+    /// The Role's name.
+    pub role: &'a str,
+    /// The StatefulSet names of the Role, ordinal order.
+    pub statefulsets: &'a [String],
+    /// The Role's StatefulSets as observed.
+    pub observed: &'a [StatefulSet],
+    /// The Role's pods.
+    pub pods: &'a [Pod],
+    /// Replicas per replica set.
+    pub replicas: u32,
+    /// What Cartridge reports about the Role's replica sets (`None` before
+    /// the bootstrap: then nothing is master and nothing holds data).
+    pub topology: Option<&'a [ReplicasetInfo]>,
+    /// The strategy's params.
+    pub params: &'a BTreeMap<String, String>,
+    /// The host's per-replica-set budget.
+    pub max_unavailable: u32,
+    /// Now.
+    pub now: Timestamp,
+    /// The strategy's state from its previous plan in this rollout.
+    pub state: Option<String>,
+}
+
+/// Builds the view.
+pub fn build(inputs: &Inputs<'_>) -> Built {
+    let mut replicasets = Vec::new();
+    let mut targets = Vec::new();
+    let mut update_revisions = Vec::new();
+    let (mut outdated, mut total) = (0, 0);
+    for sts_name in inputs.statefulsets {
+        let sts = inputs.observed.iter().find(|s| &s.name_any() == sts_name);
+        let update_revision = sts
+            .and_then(|s| s.status.as_ref())
+            .and_then(|s| s.update_revision.clone());
+        let info = inputs
+            .topology
+            .and_then(|t| t.iter().find(|r| &r.alias == sts_name));
+        let mut view_pods = Vec::new();
+        let mut rs_targets = Vec::new();
+        for ordinal in 0..inputs.replicas {
+            let name = names::pod_name(sts_name, ordinal);
+            let pod = inputs.pods.iter().find(|p| p.name_any() == name);
+            let revision = pod.and_then(|p| p.labels().get(REVISION_LABEL).cloned());
+            let server = info.and_then(|i| i.server_by_alias(&name));
+            let updated = revision.is_some() && revision == update_revision;
+            total += 1;
+            if !updated {
+                outdated += 1;
+            }
+            view_pods.push(ViewPod {
+                ordinal,
+                updated,
+                ready: pod.is_some_and(members::is_ready),
+                // A missing pod is on its way back: unavailable, and not a
+                // target.
+                terminating: pod.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+                master: info.and_then(|i| i.master_alias()) == Some(name.as_str()),
+                healthy: server.is_some_and(|s| s.healthy && s.replicating)
+                    || (inputs.topology.is_none() && pod.is_some_and(members::is_ready)),
+                restarts: pod.map_or(0, restarts),
+                age_seconds: pod.map_or(0, |p| age_seconds(p, inputs.now)),
+                lag_millis: server
+                    .and_then(|s| s.replication_lag)
+                    .map_or(0, |lag| (lag * 1000.0).clamp(0.0, u32::MAX as f64) as u32),
+            });
+            rs_targets.push(PodTarget {
+                name,
+                uid: pod.and_then(|p| p.metadata.uid.clone()),
+                replicaset: sts_name.clone(),
+                revision,
+            });
+        }
+        let weight = info.and_then(|i| i.weight).unwrap_or(0.0);
+        replicasets.push(ReplicaSet {
+            name: sts_name.clone(),
+            weight,
+            holds_data: info.is_some_and(|i| i.bucket_count().unwrap_or(0) > 0 || weight > 0.0),
+            desired_replicas: inputs.replicas,
+            pods: view_pods,
+        });
+        targets.push(rs_targets);
+        update_revisions.push(update_revision);
+    }
+    Built {
+        view: RoleView {
+            role: inputs.role.to_string(),
+            params: inputs
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            max_unavailable: inputs.max_unavailable,
+            replicasets,
+            now_unix: u64::try_from(inputs.now.as_second()).unwrap_or(0),
+            state: inputs.state.clone(),
+        },
+        targets,
+        update_revisions,
+        outdated,
+        total,
+    }
+}
+
+fn restarts(pod: &Pod) -> u32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |c| {
+            c.iter()
+                .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
+                .sum()
+        })
+}
+
+fn age_seconds(pod: &Pod, now: Timestamp) -> u32 {
+    pod.metadata.creation_timestamp.as_ref().map_or(0, |t| {
+        u32::try_from(now.as_second() - t.0.as_second()).unwrap_or(0)
+    })
+}

@@ -1,0 +1,286 @@
+//! Rolling updates through the strategy engine against the real control
+//! plane (StatefulSet controller, kwok pods) with the in-memory Cartridge:
+//! an image change rolls every pod with the Role's strategy while an
+//! invariant watcher records every pod's availability and every deletion
+//! and asserts: never more than the budget unavailable per replica set, no
+//! master deleted while it is master, every pod ends on the new revision.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::resources::labels;
+use tarantool_operator::topology::fake::FakeTopology;
+use test_harness::{TestContext, run};
+
+use support::operator;
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Check(String),
+}
+
+/// What the invariant watcher saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Most pods of a replica set unavailable at once.
+    max_unavailable: BTreeMap<String, usize>,
+    /// Deletions of a pod that was master of a replica set with other ready
+    /// members, at the moment the deletion was observed.
+    master_deletions: Vec<String>,
+    /// Pods seen deleted.
+    deleted: BTreeSet<String>,
+}
+
+fn ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Watches the namespace's pods, keeping [`Seen`] up to date.
+fn watch_invariants(
+    t: &TestContext,
+    replicas: usize,
+    model: Arc<FakeTopology>,
+) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let out = seen.clone();
+    let pods = t.api::<Pod>();
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
+    tokio::spawn(async move {
+        let mut state: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
+        while let Some(Ok(event)) = stream.next().await {
+            let mut changed = Vec::new();
+            match event {
+                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                    let rs = pod
+                        .labels()
+                        .get(labels::REPLICASET)
+                        .cloned()
+                        .unwrap_or_default();
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        changed.push((pod.name_any(), rs.clone()));
+                    }
+                    state.insert(pod.name_any(), (rs, ready(&pod)));
+                }
+                watcher::Event::Delete(pod) => {
+                    let rs = pod
+                        .labels()
+                        .get(labels::REPLICASET)
+                        .cloned()
+                        .unwrap_or_default();
+                    changed.push((pod.name_any(), rs));
+                    state.remove(&pod.name_any());
+                }
+                _ => {}
+            }
+            let mut seen = out.lock().unwrap_or_else(|e| e.into_inner());
+            for (pod, rs, _) in changed {
+                if seen.deleted.insert(pod.clone()) || true {
+                    let model = model.state();
+                    let info = model.replicaset_by_alias(&rs);
+                    let is_master = info.and_then(|i| i.master_alias()) == Some(pod.as_str());
+                    let others_ready = state
+                        .iter()
+                        .any(|(p, (r, ok))| *r == rs && *p != pod && *ok);
+                    if is_master && others_ready {
+                        seen.master_deletions.push(pod);
+                    }
+                }
+            }
+            let mut ready_per_rs: BTreeMap<&String, usize> = BTreeMap::new();
+            for (rs, ok) in state.values() {
+                *ready_per_rs.entry(rs).or_default() += usize::from(*ok);
+            }
+            for (rs, ok) in ready_per_rs {
+                let unavailable = replicas.saturating_sub(ok);
+                let max = seen.max_unavailable.entry(rs.clone()).or_default();
+                *max = (*max).max(unavailable);
+            }
+        }
+    });
+    seen
+}
+
+async fn converge(t: &TestContext) -> Result<(), Failure> {
+    t.wait_for::<Cluster>(
+        "tarantool-cluster",
+        "the Cluster Ready",
+        |c: Option<&Cluster>| {
+            c.and_then(|c| c.status.as_ref())
+                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+        },
+    )
+    .await?;
+    for name in ["router", "storage"] {
+        t.wait_for::<Role>(name, "the Role's members recorded", |r: Option<&Role>| {
+            r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                !s.replicasets.is_empty() && s.replicasets.iter().all(|rs| rs.joined == 2)
+            })
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn set_image(t: &TestContext, role: &str, image: &str) -> Result<(), Failure> {
+    let roles = t.api::<Role>();
+    let current = roles.get(role).await?;
+    let mut template = current
+        .spec
+        .replicaset_template()
+        .cloned()
+        .ok_or_else(|| Failure::Check(format!("{role} has no template")))?;
+    if let Some(spec) = template.pod_template.spec.as_mut() {
+        for c in &mut spec.containers {
+            c.image = Some(image.into());
+        }
+    }
+    // Write it to the canonical place and drop the article's alias.
+    let patch =
+        json!({"spec": {"replicasetTemplate": template, "vshard": {"replicasetTemplate": null}}});
+    roles
+        .patch(role, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+async fn wait_done(t: &TestContext, role: &str, replicasets: i32) -> Result<Role, Failure> {
+    Ok(
+        t.wait_for::<Role>(role, "the rollout done", |r: Option<&Role>| {
+            r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                s.updated_replicasets == replicasets && s.update.as_ref().is_some_and(|u| u.done)
+            })
+        })
+        .await?,
+    )
+}
+
+async fn check_revisions(t: &TestContext, role: &str) -> Result<(), Failure> {
+    let selector = labels::role_selector(role);
+    let sts = t
+        .api::<StatefulSet>()
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    let pods = t
+        .api::<Pod>()
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    for pod in &pods {
+        let rs = pod
+            .labels()
+            .get(labels::REPLICASET)
+            .cloned()
+            .unwrap_or_default();
+        let want = sts
+            .iter()
+            .find(|s| s.name_any() == rs)
+            .and_then(|s| s.status.as_ref())
+            .and_then(|s| s.update_revision.clone());
+        let have = pod.labels().get("controller-revision-hash").cloned();
+        if want.is_none() || want != have {
+            return Err(Failure::Check(format!(
+                "{} runs {have:?}, want {want:?}",
+                pod.name_any()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_first() {
+    run("update-image", |t| async move {
+        t.install_crds().await?;
+        let operator = operator::start(&t);
+        operator::create::<Role>(&t, "examples/article/router.yaml").await?;
+        operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
+        operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+        converge(&t).await?;
+        let masters_before: Vec<String> = operator
+            .topology
+            .state()
+            .replicasets
+            .iter()
+            .filter_map(|r| r.master_alias().map(str::to_string))
+            .collect();
+        let seen = watch_invariants(&t, 2, operator.topology.clone());
+
+        set_image(
+            &t,
+            "storage",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        set_image(
+            &t,
+            "router",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        wait_done(&t, "storage", 2).await?;
+        wait_done(&t, "router", 1).await?;
+        check_revisions(&t, "storage").await?;
+        check_revisions(&t, "router").await?;
+
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((rs, n)) = seen.max_unavailable.iter().find(|(_, n)| **n > 1) {
+            return Err(Failure::Check(format!(
+                "{n} pods of {rs} unavailable at once: {:?}",
+                seen.max_unavailable
+            )));
+        }
+        if !seen.master_deletions.is_empty() {
+            return Err(Failure::Check(format!(
+                "masters deleted while master: {:?}",
+                seen.master_deletions
+            )));
+        }
+        if seen.deleted.len() != 6 {
+            return Err(Failure::Check(format!(
+                "{} pods deleted, want 6: {:?}",
+                seen.deleted.len(),
+                seen.deleted
+            )));
+        }
+        // SwitchMasterUpdate moved every storage master to an updated replica.
+        let model = operator.topology.state();
+        for rs in model
+            .replicasets
+            .iter()
+            .filter(|r| r.alias.starts_with("storage"))
+        {
+            let master = rs.master_alias().unwrap_or_default().to_string();
+            if masters_before.contains(&master) {
+                return Err(Failure::Check(format!(
+                    "{}: master {master} was not switched",
+                    rs.alias
+                )));
+            }
+        }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
