@@ -94,17 +94,16 @@ fn watch_invariants(
                 _ => {}
             }
             let mut seen = out.lock().unwrap_or_else(|e| e.into_inner());
-            for (pod, rs, _) in changed {
-                if seen.deleted.insert(pod.clone()) || true {
-                    let model = model.state();
-                    let info = model.replicaset_by_alias(&rs);
-                    let is_master = info.and_then(|i| i.master_alias()) == Some(pod.as_str());
-                    let others_ready = state
-                        .iter()
-                        .any(|(p, (r, ok))| *r == rs && *p != pod && *ok);
-                    if is_master && others_ready {
-                        seen.master_deletions.push(pod);
-                    }
+            for (pod, rs) in changed {
+                seen.deleted.insert(pod.clone());
+                let model = model.state();
+                let info = model.replicaset_by_alias(&rs);
+                let is_master = info.and_then(|i| i.master_alias()) == Some(pod.as_str());
+                let others_ready = state
+                    .iter()
+                    .any(|(p, (r, ok))| *r == rs && *p != pod && *ok);
+                if is_master && others_ready {
+                    seen.master_deletions.push(pod);
                 }
             }
             let mut ready_per_rs: BTreeMap<&String, usize> = BTreeMap::new();
