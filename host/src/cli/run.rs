@@ -67,6 +67,9 @@ pub struct RunArgs {
 pub fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Deep futures (a reconcile pass) and the Kubernetes client are
+        // comfortable with more than tokio's 2 MiB default.
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(args, cache_dir))?;

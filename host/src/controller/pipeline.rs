@@ -85,7 +85,9 @@ impl<'a> Pipeline<'a> {
         step: impl Future<Output = Result<Flow, Error>>,
     ) -> Result<Flow, StepFailed> {
         let started = Instant::now();
-        let result = step.await;
+        // On the heap: step futures are large in debug builds, and a pass
+        // runs on a runtime thread's stack.
+        let result = Box::pin(step).await;
         debug!(
             controller = self.controller,
             step = name,

@@ -36,3 +36,8 @@ pub const BUILTINS: &[Builtin] = &[
 pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
+
+/// Path of the example custom strategy (`examples/custom-strategy`,
+/// strategy `Canary`) as built with the operator. Not embedded: tests and
+/// docs ship it the way users do, in a ConfigMap.
+pub const EXAMPLE_COMPONENT_PATH: &str = env!("TARANTOOL_OPERATOR_EXAMPLE_WASM");

@@ -34,7 +34,7 @@ use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
-use kube::runtime::wait::{Condition, await_condition, conditions};
+use kube::runtime::wait::{Condition, await_condition};
 use kube::{Client, Config, Resource};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -428,17 +428,29 @@ impl TestContext {
         &self,
         name: &str,
         what: &str,
-        cond: impl Condition<K>,
+        cond: impl Condition<K> + Clone,
     ) -> Result<Option<K>> {
         let timeout = default_timeout();
+        let deadline = tokio::time::Instant::now() + timeout;
         let what = format!("{what} ({}/{name})", self.namespace);
-        match tokio::time::timeout(timeout, await_condition(self.api::<K>(), name, cond)).await {
-            Err(_) => Err(Error::Timeout { timeout, what }),
-            Ok(Err(e)) => Err(Error::Watch {
-                what,
-                message: e.to_string(),
-            }),
-            Ok(Ok(obj)) => Ok(obj),
+        loop {
+            let watch = await_condition(self.api::<K>(), name, cond.clone());
+            match tokio::time::timeout_at(deadline, watch).await {
+                Err(_) => return Err(Error::Timeout { timeout, what }),
+                Ok(Ok(obj)) => return Ok(obj),
+                // A watch can expire (410 Gone) on a busy apiserver: watch
+                // again from a fresh list, until the deadline.
+                Ok(Err(e)) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("watch for {what} restarted: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Err(e)) => {
+                    return Err(Error::Watch {
+                        what,
+                        message: e.to_string(),
+                    });
+                }
+            }
         }
     }
 
@@ -448,7 +460,7 @@ impl TestContext {
         &self,
         name: &str,
         what: &str,
-        cond: impl Condition<K>,
+        cond: impl Condition<K> + Clone,
     ) -> Result<K> {
         self.await_object(name, what, cond)
             .await?
@@ -465,9 +477,11 @@ impl TestContext {
             return Ok(());
         };
         let uid = obj.meta().uid.clone().unwrap_or_default();
-        self.await_object(name, what, conditions::is_deleted::<K>(&uid))
-            .await
-            .map(drop)
+        // Gone, or replaced by another object of the same name.
+        let gone = move |obj: Option<&K>| {
+            obj.is_none_or(|o| o.meta().uid.as_deref() != Some(uid.as_str()))
+        };
+        self.await_object(name, what, gone).await.map(drop)
     }
 
     /// Polls `check` every 200 ms until it returns `Some`, for at most
@@ -765,7 +779,10 @@ where
         Ok(ctx) => ctx,
         Err(e) => panic!("creating the test namespace: {e}\n{}", cp.log_tails(40)),
     };
-    let outcome = AssertUnwindSafe(test(ctx.clone())).catch_unwind().await;
+    // On the heap: a test's future can outgrow a test thread's 2 MiB stack.
+    let outcome = AssertUnwindSafe(Box::pin(test(ctx.clone())))
+        .catch_unwind()
+        .await;
     let failure = match &outcome {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),

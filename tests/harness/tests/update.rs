@@ -283,3 +283,310 @@ async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_fir
     })
     .await;
 }
+
+/// The ConfigMap `name` with `bytes` under `binaryData.strategy.wasm`.
+async fn component_config_map(t: &TestContext, name: &str, bytes: Vec<u8>) -> Result<(), Failure> {
+    let cm = k8s_openapi::api::core::v1::ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        binary_data: Some([("strategy.wasm".to_string(), k8s_openapi::ByteString(bytes))].into()),
+        ..Default::default()
+    };
+    t.api::<k8s_openapi::api::core::v1::ConfigMap>()
+        .create(&kube::api::PostParams::default(), &cm)
+        .await?;
+    Ok(())
+}
+
+async fn set_strategy(
+    t: &TestContext,
+    role: &str,
+    strategy: serde_json::Value,
+) -> Result<(), Failure> {
+    t.api::<Role>()
+        .patch(
+            role,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"updateStrategy": strategy}})),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn started(t: &TestContext) -> Result<operator::Operator, Failure> {
+    t.install_crds().await?;
+    let operator = operator::start(t);
+    operator::create::<Role>(t, "examples/article/router.yaml").await?;
+    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
+    operator::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
+    converge(t).await?;
+    Ok(operator)
+}
+
+async fn condition_reason(
+    t: &TestContext,
+    role: &str,
+    reason: &'static str,
+) -> Result<Role, Failure> {
+    Ok(t.wait_for::<Role>(role, reason, move |r: Option<&Role>| {
+        r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.reason == reason && c.type_ != "Progressing")
+                || s.conditions.iter().any(|c| c.reason == reason)
+        })
+    })
+    .await?)
+}
+
+fn deleted_count(seen: &Arc<Mutex<Seen>>) -> usize {
+    seen.lock().unwrap_or_else(|e| e.into_inner()).deleted.len()
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_custom_strategy_from_a_config_map_rolls_the_role() {
+    run("update-custom", |t| async move {
+        let operator = started(&t).await?;
+        let bytes = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
+            .map_err(|e| Failure::Check(format!("the example component: {e}")))?;
+        component_config_map(&t, "canary", bytes).await?;
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "Canary", "configMapRef": {"name": "canary"}, "params": {"canaryWaitSeconds": "1"}}),
+        )
+        .await?;
+        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+        let role = wait_done(&t, "storage", 2).await?;
+        check_revisions(&t, "storage").await?;
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.max_unavailable.values().any(|n| *n > 1) || !seen.master_deletions.is_empty() {
+            return Err(Failure::Check(format!("invariants: {seen:?}")));
+        }
+        let update = role.status.and_then(|s| s.update).unwrap_or_default();
+        if update.strategy != "Canary" || update.component.is_none() {
+            return Err(Failure::Check(format!("rolled by {update:?}")));
+        }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
+    run("update-hostile", |t| async move {
+        let operator = started(&t).await?;
+        // Not a component at all, and a valid one pinned to another digest.
+        component_config_map(&t, "garbage", b"\0asm garbage, not a component".to_vec()).await?;
+        let canary = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
+            .map_err(|e| Failure::Check(format!("the example component: {e}")))?;
+        component_config_map(&t, "pinned", canary).await?;
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "Evil", "configMapRef": {"name": "garbage"}}),
+        )
+        .await?;
+        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        set_image(
+            &t,
+            "storage",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        set_image(
+            &t,
+            "router",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        // The router (a built-in strategy) is unaffected and finishes.
+        wait_done(&t, "router", 1).await?;
+        let role = t
+            .wait_for::<Role>(
+                "storage",
+                "the storage Role Degraded",
+                |r: Option<&Role>| {
+                    r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Degraded" && c.status == "True")
+                    })
+                },
+            )
+            .await?;
+        let degraded = role
+            .status
+            .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Degraded"))
+            .map(|c| c.message)
+            .unwrap_or_default();
+        if !degraded.contains("Evil") && !degraded.contains("component") {
+            return Err(Failure::Check(format!("unclear condition: {degraded:?}")));
+        }
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "Canary", "configMapRef": {"name": "pinned"}, "sha256": "0".repeat(64)}),
+        )
+        .await?;
+        t.wait_for::<Role>(
+            "storage",
+            "the pinned digest refused",
+            |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    s.conditions.iter().any(|c| {
+                        c.type_ == "Degraded" && c.status == "True" && c.message.contains("sha256")
+                    })
+                })
+            },
+        )
+        .await?;
+        let storage_deleted = seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .deleted
+            .iter()
+            .filter(|p| p.starts_with("storage"))
+            .count();
+        if storage_deleted != 0 {
+            return Err(Failure::Check(format!(
+                "{storage_deleted} storage pods deleted by a refused strategy"
+            )));
+        }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_paused_update_deletes_nothing_until_resumed() {
+    run("update-pause", |t| async move {
+        let operator = started(&t).await?;
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "SwitchMasterUpdate", "paused": true}),
+        )
+        .await?;
+        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        set_image(
+            &t,
+            "storage",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        condition_reason(&t, "storage", "Paused").await?;
+        if deleted_count(&seen) != 0 {
+            return Err(Failure::Check("pods deleted while paused".into()));
+        }
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "SwitchMasterUpdate", "paused": null}),
+        )
+        .await?;
+        wait_done(&t, "storage", 2).await?;
+        check_revisions(&t, "storage").await?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_supervised_switch_waits_for_approval() {
+    run("update-supervised", |t| async move {
+        let operator = started(&t).await?;
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "SwitchMasterUpdate", "supervised": true}),
+        )
+        .await?;
+        let masters = |op: &operator::Operator| -> Vec<String> {
+            op.topology
+                .state()
+                .replicasets
+                .iter()
+                .filter(|r| r.alias.starts_with("storage"))
+                .filter_map(|r| r.master_alias().map(str::to_string))
+                .collect()
+        };
+        let before = masters(&operator);
+        set_image(
+            &t,
+            "storage",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        let waiting = condition_reason(&t, "storage", "SwitchDeferred").await?;
+        if masters(&operator) != before {
+            return Err(Failure::Check("a master switched without approval".into()));
+        }
+        // Approve whatever the operator asks for, one switch at a time.
+        let roles = t.api::<Role>();
+        let mut message = waiting
+            .status
+            .and_then(|s| s.update)
+            .and_then(|u| u.message)
+            .unwrap_or_default();
+        for _ in 0..2 {
+            let Some(pod) = message
+                .split("tarantool.io/approve-switch=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+            else {
+                break;
+            };
+            roles
+                .patch(
+                    "storage",
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"metadata": {"annotations": {"tarantool.io/approve-switch": pod}}}),
+                    ),
+                )
+                .await?;
+            let pod = pod.to_string();
+            let next = t
+                .wait_for::<Role>(
+                    "storage",
+                    "the approved switch done",
+                    move |r: Option<&Role>| {
+                        r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                            s.update.as_ref().is_some_and(|u| {
+                                u.done
+                                    || !u
+                                        .message
+                                        .as_deref()
+                                        .unwrap_or_default()
+                                        .contains(&format!("={pod}"))
+                            })
+                        })
+                    },
+                )
+                .await?;
+            message = next
+                .status
+                .and_then(|s| s.update)
+                .and_then(|u| u.message)
+                .unwrap_or_default();
+        }
+        wait_done(&t, "storage", 2).await?;
+        check_revisions(&t, "storage").await?;
+        let after = masters(&operator);
+        if after.iter().any(|m| before.contains(m)) {
+            return Err(Failure::Check(format!(
+                "masters not switched: {before:?} -> {after:?}"
+            )));
+        }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}

@@ -48,24 +48,44 @@ pub fn registry() -> Arc<Registry> {
 pub fn start(t: &TestContext) -> Operator {
     let connector = FakeConnector::new();
     let topology = connector.topology.clone();
-    let ctx = Arc::new(Context::new(
-        t.client.clone(),
-        Arc::new(connector),
-        Arc::new(Metrics::unregistered()),
-        Settings {
-            resync: Duration::from_secs(300),
-            poll: Duration::from_millis(500),
-        },
-        registry(),
-        Reporter {
-            controller: "tarantool-operator".into(),
-            instance: Some(format!("test-{}", t.namespace)),
-        },
-    ));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(run::run(ctx, Some(t.namespace.clone()), async move {
-        let _ = stopped.await;
-    }));
+    let namespace = t.namespace.clone();
+    let cp = t.cp;
+    // The operator gets a runtime of its own, as in its binary, with the
+    // binary's thread stacks (a test thread's 2 MiB is too little for a
+    // debug build's reconcile futures) and its own client.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(8 * 1024 * 1024)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("operator runtime: {e}"));
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let client = cp
+                .client()
+                .await
+                .unwrap_or_else(|e| panic!("operator client: {e}"));
+            let ctx = Arc::new(Context::new(
+                client,
+                Arc::new(connector),
+                Arc::new(Metrics::unregistered()),
+                Settings {
+                    resync: Duration::from_secs(300),
+                    poll: Duration::from_millis(500),
+                },
+                registry(),
+                Reporter {
+                    controller: "tarantool-operator".into(),
+                    instance: Some(format!("test-{namespace}")),
+                },
+            ));
+            run::run(ctx, Some(namespace), async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+    });
     Operator {
         topology,
         stop: Some(stop),

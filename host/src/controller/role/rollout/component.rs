@@ -69,8 +69,12 @@ async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<
     ))
 }
 
+/// Stack of the thread that loads a component: compiling with cranelift
+/// recurses deeper than the 2 MiB runtime threads allow.
+const LOAD_STACK: usize = 16 * 1024 * 1024;
+
 /// Resolves the Role's strategy. Loading compiles, which takes a while the
-/// first time for each digest: it runs on the blocking pool.
+/// first time for each digest: it runs on a thread of its own.
 pub async fn resolve(
     ctx: &Context,
     role: &Role,
@@ -84,8 +88,15 @@ pub async fn resolve(
         _ => None,
     };
     let registry = ctx.strategies.clone();
-    tokio::task::spawn_blocking(move || registry.resolve(&selector, &Fetched(bytes)))
-        .await
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("strategy-load".into())
+        .stack_size(LOAD_STACK)
+        .spawn(move || {
+            let _ = tx.send(registry.resolve(&selector, &Fetched(bytes)));
+        })
+        .map_err(|e| refused("StrategyLoad", e.to_string()))?;
+    rx.await
         .map_err(|e| refused("StrategyLoad", e.to_string()))?
         .map_err(|e| refused(e.reason(), e.to_string()))
 }
