@@ -122,32 +122,58 @@ impl FakeState {
         self.replicasets.iter().find(|r| r.alias == alias)
     }
 
+    /// Makes `server` (an alias) the master of replica set `replicaset` (an
+    /// alias), as a failover or a human would.
+    pub fn set_master(&mut self, replicaset: &str, server: &str) -> bool {
+        let Some(rs) = self.replicasets.iter_mut().find(|r| r.alias == replicaset) else {
+            return false;
+        };
+        let Some(at) = rs.servers.iter().position(|s| s.alias == server) else {
+            return false;
+        };
+        let chosen = rs.servers.remove(at);
+        rs.master = Some(chosen.uuid.clone());
+        rs.servers.insert(0, chosen);
+        true
+    }
+
+    /// Buckets held by all replica sets together.
+    pub fn total_buckets(&self) -> u64 {
+        self.replicasets
+            .iter()
+            .filter_map(ReplicasetInfo::bucket_count)
+            .sum()
+    }
+
     /// Calls that changed the cluster.
     pub fn writes(&self) -> Vec<&Call> {
         self.calls.iter().filter(|c| c.kind.is_write()).collect()
     }
 
-    /// Move every bucket off replica sets of weight 0 onto the others (what
-    /// the vshard rebalancer does over time), keeping the total.
+    /// Move every bucket off replica sets of weight 0 onto the storages
+    /// with weight (what the vshard rebalancer does over time), keeping the
+    /// total.
     pub fn drain(&mut self) {
-        let receivers: Vec<usize> = (0..self.replicasets.len())
-            .filter(|&i| self.replicasets[i].weight.unwrap_or(0.0) > 0.0)
-            .collect();
-        let Some(&first) = receivers.first() else {
+        let is_storage = |r: &ReplicasetInfo| r.servers.iter().any(|s| s.bucket_count.is_some());
+        let Some(receiver) = self
+            .replicasets
+            .iter()
+            .position(|r| is_storage(r) && r.weight.unwrap_or(1.0) > 0.0)
+        else {
             return;
         };
         let mut moved = 0;
         for rs in &mut self.replicasets {
-            if rs.weight.unwrap_or(0.0) <= 0.0 {
+            if rs.weight == Some(0.0) {
+                moved += rs.bucket_count().unwrap_or(0);
                 for s in &mut rs.servers {
-                    moved = moved.max(s.bucket_count.unwrap_or(0));
                     if s.bucket_count.is_some() {
                         s.bucket_count = Some(0);
                     }
                 }
             }
         }
-        for s in &mut self.replicasets[first].servers {
+        for s in &mut self.replicasets[receiver].servers {
             s.bucket_count = Some(s.bucket_count.unwrap_or(0) + moved);
         }
     }
@@ -157,7 +183,7 @@ impl FakeState {
             self.apply_replicaset(rs)?;
         }
         for uuid in &edit.expel {
-            self.expel(uuid)?;
+            self.expel(uuid, &edit.expel)?;
         }
         Ok(())
     }
@@ -240,7 +266,7 @@ impl FakeState {
         Ok(())
     }
 
-    fn expel(&mut self, uuid: &str) -> Result<(), String> {
+    fn expel(&mut self, uuid: &str, all: &[String]) -> Result<(), String> {
         let Some(rs_index) = self
             .replicasets
             .iter()
@@ -249,14 +275,22 @@ impl FakeState {
             return Err(format!("server {uuid:?} not in config"));
         };
         let rs = &mut self.replicasets[rs_index];
-        if rs.servers.len() == 1 && rs.bucket_count().unwrap_or(0) > 0 {
+        let whole = rs.servers.iter().all(|s| all.contains(&s.uuid));
+        if whole && rs.weight.unwrap_or(0.0) > 0.0 {
+            return Err(format!(
+                "replicaset {} has weight {} and cannot be expelled; set it to 0 and wait for its buckets to leave",
+                rs.alias,
+                rs.weight.unwrap_or(0.0)
+            ));
+        }
+        if whole && rs.bucket_count().unwrap_or(0) > 0 {
             return Err(format!(
                 "replicaset {} holds {} buckets and cannot be expelled",
                 rs.alias,
                 rs.bucket_count().unwrap_or(0)
             ));
         }
-        if rs.master.as_deref() == Some(uuid) && rs.servers.len() > 1 {
+        if !whole && rs.master.as_deref() == Some(uuid) && rs.servers.len() > 1 {
             return Err(format!("server {uuid:?} is the master; switch it first"));
         }
         rs.servers.retain(|s| s.uuid != uuid);
@@ -404,7 +438,12 @@ impl Topology for Through {
             &self.pod,
             CallKind::Replicasets,
             "admin_get_replicasets",
-            |s| Ok(s.replicasets.clone()),
+            |s| {
+                // The vshard rebalancer works while nobody looks: by the next
+                // read, replica sets of weight 0 are empty.
+                s.drain();
+                Ok(s.replicasets.clone())
+            },
         )
     }
 

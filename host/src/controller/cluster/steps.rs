@@ -148,7 +148,24 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
 /// The instance to talk to: see [`leader::choose`].
 pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let order: Vec<&str> = pass.cluster.spec.role_names().collect();
-    let candidates = leader::candidates(&pass.pods, &order);
+    // Never a pod of a replica set on its way out (scaled down, or replaced
+    // by a new volume generation): it is about to be expelled.
+    let current: Vec<String> = pass
+        .roles
+        .iter()
+        .flat_map(members::statefulset_names)
+        .collect();
+    let staying: Vec<Pod> = pass
+        .pods
+        .iter()
+        .filter(|p| {
+            p.labels()
+                .get(labels::REPLICASET)
+                .is_some_and(|rs| current.contains(rs))
+        })
+        .cloned()
+        .collect();
+    let candidates = leader::candidates(&staying, &order);
     let console = pass.cluster.spec.console.as_ref();
     let namespace = pass.namespace.clone();
     let chosen = leader::choose(

@@ -1,8 +1,8 @@
 //! The Role controller, a pipeline of steps:
 //!
 //! CheckDeletion -> FindCluster -> Validate -> SyncService ->
-//! SyncStatefulSets -> ObservePods -> JoinTopology -> RollingUpdate ->
-//! ObserveReadiness, then
+//! SyncStatefulSets -> ObservePods -> JoinTopology -> Retire -> RollingUpdate
+//! -> ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
 //!
@@ -10,6 +10,7 @@
 //! this controller joins what scaling adds and keeps the replica sets'
 //! Cartridge settings in line with `spec.vshard`.
 
+pub mod retire;
 pub mod rollout;
 pub mod steps;
 #[cfg(test)]
@@ -27,7 +28,7 @@ use super::{Context, Error};
 use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
 use crate::step;
-use crate::topology::ReplicasetInfo;
+use crate::topology::{InstanceTarget, ReplicasetInfo, Topology};
 
 /// Everything one pass learns and decides about a Role.
 pub struct RolePass {
@@ -50,6 +51,19 @@ pub struct RolePass {
 }
 
 impl RolePass {
+    /// Cartridge through the Cluster's leader; `None` before the Cluster's
+    /// bootstrap (nothing of the Role is in a topology yet).
+    pub fn leader_topology(&self, ctx: &Context) -> Option<Arc<dyn Topology>> {
+        let cluster = self.cluster.as_ref()?;
+        let status = cluster.status.as_ref()?;
+        let leader = status.leader.as_deref().filter(|_| status.bootstrapped)?;
+        Some(ctx.connector.connect(&InstanceTarget::for_pod(
+            &self.namespace,
+            leader,
+            cluster.spec.console.as_ref(),
+        )))
+    }
+
     /// A pass over `role`.
     pub fn new(role: Arc<Role>) -> Result<Self, Error> {
         let namespace = role.namespace().ok_or(Error::MissingField("namespace"))?;
@@ -78,6 +92,7 @@ pub async fn run_steps(ctx: &Context, pass: &mut RolePass) -> Result<Flow, StepF
     step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
     step!(p, "ObservePods", steps::observe_pods(ctx, pass));
     step!(p, "JoinTopology", steps::join_topology(ctx, pass));
+    step!(p, "Retire", retire::retire(ctx, pass));
     step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
     step!(p, "ObserveReadiness", steps::observe_readiness(pass));
     Ok(Flow::Next)

@@ -128,6 +128,9 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
         .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
         .await?
         .items;
+    if let Some(why) = super::retire::move_masters_off_removed(ctx, pass, &existing).await? {
+        return Ok(Flow::wait("Scaling", why, ctx.settings.poll));
+    }
     let service = names::headless_service_name(&pass.name);
     let bucket_count = cluster.spec.vshard.as_ref().and_then(|v| v.bucket_count);
     let owner = owner(pass)?;

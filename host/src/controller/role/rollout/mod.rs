@@ -36,7 +36,7 @@ use crate::resources::apply::desired_hash;
 use strategy_sdk::LogLevel;
 
 use crate::strategy::{WasmStrategy, guard};
-use crate::topology::{InstanceTarget, ReplicasetInfo, Topology};
+use crate::topology::{ReplicasetInfo, Topology};
 
 /// `params` key: pods per replica set the host lets be unavailable.
 pub const MAX_UNAVAILABLE: &str = "maxUnavailable";
@@ -123,18 +123,9 @@ async fn topology_facts(
     ctx: &Context,
     pass: &RolePass,
 ) -> Result<(Option<Arc<dyn Topology>>, Vec<ReplicasetInfo>), Error> {
-    let Some(cluster) = pass.cluster.as_ref() else {
+    let Some(topology) = pass.leader_topology(ctx) else {
         return Ok((None, Vec::new()));
     };
-    let status = cluster.status.clone().unwrap_or_default();
-    let Some(leader) = status.leader.filter(|_| status.bootstrapped) else {
-        return Ok((None, Vec::new()));
-    };
-    let topology = ctx.connector.connect(&InstanceTarget::for_pod(
-        &pass.namespace,
-        &leader,
-        cluster.spec.console.as_ref(),
-    ));
     let names = members::statefulset_names(&pass.role);
     let replicasets = topology
         .replicasets()

@@ -1,0 +1,252 @@
+//! Scaling both ways and the volume (PVC) change against the real control
+//! plane with the in-memory Cartridge: removed instances are expelled after
+//! their pods are gone and never while master; removed replica sets are
+//! drained to zero buckets, expelled, and only then deleted with their
+//! volumes; every bucket is accounted for throughout.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::ResourceExt;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::json;
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::controller::members::statefulset_names;
+use tarantool_operator::resources::labels;
+use test_harness::{TestContext, run};
+
+use support::operator::{self, Operator};
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Check(String),
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Check(what()))
+    }
+}
+
+async fn started(t: &TestContext) -> Result<Operator, Failure> {
+    t.install_crds().await?;
+    let operator = operator::start(t);
+    operator::create::<Role>(t, "examples/article/router.yaml").await?;
+    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
+    operator::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
+    t.wait_for::<Cluster>(
+        "tarantool-cluster",
+        "the Cluster Ready",
+        |c: Option<&Cluster>| {
+            c.and_then(|c| c.status.as_ref())
+                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+        },
+    )
+    .await?;
+    settled(t, 2, 2).await?;
+    Ok(operator)
+}
+
+/// The storage Role converged on `replicasets` x `replicas`, every member
+/// recorded.
+async fn settled(t: &TestContext, replicasets: usize, replicas: i32) -> Result<Role, Failure> {
+    Ok(t.wait_for::<Role>(
+        "storage",
+        "the storage Role settled",
+        move |r: Option<&Role>| {
+            let Some(role) = r else { return false };
+            let wanted = statefulset_names(role);
+            role.status.as_ref().is_some_and(|s| {
+                s.observed_generation == role.metadata.generation
+                    && s.replicasets.len() == replicasets
+                    && wanted.len() == replicasets
+                    && s.replicasets.iter().all(|rs| {
+                        wanted.contains(&rs.name)
+                            && rs.joined == replicas
+                            && rs.ready == replicas
+                            && rs.replicas == replicas
+                    })
+            })
+        },
+    )
+    .await?)
+}
+
+async fn patch_storage(t: &TestContext, patch: serde_json::Value) -> Result<(), Failure> {
+    t.api::<Role>()
+        .patch("storage", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+fn buckets(operator: &Operator) -> (u64, Vec<(String, u64)>) {
+    let model = operator.topology.state();
+    let per: Vec<(String, u64)> = model
+        .replicasets
+        .iter()
+        .filter_map(|r| r.bucket_count().map(|b| (r.alias.clone(), b)))
+        .collect();
+    (model.total_buckets(), per)
+}
+
+async fn storage_statefulsets(t: &TestContext) -> Result<Vec<String>, Failure> {
+    let mut names: Vec<String> = t
+        .api::<StatefulSet>()
+        .list(&ListParams::default().labels(&labels::role_selector("storage")))
+        .await?
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn replicas_scale_down_moving_the_master_first_and_back_up() {
+    run("scale-replicas", |t| async move {
+        let operator = started(&t).await?;
+        let role = t.api::<Role>().get("storage").await?;
+        let sts = statefulset_names(&role);
+        // The master of the first replica set is the instance that goes.
+        let doomed = format!("{}-1", sts[0]);
+        check(
+            operator.topology.state().set_master(&sts[0], &doomed),
+            || "set master".into(),
+        )?;
+
+        patch_storage(&t, json!({"spec": {"replicasetTemplate": {"replicas": 1}}})).await?;
+        settled(&t, 2, 1).await?;
+        {
+            let model = operator.topology.state();
+            for name in &sts {
+                let rs = model
+                    .replicaset_by_alias(name)
+                    .ok_or_else(|| Failure::Check(format!("{name} gone")))?;
+                check(rs.servers.len() == 1, || {
+                    format!("{name}: {:?}", rs.servers)
+                })?;
+                check(rs.master_alias() == Some(&format!("{name}-0")[..]), || {
+                    format!("{name} master {:?}", rs.master_alias())
+                })?;
+            }
+        }
+        let (total, per) = buckets(&operator);
+        check(total == 30_000, || format!("buckets {per:?}"))?;
+
+        patch_storage(&t, json!({"spec": {"replicasetTemplate": {"replicas": 2}}})).await?;
+        settled(&t, 2, 2).await?;
+        let model = operator.topology.state();
+        check(
+            model
+                .replicasets
+                .iter()
+                .filter(|r| r.alias.starts_with("storage"))
+                .all(|r| r.servers.len() == 2),
+            || format!("{:?}", model.replicasets),
+        )?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn replica_sets_scale_down_after_draining_and_back_up() {
+    run("scale-replicasets", |t| async move {
+        let operator = started(&t).await?;
+        let before = storage_statefulsets(&t).await?;
+        patch_storage(&t, json!({"spec": {"replicasets": 1}})).await?;
+        settled(&t, 1, 2).await?;
+        t.wait_deleted::<StatefulSet>(&before[1], "the retired StatefulSet")
+            .await?;
+        let (total, per) = buckets(&operator);
+        check(
+            total == 30_000 && per.iter().all(|(rs, b)| rs != &before[1] || *b == 0),
+            || format!("buckets {per:?}"),
+        )?;
+        check(
+            operator
+                .topology
+                .state()
+                .replicaset_by_alias(&before[1])
+                .is_none(),
+            || "not expelled".into(),
+        )?;
+        let claims = t
+            .api::<PersistentVolumeClaim>()
+            .list(&ListParams::default())
+            .await?;
+        check(
+            claims
+                .items
+                .iter()
+                .all(|c| !c.name_any().contains(&before[1])),
+            || "its volumes remain".into(),
+        )?;
+        // The drain came before the expel: its weight went to 0 first.
+        {
+            let model = operator.topology.state();
+            let writes: Vec<String> = model
+                .writes()
+                .iter()
+                .map(|c| format!("{:?}", c.kind))
+                .collect();
+            let drained = writes.iter().position(|w| w.contains("weight: Some(0.0)"));
+            let expelled = writes.iter().position(|w| w.contains("expel: [\""));
+            check(drained.is_some() && drained < expelled, || {
+                format!("order of writes: {writes:?}")
+            })?;
+        }
+
+        patch_storage(&t, json!({"spec": {"replicasets": 3}})).await?;
+        settled(&t, 3, 2).await?;
+        let (total, per) = buckets(&operator);
+        check(total == 30_000, || format!("buckets {per:?}"))?;
+        check(storage_statefulsets(&t).await?.len() == 3, || {
+            "three StatefulSets".into()
+        })?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_volume_change_migrates_to_new_statefulsets_without_losing_buckets() {
+    run("scale-pvc", |t| async move {
+        let operator = started(&t).await?;
+        let before = storage_statefulsets(&t).await?;
+        let role = t.api::<Role>().get("storage").await?;
+        let mut template = role.spec.replicaset_template().cloned().ok_or_else(|| Failure::Check("template".into()))?;
+        for claim in &mut template.volume_claim_templates {
+            if let Some(spec) = claim.spec.as_mut()
+                && let Some(resources) = spec.resources.as_mut()
+            {
+                resources.requests = Some([("storage".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()))].into());
+            }
+        }
+        patch_storage(&t, json!({"spec": {"replicasetTemplate": template, "vshard": {"replicasetTemplate": null}}})).await?;
+        let role = settled(&t, 2, 2).await?;
+        let after = statefulset_names(&role);
+        check(after.iter().all(|n| !before.contains(n)), || format!("{before:?} -> {after:?}"))?;
+        for old in &before {
+            t.wait_deleted::<StatefulSet>(old, "the old generation's StatefulSet").await?;
+            check(operator.topology.state().replicaset_by_alias(old).is_none(), || format!("{old} not expelled"))?;
+        }
+        let (total, per) = buckets(&operator);
+        check(total == 30_000, || format!("buckets {per:?}"))?;
+        check(per.iter().filter(|(rs, _)| rs.starts_with("storage")).all(|(rs, _)| after.contains(rs)), || format!("{per:?}"))?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
