@@ -591,11 +591,11 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
                 let mx = x(m.t);
                 let _ = writeln!(
                     s,
-                    r##"<g class="master" data-pod="{}"><polygon points="{}" fill="#f1c40f" stroke="#8a6d00"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#8a6d00">master</text><title>{}</title></g>"##,
+                    r##"<g class="master" data-pod="{}"><polygon points="{}" fill="#f1c40f" stroke="#8a6d00"/><text x="{:.1}" y="{:.1}" font-size="10" font-weight="bold" fill="#5a4500" stroke="#ffffff" stroke-width="3" paint-order="stroke">master</text><title>{}</title></g>"##,
                     escape(&row.pod),
                     star(mx, cy, 7.0),
                     mx + 9.0,
-                    cy - 3.0,
+                    cy + 4.0,
                     escape(&tip)
                 );
             }
