@@ -183,3 +183,13 @@ fn the_command_writes_svg_and_html_and_prints_the_path() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/run.jsonl"));
 }
+
+#[test]
+fn the_documented_example_is_current() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/timeline-example.svg");
+    let on_disk = std::fs::read_to_string(&path).expect("docs/timeline-example.svg exists");
+    assert!(
+        on_disk == render_svg(&fixture(), &RenderOptions::default()),
+        "docs/timeline-example.svg is stale; regenerate it with\n  cargo run -p tarantool-operator -- timeline \\\n    --from host/tests/fixtures/timeline-run.jsonl --out docs/timeline-example.svg"
+    );
+}

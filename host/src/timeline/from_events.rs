@@ -3,7 +3,7 @@
 //! current state, for a run nobody recorded.
 //!
 //! It is coarser than a recording: Kubernetes keeps Events for an hour by
-//! default, a pod's Ready time is only known for its current incarnation
+//! default, an aggregated Event stands for its first occurrence only, a pod's Ready time is only known for its current incarnation
 //! (and to the second), and a pod's Ready interval before its first
 //! deletion is assumed, not observed (its record says so in `detail`).
 //! Times before the first Event are moved to the first Event, so a pod that
@@ -23,16 +23,16 @@ use crate::resources::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
 /// Detail of the Ready records this module assumes rather than observes.
 pub const ASSUMED_READY: &str = "assumed Ready before its first deletion (not observed)";
 
-/// When an Event happened: its last occurrence, else its first.
+/// When an Event first happened. The first occurrence, not the last: an
+/// aggregated Event (kube's recorder aggregates by reason and object) keeps
+/// the note of its first occurrence, so that is the time the note is about.
 pub fn event_time(event: &CoreEvent) -> Option<Timestamp> {
     event
-        .series
+        .event_time
         .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref())
         .map(|t| t.0)
-        .or_else(|| event.last_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| event.event_time.as_ref().map(|t| t.0))
         .or_else(|| event.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| event.last_timestamp.as_ref().map(|t| t.0))
         .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 

@@ -182,24 +182,19 @@ impl PodTracker {
     }
 }
 
-/// Turns Event watcher events into records: only new Events (or new
-/// occurrences of a repeated one) on tarantool.io Roles with one of the
-/// reasons the timeline knows.
+/// Turns Event watcher events into records: only new Events on
+/// tarantool.io Roles with one of the reasons the timeline knows.
+///
+/// A repeated Event (a series, or a higher count) is not recorded again:
+/// kube's Event recorder aggregates Events by reason, action and object, not
+/// by note, and keeps the first note, so a later occurrence would repeat a
+/// stale note (another pod's deletion, an old step) at the wrong time. The
+/// pod watch still sees every deletion.
 #[derive(Debug, Default)]
 pub struct EventTracker {
-    /// uid -> occurrences already seen.
-    seen: BTreeMap<String, i32>,
+    /// Events already seen, by uid.
+    seen: BTreeSet<String>,
     initialised: bool,
-}
-
-/// How many times an Event happened (its series or its count).
-fn occurrences(event: &CoreEvent) -> i32 {
-    event
-        .series
-        .as_ref()
-        .and_then(|s| s.count)
-        .or(event.count)
-        .unwrap_or(1)
 }
 
 /// Whether an Event is about a tarantool.io Role (not an RBAC Role).
@@ -263,7 +258,7 @@ impl EventTracker {
             // The first list is history, from before recording started.
             watcher::Event::InitApply(ev) if !self.initialised => {
                 if let Some(uid) = ev.metadata.uid.clone() {
-                    self.seen.insert(uid, occurrences(&ev));
+                    self.seen.insert(uid);
                 }
                 Vec::new()
             }
@@ -277,13 +272,10 @@ impl EventTracker {
         if !about_role(event) {
             return None;
         }
-        let count = occurrences(event);
-        if let Some(uid) = event.metadata.uid.clone() {
-            let seen = self.seen.entry(uid).or_insert(0);
-            if *seen >= count {
-                return None;
-            }
-            *seen = count;
+        if let Some(uid) = event.metadata.uid.clone()
+            && !self.seen.insert(uid)
+        {
+            return None;
         }
         record_from_event(event, now)
     }
@@ -501,11 +493,14 @@ mod tests {
         );
         assert!(out.is_empty());
         t.apply(watcher::Event::InitDone, at(0));
-        // The same Event again: nothing; once more (count 2): recorded.
-        let out = t.apply(watcher::Event::Apply(event("e1", REASON_POD_DELETED, &deleted, 1)), at(1));
+        // A repeat of a historic Event: its note is the old one, skipped.
+        let out = t.apply(watcher::Event::Apply(event("e1", REASON_POD_DELETED, &deleted, 2)), at(1));
         assert!(out.is_empty());
-        let out = t.apply(watcher::Event::Apply(event("e1", REASON_POD_DELETED, &deleted, 2)), at(2));
+        // A new Event is recorded once, whatever its series does later.
+        let out = t.apply(watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 1)), at(2));
         assert_eq!(kinds(&out), [(Kind::Deleted, "storage-0-x-1", "r1")]);
+        let again = t.apply(watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 2)), at(3));
+        assert!(again.is_empty());
         assert_eq!(out[0].role, "storage");
         assert_eq!(out[0].replicaset, "storage-0-x");
         assert_eq!(out[0].detail, deleted);
