@@ -34,7 +34,10 @@ fn the_fixture_is_what_the_tests_say() {
     assert_eq!(pods.len(), 6);
     assert_eq!(count(&records, Kind::Deleted), 6);
     assert_eq!(count(&records, Kind::Master), 2);
-    assert!(records.windows(2).all(|w| w[0].t <= w[1].t), "in time order");
+    assert!(
+        records.windows(2).all(|w| w[0].t <= w[1].t),
+        "in time order"
+    );
 }
 
 #[test]
@@ -51,7 +54,10 @@ fn the_picture_has_a_row_per_pod_and_a_mark_per_record() {
         .iter()
         .flat_map(|rs| (0..3).map(move |n| format!("{rs}-{n}")))
         .collect();
-    assert_eq!(rows, expected, "one label per pod, grouped, in ordinal order");
+    assert_eq!(
+        rows, expected,
+        "one label per pod, grouped, in ordinal order"
+    );
     rows.dedup();
     assert_eq!(rows.len(), 6);
     assert_eq!(svg.matches(r#"class="group-label""#).count(), 2);
@@ -107,7 +113,10 @@ fn bars_are_in_time_order_and_coloured_by_revision() {
             assert!(b.1 <= b.2, "{pod}: {b:?}");
         }
         for w in bars.windows(2) {
-            assert!(w[0].2 <= w[1].1, "{pod}: bars overlap or go back in time: {bars:?}");
+            assert!(
+                w[0].2 <= w[1].1,
+                "{pod}: bars overlap or go back in time: {bars:?}"
+            );
         }
         assert_eq!(bars[1].2, end, "{pod}: the last bar runs to the end");
     }
@@ -163,7 +172,11 @@ fn the_command_writes_svg_and_html_and_prints_the_path() {
             .arg(&out_path)
             .output()
             .expect("run tarantool-operator");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             out_path.display().to_string()

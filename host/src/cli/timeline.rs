@@ -35,7 +35,12 @@ enum TimelineCommand {
 #[derive(Debug, Args)]
 struct RenderArgs {
     /// A recorded run (JSON lines from `timeline record`).
-    #[arg(long, value_name = "FILE", conflicts_with = "namespace", required_unless_present = "namespace")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "namespace",
+        required_unless_present = "namespace"
+    )]
     from: Option<PathBuf>,
     /// Build the run from this namespace's Events and pods instead.
     #[arg(long, short = 'n')]
@@ -87,14 +92,18 @@ async fn client() -> anyhow::Result<Client> {
 fn run_render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let records: Vec<Record> = match (&args.from, &args.namespace) {
         (Some(path), _) => {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            read_jsonl(BufReader::new(file)).with_context(|| format!("cannot read {}", path.display()))?
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            read_jsonl(BufReader::new(file))
+                .with_context(|| format!("cannot read {}", path.display()))?
         }
         (None, Some(namespace)) => runtime()?.block_on(async {
             let client = client().await?;
             from_events::collect(client, namespace)
                 .await
-                .with_context(|| format!("cannot read the Events and pods of namespace {namespace}"))
+                .with_context(|| {
+                    format!("cannot read the Events and pods of namespace {namespace}")
+                })
         })?,
         (None, None) => anyhow::bail!("give --from FILE or --namespace NS"),
     };

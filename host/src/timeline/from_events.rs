@@ -54,10 +54,11 @@ pub fn records_from(events: &[CoreEvent], pods: &[Pod]) -> Vec<Record> {
         .filter_map(|e| record_from_event(e, event_time(e)?))
         .collect();
     sort_records(&mut records);
-    let start = records
-        .first()
-        .map(|r| r.t)
-        .or_else(|| pods.iter().filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0)).min());
+    let start = records.first().map(|r| r.t).or_else(|| {
+        pods.iter()
+            .filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            .min()
+    });
     let Some(start) = start else {
         return records;
     };
@@ -115,7 +116,11 @@ pub fn records_from(events: &[CoreEvent], pods: &[Pod]) -> Vec<Record> {
         if pod.metadata.deletion_timestamp.is_some() {
             let mut r = base;
             r.kind = Kind::Deleted;
-            r.t = pod.metadata.deletion_timestamp.as_ref().map_or(start, |t| clamp(t.0));
+            r.t = pod
+                .metadata
+                .deletion_timestamp
+                .as_ref()
+                .map_or(start, |t| clamp(t.0));
             r.detail = "terminating".into();
             records.push(r);
         }
@@ -142,7 +147,9 @@ pub async fn collect(client: Client, namespace: &str) -> Result<Vec<Record>, Tim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::notes::{REASON_MASTER_SWITCHED, REASON_POD_DELETED, master_switched_note, pod_deleted_note};
+    use crate::timeline::notes::{
+        REASON_MASTER_SWITCHED, REASON_POD_DELETED, master_switched_note, pod_deleted_note,
+    };
     use crate::timeline::render;
     use k8s_openapi::api::core::v1::{ObjectReference, PodCondition, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -198,15 +205,30 @@ mod tests {
     #[test]
     fn a_rolled_pod_and_an_untouched_one() {
         let events = [
-            event(REASON_POD_DELETED, pod_deleted_note("s-0-1", "s-0", "a", "b"), 100),
-            event(REASON_MASTER_SWITCHED, master_switched_note("s-0", "s-0-0", "s-0-1"), 120),
+            event(
+                REASON_POD_DELETED,
+                pod_deleted_note("s-0-1", "s-0", "a", "b"),
+                100,
+            ),
+            event(
+                REASON_MASTER_SWITCHED,
+                master_switched_note("s-0", "s-0-0", "s-0-1"),
+                120,
+            ),
         ];
         // s-0-0 has been up for long; s-0-1 came back after its deletion.
         let pods = [pod("s-0-0", "a", 0, 5), pod("s-0-1", "b", 103, 110)];
         let records = records_from(&events, &pods);
         let summary: Vec<(i64, Kind, &str, &str)> = records
             .iter()
-            .map(|r| (r.t.as_second() - 1_740_000_000, r.kind, r.pod.as_str(), r.revision.as_str()))
+            .map(|r| {
+                (
+                    r.t.as_second() - 1_740_000_000,
+                    r.kind,
+                    r.pod.as_str(),
+                    r.revision.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,

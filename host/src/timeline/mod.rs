@@ -223,7 +223,10 @@ mod tests {
         let mut buf = Vec::new();
         write_record(&mut buf, &r).expect("writes");
         let text = String::from_utf8(buf.clone()).expect("utf-8");
-        assert!(text.starts_with(r#"{"t":"2025-03-01T09:00:01.250Z","kind":"deleted""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"t":"2025-03-01T09:00:01.250Z","kind":"deleted""#),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 1);
         let back = read_jsonl(&buf[..]).expect("reads");
         assert_eq!(back, vec![r]);

@@ -67,8 +67,19 @@ fn word(s: &str) -> Option<&str> {
     (!s.is_empty() && !s.contains(char::is_whitespace)).then_some(s)
 }
 
+/// A revision or an old master may be unknown: written as [`UNKNOWN`], or
+/// (by a writer that does not use these functions) left empty.
+fn maybe_word(s: &str) -> Option<String> {
+    (!s.contains(char::is_whitespace)).then(|| from_unknown(s))
+}
+
 /// `deleted pod <pod> of replica set <rs> (revision <old> -> <new>)`.
-pub fn pod_deleted_note(pod: &str, replicaset: &str, old_revision: &str, new_revision: &str) -> String {
+pub fn pod_deleted_note(
+    pod: &str,
+    replicaset: &str,
+    old_revision: &str,
+    new_revision: &str,
+) -> String {
     format!(
         "{DELETED_PREFIX}{pod}{DELETED_OF}{replicaset}{DELETED_REVISION}{}{ARROW}{})",
         or_unknown(old_revision),
@@ -85,8 +96,8 @@ pub fn parse_pod_deleted_note(note: &str) -> Option<PodDeleted> {
     Some(PodDeleted {
         pod: word(pod)?.to_string(),
         replicaset: word(replicaset)?.to_string(),
-        old_revision: from_unknown(word(old)?),
-        new_revision: from_unknown(word(new)?),
+        old_revision: maybe_word(old)?,
+        new_revision: maybe_word(new)?,
     })
 }
 
@@ -111,7 +122,7 @@ pub fn parse_master_switched_note(note: &str) -> Option<MasterSwitched> {
     }
     Some(MasterSwitched {
         replicaset: word(replicaset)?.to_string(),
-        old: from_unknown(word(old)?),
+        old: maybe_word(old)?,
         new,
     })
 }
@@ -147,15 +158,24 @@ mod tests {
     #[test]
     fn unknown_revisions_round_trip_as_empty() {
         let note = pod_deleted_note("r-0-x-0", "r-0-x", "", "");
-        assert_eq!(note, "deleted pod r-0-x-0 of replica set r-0-x (revision ? -> ?)");
+        assert_eq!(
+            note,
+            "deleted pod r-0-x-0 of replica set r-0-x (revision ? -> ?)"
+        );
         let parsed = parse_pod_deleted_note(&note).expect("parses");
-        assert_eq!((parsed.old_revision.as_str(), parsed.new_revision.as_str()), ("", ""));
+        assert_eq!(
+            (parsed.old_revision.as_str(), parsed.new_revision.as_str()),
+            ("", "")
+        );
     }
 
     #[test]
     fn master_switched_round_trips() {
         let note = master_switched_note("storage-0-x", "storage-0-x-0", "storage-0-x-1");
-        assert_eq!(note, "replica set storage-0-x: master storage-0-x-0 -> storage-0-x-1");
+        assert_eq!(
+            note,
+            "replica set storage-0-x: master storage-0-x-0 -> storage-0-x-1"
+        );
         assert_eq!(
             parse_master_switched_note(&note),
             Some(MasterSwitched {
@@ -165,7 +185,10 @@ mod tests {
             })
         );
         let first = master_switched_note("storage-0-x", "", "storage-0-x-1");
-        assert_eq!(parse_master_switched_note(&first).map(|m| m.old), Some(String::new()));
+        assert_eq!(
+            parse_master_switched_note(&first).map(|m| m.old),
+            Some(String::new())
+        );
     }
 
     #[test]
@@ -175,6 +198,7 @@ mod tests {
             "deleted pod a of replica set b",
             "deleted pod a b of replica set c (revision 1 -> 2)",
             "deleted pod a of replica set c (revision 1 -> 2",
+            "deleted pod a of replica set c (revision 1 x -> 2)",
             "deleted pod  of replica set c (revision 1 -> 2)",
             "replica set a: master b",
             "replica set a: master b -> ?",

@@ -21,9 +21,9 @@ use std::io::Write;
 use futures::{StreamExt as _, future::Either, stream};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use k8s_openapi::jiff::Timestamp;
+use kube::Client;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt as _, watcher};
-use kube::Client;
 use tracing::{debug, info, warn};
 
 use super::notes::{
@@ -428,25 +428,50 @@ mod tests {
     fn pods_present_at_start_then_a_rolled_pod() {
         let mut t = PodTracker::new();
         let mut out = t.apply(watcher::Event::Init, at(0));
-        out.extend(t.apply(watcher::Event::InitApply(pod("p-0", "u1", "r1", true, false)), at(0)));
+        out.extend(t.apply(
+            watcher::Event::InitApply(pod("p-0", "u1", "r1", true, false)),
+            at(0),
+        ));
         out.extend(t.apply(watcher::Event::InitDone, at(0)));
-        assert_eq!(kinds(&out), [(Kind::Created, "p-0", "r1"), (Kind::Ready, "p-0", "r1")]);
+        assert_eq!(
+            kinds(&out),
+            [(Kind::Created, "p-0", "r1"), (Kind::Ready, "p-0", "r1")]
+        );
         assert!(out.iter().all(|r| r.detail == PRESENT_AT_START));
         assert_eq!(out[0].replicaset, "storage-0-x");
         assert_eq!(out[0].role, "storage");
 
         // Deleted by the operator: terminating, then gone; the same name
         // comes back with a new uid and revision.
-        let out = t.apply(watcher::Event::Apply(pod("p-0", "u1", "r1", true, true)), at(1));
+        let out = t.apply(
+            watcher::Event::Apply(pod("p-0", "u1", "r1", true, true)),
+            at(1),
+        );
         assert_eq!(kinds(&out), [(Kind::Deleted, "p-0", "r1")]);
-        let out = t.apply(watcher::Event::Apply(pod("p-0", "u2", "r2", false, false)), at(2));
+        let out = t.apply(
+            watcher::Event::Apply(pod("p-0", "u2", "r2", false, false)),
+            at(2),
+        );
         assert_eq!(kinds(&out), [(Kind::Created, "p-0", "r2")]);
-        let out = t.apply(watcher::Event::Delete(pod("p-0", "u1", "r1", false, true)), at(3));
-        assert_eq!(kinds(&out), [(Kind::Unready, "p-0", "r1")], "no second deletion");
-        let out = t.apply(watcher::Event::Apply(pod("p-0", "u2", "r2", true, false)), at(4));
+        let out = t.apply(
+            watcher::Event::Delete(pod("p-0", "u1", "r1", false, true)),
+            at(3),
+        );
+        assert_eq!(
+            kinds(&out),
+            [(Kind::Unready, "p-0", "r1")],
+            "no second deletion"
+        );
+        let out = t.apply(
+            watcher::Event::Apply(pod("p-0", "u2", "r2", true, false)),
+            at(4),
+        );
         assert_eq!(kinds(&out), [(Kind::Ready, "p-0", "r2")]);
         assert!(out[0].detail.is_empty());
-        let out = t.apply(watcher::Event::Apply(pod("p-0", "u2", "r2", true, false)), at(5));
+        let out = t.apply(
+            watcher::Event::Apply(pod("p-0", "u2", "r2", true, false)),
+            at(5),
+        );
         assert!(out.is_empty(), "no change, no record");
     }
 
@@ -454,11 +479,20 @@ mod tests {
     fn a_pod_missing_from_a_relist_is_deleted() {
         let mut t = PodTracker::new();
         t.apply(watcher::Event::Init, at(0));
-        t.apply(watcher::Event::InitApply(pod("p-0", "u1", "r1", true, false)), at(0));
-        t.apply(watcher::Event::InitApply(pod("p-1", "u2", "r1", true, false)), at(0));
+        t.apply(
+            watcher::Event::InitApply(pod("p-0", "u1", "r1", true, false)),
+            at(0),
+        );
+        t.apply(
+            watcher::Event::InitApply(pod("p-1", "u2", "r1", true, false)),
+            at(0),
+        );
         t.apply(watcher::Event::InitDone, at(0));
         let mut out = t.apply(watcher::Event::Init, at(5));
-        out.extend(t.apply(watcher::Event::InitApply(pod("p-1", "u2", "r1", true, false)), at(5)));
+        out.extend(t.apply(
+            watcher::Event::InitApply(pod("p-1", "u2", "r1", true, false)),
+            at(5),
+        ));
         out.extend(t.apply(watcher::Event::InitDone, at(5)));
         assert_eq!(kinds(&out), [(Kind::Deleted, "p-0", "r1")]);
     }
@@ -494,12 +528,21 @@ mod tests {
         assert!(out.is_empty());
         t.apply(watcher::Event::InitDone, at(0));
         // A repeat of a historic Event: its note is the old one, skipped.
-        let out = t.apply(watcher::Event::Apply(event("e1", REASON_POD_DELETED, &deleted, 2)), at(1));
+        let out = t.apply(
+            watcher::Event::Apply(event("e1", REASON_POD_DELETED, &deleted, 2)),
+            at(1),
+        );
         assert!(out.is_empty());
         // A new Event is recorded once, whatever its series does later.
-        let out = t.apply(watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 1)), at(2));
+        let out = t.apply(
+            watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 1)),
+            at(2),
+        );
         assert_eq!(kinds(&out), [(Kind::Deleted, "storage-0-x-1", "r1")]);
-        let again = t.apply(watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 2)), at(3));
+        let again = t.apply(
+            watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 2)),
+            at(3),
+        );
         assert!(again.is_empty());
         assert_eq!(out[0].role, "storage");
         assert_eq!(out[0].replicaset, "storage-0-x");
@@ -512,14 +555,26 @@ mod tests {
         let mut t = EventTracker::new();
         t.apply(watcher::Event::InitDone, at(0));
         let switched = master_switched_note("storage-0-x", "storage-0-x-0", "storage-0-x-1");
-        let out = t.apply(watcher::Event::Apply(event("e2", REASON_MASTER_SWITCHED, &switched, 1)), at(1));
+        let out = t.apply(
+            watcher::Event::Apply(event("e2", REASON_MASTER_SWITCHED, &switched, 1)),
+            at(1),
+        );
         assert_eq!(kinds(&out), [(Kind::Master, "storage-0-x-1", "")]);
-        let out = t.apply(watcher::Event::Apply(event("e3", REASON_UPDATE_STEP, "waiting for <x>", 1)), at(2));
+        let out = t.apply(
+            watcher::Event::Apply(event("e3", REASON_UPDATE_STEP, "waiting for <x>", 1)),
+            at(2),
+        );
         assert_eq!(kinds(&out), [(Kind::Step, "", "")]);
         assert_eq!(out[0].detail, "waiting for <x>");
-        let out = t.apply(watcher::Event::Apply(event("e4", "Bootstrapped", "done", 1)), at(3));
+        let out = t.apply(
+            watcher::Event::Apply(event("e4", "Bootstrapped", "done", 1)),
+            at(3),
+        );
         assert!(out.is_empty());
-        let out = t.apply(watcher::Event::Apply(event("e5", REASON_POD_DELETED, "garbled", 1)), at(3));
+        let out = t.apply(
+            watcher::Event::Apply(event("e5", REASON_POD_DELETED, "garbled", 1)),
+            at(3),
+        );
         assert!(out.is_empty());
         let mut rbac = event("e6", REASON_UPDATE_STEP, "x", 1);
         rbac.involved_object.api_version = Some("rbac.authorization.k8s.io/v1".into());

@@ -245,7 +245,9 @@ pub fn model(records: &[Record]) -> Model {
                     });
                 }
                 let same = match &state.open {
-                    Some((_, open)) => open.is_empty() || r.revision.is_empty() || *open == r.revision,
+                    Some((_, open)) => {
+                        open.is_empty() || r.revision.is_empty() || *open == r.revision
+                    }
                     None => false,
                 };
                 if same {
@@ -268,7 +270,10 @@ pub fn model(records: &[Record]) -> Model {
         let group = groups.entry(key).or_insert_with(|| Group {
             role: state.role.clone(),
             replicaset: state.replicaset.clone(),
-            revisions: revisions.get(&state.replicaset).cloned().unwrap_or_default(),
+            revisions: revisions
+                .get(&state.replicaset)
+                .cloned()
+                .unwrap_or_default(),
             rows: Vec::new(),
         });
         group.rows.push(state.row);
@@ -393,6 +398,9 @@ fn star(cx: f64, cy: f64, r: f64) -> String {
     points.join(" ")
 }
 
+/// Draws a legend item's shape at a given x.
+type LegendShape = Box<dyn Fn(f64) -> String>;
+
 /// Draws a model. Writing into a String cannot fail, hence the ignored
 /// `fmt::Result`s.
 pub fn draw(model: &Model, options: &RenderOptions) -> String {
@@ -410,13 +418,21 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
         .max()
         .unwrap_or(10);
     let left = (longest as f64 * CHAR_WIDTH + 24.0).max(160.0);
-    let span = if model.duration > 0.0 { model.duration } else { 1.0 };
+    let span = if model.duration > 0.0 {
+        model.duration
+    } else {
+        1.0
+    };
     let x = |t: f64| left + t / span * PLOT_WIDTH;
     let width = left + PLOT_WIDTH + 80.0;
 
     let legend_y = 70.0;
     let axis_y = 104.0;
-    let steps_lane = if model.steps.is_empty() { 0.0 } else { ROW_HEIGHT };
+    let steps_lane = if model.steps.is_empty() {
+        0.0
+    } else {
+        ROW_HEIGHT
+    };
     let rows_top = axis_y + 8.0 + steps_lane;
     let rows_height: f64 = model
         .groups
@@ -426,7 +442,13 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
     let plot_bottom = rows_top + rows_height;
     let shown_steps = model.steps.len().min(MAX_LISTED_STEPS);
     let list_lines = shown_steps + usize::from(model.steps.len() > shown_steps);
-    let height = plot_bottom + 40.0 + if list_lines > 0 { 24.0 + list_lines as f64 * 16.0 } else { 0.0 };
+    let height = plot_bottom
+        + 40.0
+        + if list_lines > 0 {
+            24.0 + list_lines as f64 * 16.0
+        } else {
+            0.0
+        };
 
     let mut s = String::new();
     let _ = writeln!(
@@ -449,7 +471,7 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
     );
 
     // Legend: a shape drawn at the item's x, then its text.
-    let mut items: Vec<(Box<dyn Fn(f64) -> String>, &str)> = Vec::new();
+    let mut items: Vec<(LegendShape, &str)> = Vec::new();
     for (_, colour, text) in REVISION_STYLES.iter().take(3) {
         items.push((
             Box::new(move |lx: f64| {
@@ -461,7 +483,10 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
             text,
         ));
     }
-    items.push((Box::new(move |lx: f64| cross(lx + 7.0, legend_y, "")), "deleted"));
+    items.push((
+        Box::new(move |lx: f64| cross(lx + 7.0, legend_y, "")),
+        "deleted",
+    ));
     items.push((
         Box::new(move |lx: f64| {
             format!(
@@ -472,7 +497,10 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
         "became master",
     ));
     if !model.steps.is_empty() {
-        items.push((Box::new(move |lx: f64| diamond(lx + 7.0, legend_y, "")), "strategy step"));
+        items.push((
+            Box::new(move |lx: f64| diamond(lx + 7.0, legend_y, "")),
+            "strategy step",
+        ));
     }
     let mut lx = 16.0;
     for (shape, text) in items {
@@ -569,7 +597,11 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
                     escape(&row.pod),
                     bar.start,
                     bar.end,
-                    escape(if bar.revision.is_empty() { "unknown" } else { &bar.revision }),
+                    escape(if bar.revision.is_empty() {
+                        "unknown"
+                    } else {
+                        &bar.revision
+                    }),
                 );
             }
             for d in &row.deletions {
@@ -577,7 +609,11 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
                     "{}: deleted at {:.1}s{}",
                     row.pod,
                     d.t,
-                    if d.text.is_empty() { String::new() } else { format!(", revision {}", d.text) }
+                    if d.text.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", revision {}", d.text)
+                    }
                 );
                 let _ = writeln!(s, "{}", cross(x(d.t), cy, &tip));
             }
@@ -586,7 +622,11 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
                     "{}: became master at {:.1}s{}",
                     row.pod,
                     m.t,
-                    if m.text.is_empty() { String::new() } else { format!(" (was {})", m.text) }
+                    if m.text.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (was {})", m.text)
+                    }
                 );
                 let mx = x(m.t);
                 let _ = writeln!(
@@ -612,7 +652,11 @@ pub fn draw(model: &Model, options: &RenderOptions) -> String {
         );
         for (i, step) in model.steps.iter().take(shown_steps).enumerate() {
             ly += 16.0;
-            let role = if step.role.is_empty() { String::new() } else { format!("{}: ", step.role) };
+            let role = if step.role.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", step.role)
+            };
             let _ = writeln!(
                 s,
                 r#"<text class="step" x="16" y="{ly:.1}">{}. +{:.1}s {}{}</text>"#,
@@ -650,7 +694,11 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 fn cross(cx: f64, cy: f64, tip: &str) -> String {
-    let tip = if tip.is_empty() { String::new() } else { format!("<title>{}</title>", escape(tip)) };
+    let tip = if tip.is_empty() {
+        String::new()
+    } else {
+        format!("<title>{}</title>", escape(tip))
+    };
     format!(
         r##"<g class="deleted" stroke="#c0392b" stroke-width="2.5"><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/>{tip}</g>"##,
         cx - 5.0,
@@ -665,7 +713,11 @@ fn cross(cx: f64, cy: f64, tip: &str) -> String {
 }
 
 fn diamond(cx: f64, cy: f64, tip: &str) -> String {
-    let tip = if tip.is_empty() { String::new() } else { format!("<title>{}</title>", escape(tip)) };
+    let tip = if tip.is_empty() {
+        String::new()
+    } else {
+        format!("<title>{}</title>", escape(tip))
+    };
     format!(
         r##"<g class="step-mark"><polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="#5b6ee1"/>{tip}</g>"##,
         cx,
@@ -718,8 +770,16 @@ mod tests {
         assert_eq!(
             row.bars,
             [
-                Bar { start: 0.0, end: 10.0, revision: "a".into() },
-                Bar { start: 14.0, end: 20.0, revision: "b".into() },
+                Bar {
+                    start: 0.0,
+                    end: 10.0,
+                    revision: "a".into()
+                },
+                Bar {
+                    start: 14.0,
+                    end: 20.0,
+                    revision: "b".into()
+                },
             ]
         );
         assert_eq!(row.deletions.len(), 1);
@@ -732,13 +792,20 @@ mod tests {
             .iter()
             .map(|n| rec(0.0, Kind::Created, &format!("s-0-{n}"), "a"))
             .collect();
-        let pods: Vec<String> = model(&records).groups[0].rows.iter().map(|r| r.pod.clone()).collect();
+        let pods: Vec<String> = model(&records).groups[0]
+            .rows
+            .iter()
+            .map(|r| r.pod.clone())
+            .collect();
         assert_eq!(pods, ["s-0-1", "s-0-9", "s-0-10"]);
     }
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder as EventRecorder, Reporter};
 use tarantool_operator::api::Role;
 use tarantool_operator::resources::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
-use tarantool_operator::timeline::notes::{REASON_POD_DELETED, REASON_UPDATE_STEP, pod_deleted_note};
+use tarantool_operator::timeline::notes::{
+    REASON_POD_DELETED, REASON_UPDATE_STEP, pod_deleted_note,
+};
 use tarantool_operator::timeline::record::Recorder;
 use tarantool_operator::timeline::{Kind, REVISION_LABEL, Record, from_events, read_jsonl};
 use test_harness::{Error, TestContext, run};
@@ -40,7 +42,11 @@ enum Failure {
 }
 
 fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok { Ok(()) } else { Err(Failure::Check(what())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Check(what()))
+    }
 }
 
 /// A writer the test can read while the recorder writes.
@@ -49,7 +55,10 @@ struct Shared(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut inner = self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        let mut inner = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
         inner.extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -131,7 +140,11 @@ async fn ready_pod(t: &TestContext, name: &str, not_uid: Option<&str>) -> Result
 }
 
 fn kinds_of(records: &[Record], pod: &str) -> Vec<Kind> {
-    records.iter().filter(|r| r.pod == pod).map(|r| r.kind).collect()
+    records
+        .iter()
+        .filter(|r| r.pod == pod)
+        .map(|r| r.kind)
+        .collect()
 }
 
 #[tokio::test]
