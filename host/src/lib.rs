@@ -6,4 +6,5 @@ pub mod console;
 pub mod controller;
 pub mod resources;
 pub mod strategy;
+pub mod timeline;
 pub mod topology;

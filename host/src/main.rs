@@ -43,6 +43,11 @@ enum Command {
     Crds(cli::crds::CrdsArgs),
     /// Run the operator: the Cluster and Role controllers.
     Run(cli::run::RunArgs),
+    /// Draw an update run as SVG (from a recording or a namespace's Events),
+    /// or record one (`timeline record`).
+    Timeline(cli::timeline::TimelineArgs),
+    /// Show every Role's update progress as a table (`--watch` to follow).
+    Progress(cli::progress::ProgressArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,8 @@ fn main() -> ExitCode {
         Command::Plan(plan) => cli::plan::run(plan, args.cache_dir),
         Command::Crds(crds) => cli::crds::run(crds),
         Command::Run(run) => cli::run::run(run, args.cache_dir),
+        Command::Timeline(timeline) => cli::timeline::run(timeline),
+        Command::Progress(progress) => cli::progress::run(progress),
     };
     match result {
         Ok(code) => code,

@@ -2,8 +2,10 @@
 
 pub mod crds;
 pub mod plan;
+pub mod progress;
 pub mod run;
 pub mod strategy;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
