@@ -42,6 +42,8 @@ pub struct Context {
     pub connector: Arc<dyn Connector>,
     /// Publishes Events.
     pub recorder: Recorder,
+    /// Who publishes the Events.
+    pub reporter: Reporter,
     /// Reconcile metrics.
     pub metrics: Arc<Metrics>,
     /// Behaviour settings.
@@ -65,7 +67,8 @@ impl Context {
         reporter: Reporter,
     ) -> Self {
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             connector,
             metrics,

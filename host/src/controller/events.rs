@@ -1,7 +1,7 @@
 //! Kubernetes Events: every user-visible action and every refusal.
 
 use kube::Resource;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use tracing::{info, warn};
 
 use super::Context;
@@ -35,7 +35,33 @@ where
     publish(ctx, object, EventType::Warning, reason, note).await;
 }
 
+/// Publishes a Normal Event that is never folded into an earlier one with
+/// the same reason: each pod deletion, master switch and update step is its
+/// own Event with its own note (the timeline reads them back). kube's
+/// recorder folds Events by reason and object and keeps the first note, so
+/// these go through a recorder of their own.
+pub async fn distinct<K>(ctx: &Context, object: &K, reason: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    info!(
+        reason,
+        note = note.as_str(),
+        object = object.meta().name.as_deref(),
+        "event"
+    );
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    send(&recorder, object, EventType::Normal, reason, note).await;
+}
+
 async fn publish<K>(ctx: &Context, object: &K, type_: EventType, reason: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    send(&ctx.recorder, object, type_, reason, note).await;
+}
+
+async fn send<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -46,7 +72,7 @@ where
         action: reason.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+    if let Err(e) = recorder.publish(&event, &object.object_ref(&())).await {
         warn!(error = %e, reason, "could not publish an Event");
     }
 }

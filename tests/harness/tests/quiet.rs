@@ -108,6 +108,24 @@ async fn a_converged_cluster_makes_no_writes_and_no_calls_over_a_minute() {
             })
             .await?;
         }
+        // The apiserver's counters are cluster-wide: wait until the
+        // namespaces of earlier tests are gone (their cleanup writes too;
+        // namespaces left behind by an aborted run are idle and count not).
+        let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(t.client.clone());
+        t.eventually("other test namespaces gone", || async {
+            let others = namespaces
+                .list(&kube::api::ListParams::default().labels(test_harness::NAMESPACE_LABEL))
+                .await?
+                .items
+                .into_iter()
+                .filter(|n| n.metadata.name.as_deref() != Some(t.namespace.as_str()))
+                .filter(|n| {
+                    n.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+                })
+                .count();
+            Ok((others == 0).then_some(()))
+        })
+        .await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
 
         let before = write_counts(&t).await?;

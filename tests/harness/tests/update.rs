@@ -529,21 +529,22 @@ async fn a_supervised_switch_waits_for_approval() {
         if masters(&operator) != before {
             return Err(Failure::Check("a master switched without approval".into()));
         }
-        // Approve whatever the operator asks for, one switch at a time.
+        // Approve whatever the operator asks for, one switch at a time,
+        // until the rollout is done.
         let roles = t.api::<Role>();
-        let mut message = waiting
-            .status
-            .and_then(|s| s.update)
-            .and_then(|u| u.message)
-            .unwrap_or_default();
-        for _ in 0..2 {
-            let Some(pod) = message
+        let asked = |role: &Role| -> Option<String> {
+            let message = role.status.as_ref()?.update.as_ref()?.message.clone()?;
+            let pod = message
                 .split("tarantool.io/approve-switch=")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-            else {
-                break;
-            };
+                .nth(1)?
+                .split_whitespace()
+                .next()?;
+            Some(pod.to_string())
+        };
+        let mut approved: Vec<String> = Vec::new();
+        let mut next = asked(&waiting);
+        for _ in 0..4 {
+            let Some(pod) = next.take() else { break };
             roles
                 .patch(
                     "storage",
@@ -553,30 +554,34 @@ async fn a_supervised_switch_waits_for_approval() {
                     ),
                 )
                 .await?;
-            let pod = pod.to_string();
-            let next = t
+            approved.push(pod);
+            let seen = approved.clone();
+            let role = t
                 .wait_for::<Role>(
                     "storage",
-                    "the approved switch done",
+                    "the next approval request or the end",
                     move |r: Option<&Role>| {
-                        r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
-                            s.update.as_ref().is_some_and(|u| {
-                                u.done
-                                    || !u
-                                        .message
-                                        .as_deref()
-                                        .unwrap_or_default()
-                                        .contains(&format!("={pod}"))
-                            })
-                        })
+                        let Some(role) = r else { return false };
+                        let done = role
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.update.as_ref())
+                            .is_some_and(|u| u.done);
+                        let message = role
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.update.as_ref())
+                            .and_then(|u| u.message.clone());
+                        let new_request = message
+                            .as_deref()
+                            .and_then(|m| m.split("tarantool.io/approve-switch=").nth(1))
+                            .and_then(|r| r.split_whitespace().next())
+                            .is_some_and(|p| !seen.iter().any(|s| s == p));
+                        done || new_request
                     },
                 )
                 .await?;
-            message = next
-                .status
-                .and_then(|s| s.update)
-                .and_then(|u| u.message)
-                .unwrap_or_default();
+            next = asked(&role).filter(|p| !approved.contains(p));
         }
         wait_done(&t, "storage", 2).await?;
         check_revisions(&t, "storage").await?;

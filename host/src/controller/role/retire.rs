@@ -279,11 +279,11 @@ pub async fn move_masters_off_removed(
                 expel: Vec::new(),
             })
             .await?;
-        events::normal(
+        events::distinct(
             ctx,
             pass.role.as_ref(),
-            "MasterSwitched",
-            super::rollout::notes::master_switched(name, master, &next.alias),
+            crate::timeline::notes::REASON_MASTER_SWITCHED,
+            crate::timeline::notes::master_switched_note(name, master, &next.alias),
         )
         .await;
     }

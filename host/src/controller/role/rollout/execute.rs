@@ -106,13 +106,13 @@ async fn delete_pod(
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let note = crate::controller::role::rollout::notes::pod_deleted(
+    let note = crate::timeline::notes::pod_deleted_note(
         &target.name,
         &target.replicaset,
         target.revision.as_deref().unwrap_or(""),
         built.update_revision(at).unwrap_or(""),
     );
-    events::normal(ctx, role, "PodDeleted", note).await;
+    events::distinct(ctx, role, crate::timeline::notes::REASON_POD_DELETED, note).await;
     Ok(Some(target.name.clone()))
 }
 
@@ -189,15 +189,11 @@ async fn switch_master(
             expel: Vec::new(),
         })
         .await?;
-    events::normal(
+    events::distinct(
         ctx,
         role,
-        "MasterSwitched",
-        crate::controller::role::rollout::notes::master_switched(
-            &target.replicaset,
-            &old,
-            &target.name,
-        ),
+        crate::timeline::notes::REASON_MASTER_SWITCHED,
+        crate::timeline::notes::master_switched_note(&target.replicaset, &old, &target.name),
     )
     .await;
     if switching.supervised {

@@ -5,7 +5,6 @@
 //! - [`view`]: the strategy's view from StatefulSets, pods and Cartridge.
 //! - [`component`]: the strategy itself, built-in or from a ConfigMap.
 //! - [`execute`]: deleting pods and switching masters.
-//! - [`notes`]: the Events' notes (read back by the timeline).
 //!
 //! Level-triggered: every pass rebuilds the view from what it observes, so
 //! an operator restarted mid-update resumes where the cluster is. The
@@ -16,7 +15,6 @@
 
 pub mod component;
 pub mod execute;
-pub mod notes;
 pub mod view;
 
 use std::sync::Arc;
@@ -326,7 +324,13 @@ async fn record(
         .unwrap_or_else(|| decision.message.clone());
     let previous = pass.status.update.as_ref().and_then(|u| u.message.clone());
     if previous.as_deref() != Some(message.as_str()) && !message.is_empty() {
-        events::normal(ctx, pass.role.as_ref(), "UpdateStep", message.clone()).await;
+        events::distinct(
+            ctx,
+            pass.role.as_ref(),
+            crate::timeline::notes::REASON_UPDATE_STEP,
+            message.clone(),
+        )
+        .await;
     }
     let update = pass
         .status
