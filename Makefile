@@ -45,7 +45,7 @@ bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 	$(CARGO) bench -p tarantool-operator --bench plan
 
 # ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
-.PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane
+.PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane soak
 # The same target dir as every other cargo command: the harness tests depend on
 # the operator crate, so a separate dir would compile wasmtime and kube twice.
 HARNESS_TARGET_DIR ?= $(CURDIR)/target
@@ -61,6 +61,13 @@ control-plane: ## build (or take from the cache) etcd, kube-*, kubectl, kwok, he
 
 cluster-up: setup-tarantool control-plane ## start the local control plane; KUBECONFIG=target/control-plane/kubeconfig
 	bash tests/control-plane/cluster-up.sh
+
+soak: setup-control-plane setup-tarantool control-plane ## kill the operator during 20 rolling updates on the dev cluster (KILL_TRIALS=N to change)
+	@started=0; \
+	if ! bash tests/control-plane/status.sh >/dev/null 2>&1; then bash tests/control-plane/cluster-up.sh; started=1; fi; \
+	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \
+	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build -p tarantool-operator; \
+	KILL_TRIALS=$${KILL_TRIALS:-20} CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test -p test-harness --test kill -- --include-ignored --nocapture
 
 cluster-down: ## stop the local control plane and remove its state
 	bash tests/control-plane/cluster-down.sh

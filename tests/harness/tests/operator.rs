@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,10 +16,9 @@ use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::topology::cartridge::ExecConnector;
 use tarantool_operator::topology::{Connector, InstanceTarget};
-use test_harness::{TestContext, run};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_harness::run;
 
-use support::operator;
+use support::{operator, process};
 
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -42,51 +40,11 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
     }
 }
 
-/// The operator binary: `HARNESS_OPERATOR_BIN`, else the workspace build.
-fn operator_bin(t: &TestContext) -> Result<PathBuf, Failure> {
-    let path = std::env::var_os("HARNESS_OPERATOR_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| t.cp.repo().join("target/debug/tarantool-operator"));
-    check(path.exists(), || {
-        format!(
-            "{} is missing: cargo build -p tarantool-operator",
-            path.display()
-        )
-    })?;
-    Ok(path)
-}
-
-fn free_port() -> Result<u16, Failure> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Failure::Check(e.to_string()))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Failure::Check(e.to_string()))
-}
-
-/// `GET path` on 127.0.0.1:port: (status code, body).
-async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let code = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((code, body))
-}
-
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantool() {
     run("operator-e2e", |t| async move {
-        let bin = operator_bin(&t)?;
+        let bin = process::operator_bin(&t).map_err(Failure::Check)?;
         t.install_crds().await?;
         let chart = t.cp.repo().join("charts/tarantool-operator");
         let watch = format!("watchNamespace={}", t.namespace);
@@ -114,7 +72,10 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
         std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
         let kubeconfig = dir.join("kubeconfig");
         t.cp.write_token_kubeconfig(&token, &kubeconfig).await?;
-        let (metrics, health) = (free_port()?, free_port()?);
+        let (metrics, health) = (
+            process::free_port().map_err(Failure::Check)?,
+            process::free_port().map_err(Failure::Check)?,
+        );
         let log = std::fs::File::create(dir.join("operator.log"))
             .map_err(|e| Failure::Check(e.to_string()))?;
         let log_err = log.try_clone().map_err(|e| Failure::Check(e.to_string()))?;
@@ -146,11 +107,13 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
 
         let outcome = async {
             t.eventually("the operator ready", || async {
-                Ok(http_get(health, "/readyz").await.filter(|(c, _)| *c == 200))
+                Ok(process::http_get(health, "/readyz")
+                    .await
+                    .filter(|(c, _)| *c == 200))
             })
             .await?;
             check(
-                http_get(health, "/healthz")
+                process::http_get(health, "/healthz")
                     .await
                     .is_some_and(|(c, _)| c == 200),
                 || "/healthz".into(),
@@ -212,7 +175,9 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
             })
             .await?;
 
-            let (code, text) = http_get(metrics, "/metrics").await.unwrap_or_default();
+            let (code, text) = process::http_get(metrics, "/metrics")
+                .await
+                .unwrap_or_default();
             check(
                 code == 200 && text.contains("tarantool_operator_reconciles_total"),
                 || format!("/metrics: {code} {text}"),

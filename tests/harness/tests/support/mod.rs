@@ -3,3 +3,5 @@
 // Each test binary compiles this module and uses only part of it.
 #[allow(dead_code)]
 pub mod operator;
+#[allow(dead_code)]
+pub mod process;
