@@ -44,6 +44,11 @@ crds: ## regenerate crds/ and the chart's copy from the Rust types in host/src/a
 bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 	$(CARGO) bench -p tarantool-operator --bench plan
 
+bench-update: setup-rust cluster-up ## makespan of a 10x3 rolling update vs the lower bound and the StatefulSet RollingUpdate (dev cluster)
+	# The dev profile: the makespan is set by pod restarts, not by the operator's CPU,
+	# and a release build of wasmtime and kube takes long.
+	$(CARGO) bench -p test-harness --bench makespan --profile dev
+
 # ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
 .PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane soak
 # The same target dir as every other cargo command: the harness tests depend on

@@ -98,7 +98,7 @@ fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
                 .get(labels::REPLICASET)
                 .cloned()
                 .unwrap_or_default();
-            let was_known = state.get(&name).is_some_and(|(_, r)| *r);
+            let was_known = state.contains_key(&name);
             if gone {
                 state.remove(&name);
             } else {

@@ -28,7 +28,7 @@ use super::{Context, Error};
 use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
 use crate::step;
-use crate::topology::{InstanceTarget, ReplicasetInfo, Topology};
+use crate::topology::{InstanceTarget, ReplicasetInfo, Topology, TopologyError};
 
 /// Everything one pass learns and decides about a Role.
 pub struct RolePass {
@@ -51,17 +51,55 @@ pub struct RolePass {
 }
 
 impl RolePass {
-    /// Cartridge through the Cluster's leader; `None` before the Cluster's
-    /// bootstrap (nothing of the Role is in a topology yet).
-    pub fn leader_topology(&self, ctx: &Context) -> Option<Arc<dyn Topology>> {
-        let cluster = self.cluster.as_ref()?;
-        let status = cluster.status.as_ref()?;
-        let leader = status.leader.as_deref().filter(|_| status.bootstrapped)?;
-        Some(ctx.connector.connect(&InstanceTarget::for_pod(
-            &self.namespace,
-            leader,
-            cluster.spec.console.as_ref(),
-        )))
+    /// Cartridge, and what it reports, through the Cluster's leader, or
+    /// when the leader's console does not answer (its pod is restarting,
+    /// and the Cluster has not moved the leader yet), through a ready
+    /// member of this Role: any member can answer and edit the topology.
+    /// `None` before the Cluster's bootstrap.
+    pub async fn topology(
+        &self,
+        ctx: &Context,
+    ) -> Result<Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>, Error> {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return Ok(None);
+        };
+        let Some(status) = cluster.status.as_ref().filter(|s| s.bootstrapped) else {
+            return Ok(None);
+        };
+        let joined: Vec<&str> = self
+            .status
+            .replicasets
+            .iter()
+            .filter(|r| r.joined > 0)
+            .map(|r| r.name.as_str())
+            .collect();
+        let members = self.pods.iter().filter(|p| {
+            crate::controller::members::is_ready(p)
+                && p.labels()
+                    .get(crate::resources::labels::REPLICASET)
+                    .is_some_and(|rs| joined.contains(&rs.as_str()))
+        });
+        let mut targets: Vec<String> = status.leader.iter().cloned().collect();
+        targets.extend(members.map(ResourceExt::name_any).take(2));
+        let mut last = None;
+        for pod in targets {
+            let topology = ctx.connector.connect(&InstanceTarget::for_pod(
+                &self.namespace,
+                &pod,
+                cluster.spec.console.as_ref(),
+            ));
+            match topology.replicasets().await {
+                Ok(replicasets) => return Ok(Some((topology, replicasets))),
+                Err(e @ (TopologyError::Unreachable { .. } | TopologyError::Timeout { .. })) => {
+                    last = Some(e);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match last {
+            Some(e) => Err(e.into()),
+            None => Ok(None),
+        }
     }
 
     /// A pass over `role`.

@@ -49,14 +49,13 @@ pub async fn retire(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     if retiring.is_empty() && !extra_joined {
         return Ok(Flow::Next);
     }
-    let Some(topology) = pass.leader_topology(ctx) else {
+    let Some((topology, observed)) = pass.topology(ctx).await? else {
         // Never bootstrapped: nothing of them is in a topology.
         for sts in &retiring {
             delete_statefulset(ctx, pass, sts).await?;
         }
         return Ok(Flow::Next);
     };
-    let observed = topology.replicasets().await?;
     let mut waiting = Vec::new();
 
     // Instances beyond `replicas` whose pods are gone.
@@ -236,10 +235,9 @@ pub async fn move_masters_off_removed(
     if shrinking.is_empty() {
         return Ok(None);
     }
-    let Some(topology) = pass.leader_topology(ctx) else {
+    let Some((topology, observed)) = pass.topology(ctx).await? else {
         return Ok(None);
     };
-    let observed = topology.replicasets().await?;
     let keep = |alias: &str, sts: &str| {
         ordinal(sts, alias).is_some_and(|o| o < u32::try_from(replicas).unwrap_or(0))
     };

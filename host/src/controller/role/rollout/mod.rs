@@ -115,19 +115,17 @@ async fn strategy_for(
     Ok(strategy)
 }
 
-/// Cartridge through the Cluster's leader, and the Role's replica sets as
+/// Cartridge (see [`RolePass::topology`]), and the Role's replica sets as
 /// it reports them (`None` before the Cluster's bootstrap).
 async fn topology_facts(
     ctx: &Context,
     pass: &RolePass,
 ) -> Result<(Option<Arc<dyn Topology>>, Vec<ReplicasetInfo>), Error> {
-    let Some(topology) = pass.leader_topology(ctx) else {
+    let Some((topology, all)) = pass.topology(ctx).await? else {
         return Ok((None, Vec::new()));
     };
     let names = members::statefulset_names(&pass.role);
-    let replicasets = topology
-        .replicasets()
-        .await?
+    let replicasets = all
         .into_iter()
         .filter(|r| names.contains(&r.alias))
         .collect();

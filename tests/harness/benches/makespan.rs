@@ -1,0 +1,255 @@
+//! Makespan of a rolling update on the dev cluster: a storage Role of 10
+//! replica sets x 3 replicas updated by SwitchMasterUpdate (the operator
+//! in-process, the in-memory Cartridge), against the lower bound (replicas
+//! x the measured restart delay + one switch, replica sets in parallel) and
+//! beside the StatefulSet controller's own RollingUpdate of 10 StatefulSets
+//! x 3 replicas on the same cluster. Prints the figures and writes them to
+//! target/bench/makespan.json. Run with `make bench-update`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use test_harness::{TestContext, run};
+
+const REPLICASETS: i32 = 10;
+const REPLICAS: i32 = 3;
+const ROUNDS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Check(String),
+}
+
+fn ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn plain_statefulset(name: &str, strategy: &str) -> StatefulSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": REPLICAS,
+            "serviceName": name,
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": strategy},
+            "selector": {"matchLabels": {"bench": name}},
+            "template": {
+                "metadata": {"labels": {"bench": name}},
+                "spec": {"containers": [{"name": "c", "image": "example.invalid/x:1"}]}
+            }
+        }
+    }))
+    .unwrap_or_else(|e| panic!("statefulset: {e}"))
+}
+
+async fn all_ready(t: &TestContext, selector: &str, want: usize) -> Result<bool, Failure> {
+    let pods = t
+        .api::<Pod>()
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items;
+    Ok(pods.len() == want && pods.iter().all(ready))
+}
+
+/// Time for one deleted pod to be recreated and ready again (median).
+async fn restart_delay(t: &TestContext) -> Result<Duration, Failure> {
+    let sts = plain_statefulset("probe", "OnDelete");
+    t.api::<StatefulSet>()
+        .create(&PostParams::default(), &sts)
+        .await?;
+    t.eventually("probe ready", || async {
+        Ok(all_ready(t, "bench=probe", 3).await?.then_some(()))
+    })
+    .await?;
+    let mut samples = Vec::new();
+    for i in 0..5 {
+        let pod = format!("probe-{}", i % 3);
+        let uid = t.api::<Pod>().get(&pod).await?.uid();
+        let started = Instant::now();
+        t.api::<Pod>()
+            .delete(&pod, &DeleteParams::default())
+            .await?;
+        loop {
+            if let Some(p) = t.api::<Pod>().get_opt(&pod).await?
+                && p.uid() != uid
+                && ready(&p)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    Ok(samples[samples.len() / 2])
+}
+
+/// The StatefulSet controller's RollingUpdate of 10 x 3 (in parallel).
+async fn statefulset_rolling_update(t: &TestContext, round: usize) -> Result<Duration, Failure> {
+    let api = t.api::<StatefulSet>();
+    if round == 0 {
+        for i in 0..REPLICASETS {
+            api.create(
+                &PostParams::default(),
+                &plain_statefulset(&format!("ru-{i}"), "RollingUpdate"),
+            )
+            .await?;
+        }
+    }
+    for i in 0..REPLICASETS {
+        let sel = format!("bench=ru-{i}");
+        t.eventually("rolling StatefulSets ready", || async {
+            Ok(all_ready(t, &sel, REPLICAS as usize).await?.then_some(()))
+        })
+        .await?;
+    }
+    let started = Instant::now();
+    let image = format!("example.invalid/x:{}", round + 2);
+    for i in 0..REPLICASETS {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}});
+        api.patch(
+            &format!("ru-{i}"),
+            &PatchParams::default(),
+            &Patch::Strategic(patch),
+        )
+        .await?;
+    }
+    loop {
+        let mut done = true;
+        for i in 0..REPLICASETS {
+            let sts = api.get(&format!("ru-{i}")).await?;
+            let status = sts.status.unwrap_or_default();
+            done &= status.observed_generation == sts.metadata.generation
+                && status.updated_replicas == Some(REPLICAS)
+                && status.ready_replicas == Some(REPLICAS)
+                && status.current_revision == status.update_revision;
+        }
+        if done {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The operator's SwitchMasterUpdate of the storage Role, 10 x 3.
+async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Failure> {
+    let started = Instant::now();
+    let image = format!("tarantool/tarantool-operator-examples-kv:{}", round + 2);
+    let role = t.api::<Role>().get("storage").await?;
+    let mut template = role
+        .spec
+        .replicaset_template()
+        .cloned()
+        .ok_or_else(|| Failure::Check("template".into()))?;
+    if let Some(spec) = template.pod_template.spec.as_mut() {
+        for c in &mut spec.containers {
+            c.image = Some(image.clone());
+        }
+    }
+    t.api::<Role>()
+        .patch(
+            "storage",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicasetTemplate": template}})),
+        )
+        .await?;
+    loop {
+        let role = t.api::<Role>().get("storage").await?;
+        let current = role
+            .spec
+            .replicaset_template()
+            .and_then(|t| t.pod_template.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone())
+            == Some(image.clone());
+        if current
+            && role.status.as_ref().is_some_and(|s| {
+                s.observed_generation == role.metadata.generation
+                    && s.updated_replicasets == REPLICASETS
+                    && s.ready_replicasets == REPLICASETS
+                    && s.update.as_ref().is_some_and(|u| u.done)
+            })
+        {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    runtime.block_on(run("makespan", |t| async move {
+        t.install_crds().await?;
+        let operator = support::operator::start(&t);
+        let mut storage: Role = support::operator::manifest("examples/article/storage.yaml");
+        storage.spec.replicasets = REPLICASETS;
+        if let Some(template) = storage.spec.replicaset_template.as_mut() {
+            template.replicas = REPLICAS;
+            // No volumes: binding claims is not what is measured.
+            template.volume_claim_templates.clear();
+        }
+        t.api::<Role>().create(&PostParams::default(), &storage).await?;
+        support::operator::create::<Role>(&t, "examples/article/router.yaml").await?;
+        support::operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+        t.wait_for::<Cluster>("tarantool-cluster", "the Cluster bootstrapped", |c: Option<&Cluster>| {
+            c.and_then(|c| c.status.as_ref()).is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+        })
+        .await?;
+        let delay = restart_delay(&t).await?;
+        let lower_bound = delay * REPLICAS as u32;
+        let mut rows = Vec::new();
+        for round in 0..ROUNDS {
+            // Interleaved, so both see the same machine load.
+            let ours = operator_update(&t, round).await?;
+            let theirs = statefulset_rolling_update(&t, round).await?;
+            println!(
+                "round {round}: operator {:.2}s ({:.2}x lower bound), StatefulSet RollingUpdate {:.2}s ({:.2}x), operator/RollingUpdate {:.2}",
+                ours.as_secs_f64(),
+                ours.as_secs_f64() / lower_bound.as_secs_f64(),
+                theirs.as_secs_f64(),
+                theirs.as_secs_f64() / lower_bound.as_secs_f64(),
+                ours.as_secs_f64() / theirs.as_secs_f64()
+            );
+            rows.push(json!({"round": round, "operator_s": ours.as_secs_f64(), "rolling_update_s": theirs.as_secs_f64()}));
+        }
+        let switches = operator.topology.state().writes().len();
+        println!(
+            "restart delay (median of 5) {:.3}s; lower bound {} x restart = {:.2}s (+ one switch, which the in-memory Cartridge makes instantly); {switches} topology writes",
+            delay.as_secs_f64(),
+            REPLICAS,
+            lower_bound.as_secs_f64()
+        );
+        let report = json!({
+            "replicasets": REPLICASETS, "replicas": REPLICAS,
+            "restart_delay_s": delay.as_secs_f64(), "lower_bound_s": lower_bound.as_secs_f64(),
+            "rounds": rows,
+        });
+        let out = t.cp.repo().join("target/bench");
+        std::fs::create_dir_all(&out).map_err(|e| Failure::Check(e.to_string()))?;
+        std::fs::write(out.join("makespan.json"), report.to_string()).map_err(|e| Failure::Check(e.to_string()))?;
+        println!("wrote {}", out.join("makespan.json").display());
+        Ok::<(), Failure>(())
+    }));
+}
