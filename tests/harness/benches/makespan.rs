@@ -60,7 +60,7 @@ fn plain_statefulset(name: &str, strategy: &str) -> StatefulSet {
     .unwrap_or_else(|e| panic!("statefulset: {e}"))
 }
 
-async fn all_ready(t: &TestContext, selector: &str, want: usize) -> Result<bool, Failure> {
+async fn all_ready(t: &TestContext, selector: &str, want: usize) -> Result<bool, kube::Error> {
     let pods = t
         .api::<Pod>()
         .list(&ListParams::default().labels(selector))

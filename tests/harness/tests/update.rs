@@ -165,9 +165,15 @@ async fn set_image(t: &TestContext, role: &str, image: &str) -> Result<(), Failu
 
 async fn wait_done(t: &TestContext, role: &str, replicasets: i32) -> Result<Role, Failure> {
     Ok(
-        t.wait_for::<Role>(role, "the rollout done", |r: Option<&Role>| {
-            r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
-                s.updated_replicasets == replicasets && s.update.as_ref().is_some_and(|u| u.done)
+        t.wait_for::<Role>(role, "the rollout done", move |r: Option<&Role>| {
+            // The status must be of the current spec: a status computed
+            // before the change would say "done" about the old template.
+            r.is_some_and(|r| {
+                r.status.as_ref().is_some_and(|s| {
+                    s.observed_generation == r.metadata.generation
+                        && s.updated_replicasets == replicasets
+                        && s.update.as_ref().is_some_and(|u| u.done)
+                })
             })
         })
         .await?,
@@ -591,6 +597,63 @@ async fn a_supervised_switch_waits_for_approval() {
                 "masters not switched: {before:?} -> {after:?}"
             )));
         }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn on_delete_leaves_deletion_to_the_user_and_reports_what_is_pending() {
+    run("update-on-delete", |t| async move {
+        let operator = started(&t).await?;
+        set_strategy(&t, "router", json!({"name": "OnDelete"})).await?;
+        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        set_image(
+            &t,
+            "router",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        let role = t
+            .wait_for::<Role>(
+                "router",
+                "OnDelete to report pending pods",
+                |r: Option<&Role>| {
+                    r.and_then(|r| r.status.as_ref())
+                        .and_then(|s| s.update.as_ref())
+                        .is_some_and(|u| {
+                            u.strategy == "OnDelete"
+                                && u.total_pods == 2
+                                && u.updated_pods == 0
+                                && u.message.is_some()
+                        })
+                },
+            )
+            .await?;
+        if deleted_count(&seen) != 0 {
+            return Err(Failure::Check("OnDelete deleted a pod".into()));
+        }
+        // The user deletes the pods; each comes back on the new revision.
+        let sts = role
+            .status
+            .as_ref()
+            .map(|s| s.replicasets[0].name.clone())
+            .unwrap_or_default();
+        for i in 0..2 {
+            let pod = format!("{sts}-{i}");
+            t.api::<Pod>().delete(&pod, &Default::default()).await?;
+            t.eventually("the deleted pod back and ready", || async {
+                Ok(t.api::<Pod>()
+                    .get_opt(&pod)
+                    .await?
+                    .filter(ready)
+                    .map(|_| ()))
+            })
+            .await?;
+        }
+        wait_done(&t, "router", 1).await?;
+        check_revisions(&t, "router").await?;
         Ok::<(), Failure>(())
     })
     .await;

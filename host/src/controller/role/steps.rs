@@ -280,7 +280,12 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
     }
     for name in names {
         let sts = pass.statefulsets.iter().find(|s| s.name_any() == name);
+        // Until the StatefulSet controller has seen the current template,
+        // its update revision is the old one: nothing counts as updated.
         let update_revision = sts
+            .filter(|s| {
+                s.status.as_ref().and_then(|st| st.observed_generation) >= s.metadata.generation
+            })
             .and_then(|s| s.status.as_ref())
             .and_then(|s| s.update_revision.clone());
         let pods: Vec<&Pod> = pass

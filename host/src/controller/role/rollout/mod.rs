@@ -140,20 +140,31 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         .spec
         .replicaset_template()
         .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let revision = rollout_revision(pass);
+    let strategy_name = pass.role.spec.update_strategy.name.clone();
+    let recorded = pass.status.update.as_ref().and_then(|u| u.revision.clone());
     // The StatefulSet controller must have seen the template first: until
-    // then its update revision is the old one.
+    // then its update revision is the old one. A new template means a
+    // rollout is coming: say so now, so nobody reads "done" meanwhile.
     let lagging = pass.statefulsets.iter().any(|s| {
         names.contains(&s.name_any())
             && s.status.as_ref().and_then(|st| st.observed_generation) < s.metadata.generation
     });
     if lagging {
+        if recorded.is_some() && recorded.as_deref() != Some(revision.as_str()) {
+            pass.status.update = Some(UpdateProgress {
+                strategy: strategy_name,
+                revision: Some(revision),
+                message: Some("waiting for the StatefulSets to take the new template".into()),
+                ..UpdateProgress::default()
+            });
+        }
         return Ok(Flow::wait(
             "StatefulSetsSyncing",
             "waiting for the StatefulSet controller",
             ctx.settings.poll,
         ));
     }
-    let revision = rollout_revision(pass);
     let outdated_now = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &names,
@@ -167,31 +178,47 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         state: None,
     })
     .outdated;
-    let in_rollout = pass
-        .status
-        .update
-        .as_ref()
-        .filter(|u| u.revision.as_deref() == Some(revision.as_str()));
     if outdated_now == 0 {
-        if let Some(update) = pass.status.update.as_mut()
-            && !update.done
-            && update.revision.as_deref() == Some(revision.as_str())
-        {
-            update.done = true;
-            update.updated_pods = update.total_pods;
-            update.message = Some("every pod runs the current template".into());
-            events::normal(
-                ctx,
-                pass.role.as_ref(),
-                "UpdateFinished",
-                format!("rollout {revision} finished"),
-            )
-            .await;
+        match pass.status.update.as_mut() {
+            Some(update) if update.revision.as_deref() == Some(revision.as_str()) => {
+                if !update.done {
+                    update.done = true;
+                    update.updated_pods = update.total_pods;
+                    update.message = Some("every pod runs the current template".into());
+                    events::normal(
+                        ctx,
+                        pass.role.as_ref(),
+                        "UpdateFinished",
+                        format!("rollout {revision} finished"),
+                    )
+                    .await;
+                }
+            }
+            // The first deployment, or a template no pod had to change for:
+            // recorded as done, no rollout to report.
+            _ => {
+                let total = i32::try_from(names.len() as u32 * replicas).unwrap_or(i32::MAX);
+                pass.status.update = Some(UpdateProgress {
+                    strategy: strategy_name,
+                    revision: Some(revision),
+                    updated_pods: total,
+                    total_pods: total,
+                    done: true,
+                    ..UpdateProgress::default()
+                });
+            }
         }
         return Ok(Flow::Next);
     }
-    let strategy_name = pass.role.spec.update_strategy.name.clone();
-    if in_rollout.is_none() {
+    // A rollout has begun once its strategy planned (and recorded its
+    // component); before that, this is its start.
+    let in_rollout = recorded.as_deref() == Some(revision.as_str())
+        && pass
+            .status
+            .update
+            .as_ref()
+            .is_some_and(|u| u.component.is_some());
+    if !in_rollout {
         // A new rollout: the strategy starts from a clean state.
         pass.status.update = Some(UpdateProgress {
             strategy: strategy_name.clone(),
