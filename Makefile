@@ -3,10 +3,19 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench crds
+.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+# ---------------------------------------------------------------- the tour
+# scripts/demo.sh runs the prerequisite targets itself (as timed steps).
+KEEP ?= 0
+demo: ## the one-command tour on the dev cluster: chart, operator, the article's cluster, a rolling update, its timeline (KEEP=1 leaves it running)
+	KEEP=$(KEEP) MAKE="$(MAKE)" CARGO="$(CARGO)" bash scripts/demo.sh
+
+demo-down: ## stop what `make demo KEEP=1` left running (operator, recorder, and the dev cluster if the demo started it)
+	MAKE="$(MAKE)" bash scripts/demo.sh down
 
 # ---------------------------------------------------------------- prerequisites
 setup-rust: ## the wasm target for strategies (rustup)
