@@ -22,7 +22,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 # CP_TARGET, CP_BIN: the dev cluster's state and binaries (one source of truth).
-# shellcheck source=../tests/control-plane/lib.sh
+# shellcheck source=tests/control-plane/lib.sh
 . tests/control-plane/lib.sh
 
 NS=${DEMO_NAMESPACE:-demo}
@@ -82,10 +82,10 @@ alive() { # PIDFILE -> prints the pid if that process is still ours
   echo "$pid"
 }
 stop_pidfile() { # PIDFILE SIGNAL WHAT
-  local f=$1 sig=$2 what=$3 pid i
+  local f=$1 sig=$2 what=$3 pid
   if pid=$(alive "$f"); then
     kill "-$sig" "$pid" 2>/dev/null || true
-    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
       say "    $what (pid $pid) did not stop in 10 s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
@@ -162,7 +162,9 @@ on_exit() {
   if [[ $rc != 0 ]]; then
     printf '\n%sdemo: FAILED in step [%s] %s (exit %s, after %s)%s\n' "$R" "$STEP_NO" "$STEP_NAME" "$rc" \
       "$(secs $(( $(now_ms) - T0 )))" "$Z" >&2
-    if bash tests/control-plane/status.sh >/dev/null 2>&1 && kubectl get namespace "$NS" >/dev/null 2>&1; then
+    # Diagnostics for a failure, not for a Ctrl-C (130) or kill (143).
+    if [[ $rc != 130 && $rc != 143 ]] && bash tests/control-plane/status.sh >/dev/null 2>&1 &&
+      kubectl get namespace "$NS" >/dev/null 2>&1; then
       diagnostics >&2
     fi
     if [[ $KEEP == 1 ]]; then
@@ -213,6 +215,8 @@ BUILT=${CARGO_TARGET_DIR:-$REPO/target}/debug/tarantool-operator
 # target dir) must not swap the binary under the running operator. A hard
 # link costs nothing; cargo replaces the built file rather than rewriting it.
 stop_processes # a previous KEEP=1 run's operator and recorder use the old snapshot
+# A previous run's outputs would mix with this run's (the recorder appends).
+rm -f "$OUT"/{run.jsonl,timeline.svg,timeline.html,operator.log,recorder.log,diagnostics.txt}
 ln -f "$BUILT" "$BIN" 2>/dev/null || cp -f "$BUILT" "$BIN"
 say "    $BIN ($("$BIN" --version))"
 
