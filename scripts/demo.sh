@@ -346,6 +346,14 @@ say "    final state:"
 old=$(kubectl get pods -n "$NS" -l app.kubernetes.io/managed-by=tarantool-operator \
   -o jsonpath='{range .items[*]}{.metadata.name} {.spec.containers[0].image}{"\n"}{end}' | grep -v " $NEW_IMAGE\$" || true)
 [[ -z $old ]] || die "the update says done, but these pods still run another image:"$'\n'"$old"
+# Shown, not hidden: a Warning the operator raised on a Role during the run
+# (it finished anyway, so the condition cleared; worth a look all the same).
+warnings=$(kubectl get events -n "$NS" --field-selector type=Warning,involvedObject.kind=Role \
+  -o go-template='{{range .items}}{{.involvedObject.name}} {{.reason}} (x{{or .count .series.count 1}}): {{.message}}{{"\n"}}{{end}}')
+if [[ -n $warnings ]]; then
+  say "    Warning Events on the Roles during the run (the update finished regardless):"
+  printf '%s\n' "$warnings" | sed 's/^/      /'
+fi
 
 step "timeline" "stop the recorder, draw the run"
 # A moment for the last Events to reach the recorder, and a margin on the
