@@ -313,6 +313,12 @@ echo $! >"$OUT/recorder.pid"
 recording() { [[ -s $OUT/run.jsonl ]]; }
 wait_for "the recorder's first records" recording
 say "    recording to target/demo/run.jsonl (pid $(cat "$OUT/recorder.pid"))"
+# The rollout each Role had before the change (the first deployment may be
+# recorded as a done rollout): the wait below needs one about the new template.
+declare -A BEFORE
+for r in router storage; do
+  BEFORE[$r]=$(kubectl get tntr "$r" -n "$NS" -o jsonpath='{.status.update.revision}')
+done
 # The article's router keeps its template under spec.vshard (an alias); the
 # storage in the canonical spec.replicasetTemplate.
 kubectl patch tntr router -n "$NS" --type json -p \
@@ -324,15 +330,16 @@ say "    tarantool-operator progress --namespace $NS --watch:"
 say ""
 "$BIN" progress --namespace "$NS" --watch &
 PROGRESS_PID=$!
-# Done: the operator has seen the new generation, the strategy said done with
-# every pod updated, every replica set is on the new template, and the Role is
-# Ready again (the last pod deleted is back), so the picture ends on a whole
-# cluster.
+# Done: the operator has seen the new generation, a rollout other than the one
+# before the change says done (every pod updated), every replica set is on the
+# new template, and the Role is Ready again (the last pod deleted is back), so
+# the picture ends on a whole cluster.
 role_done() {
   [[ $(kubectl get tntr "$1" -n "$NS" -o \
-    jsonpath='{.metadata.generation}={.status.observedGeneration} {.status.update.done} {.status.updatedReplicasets}={.spec.replicasets} {.status.phase}' \
-    2>/dev/null) =~ ^([0-9]+)=([0-9]+)\ true\ ([0-9]+)=([0-9]+)\ Ready$ ]] &&
-    [[ ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" && ${BASH_REMATCH[3]} == "${BASH_REMATCH[4]}" ]]
+    jsonpath='{.metadata.generation}={.status.observedGeneration} {.status.update.revision} {.status.update.done} {.status.updatedReplicasets}={.spec.replicasets} {.status.phase}' \
+    2>/dev/null) =~ ^([0-9]+)=([0-9]+)\ ([^ ]+)\ true\ ([0-9]+)=([0-9]+)\ Ready$ ]] &&
+    [[ ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" && ${BASH_REMATCH[3]} != "${BEFORE[$1]}" &&
+      ${BASH_REMATCH[4]} == "${BASH_REMATCH[5]}" ]]
 }
 both_done() { role_done router && role_done storage; }
 wait_for "both Roles updated and Ready (status.update.done, updatedReplicasets == replicasets, phase Ready)" both_done
