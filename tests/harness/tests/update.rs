@@ -487,7 +487,20 @@ async fn a_paused_update_deletes_nothing_until_resumed() {
             "tarantool/tarantool-operator-examples-kv:0.0.5",
         )
         .await?;
-        condition_reason(&t, "storage", "Paused").await?;
+        let paused = condition_reason(&t, "storage", "Paused").await?;
+        let status = paused.status.unwrap_or_default();
+        let update = status.update.clone().unwrap_or_default();
+        if status.phase != tarantool_operator::api::RolePhase::Updating
+            || update.total_pods != 4
+            || !update
+                .message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("paused")
+            || status.updated_replicasets != 0
+        {
+            return Err(Failure::Check(format!("a paused rollout reads {status:?}")));
+        }
         if deleted_count(&seen) != 0 {
             return Err(Failure::Check("pods deleted while paused".into()));
         }

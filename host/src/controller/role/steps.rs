@@ -264,6 +264,25 @@ fn revision_of(pod: &Pod) -> Option<&str> {
 /// Per replica set status from the StatefulSets, pods and (when asked this
 /// pass) Cartridge; the pass waits while pods are not ready.
 pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
+    let (ready_count, updated_count, wanted_count) = refresh_status(pass)?;
+    match pass.status.phase {
+        RolePhase::Ready => Ok(Flow::Next),
+        RolePhase::Updating => Ok(Flow::wait_for_event(
+            "Updating",
+            format!("{updated_count}/{wanted_count} replica sets on the current template"),
+        )),
+        _ => Ok(Flow::wait_for_event(
+            "PodsNotReady",
+            format!("{ready_count}/{wanted_count} replica sets ready"),
+        )),
+    }
+}
+
+/// Recomputes the per-replica-set status and the phase from what this
+/// pass observed; (ready, updated, wanted) replica sets. Runs on every pass
+/// that got as far as listing pods, also one ended early by a waiting step,
+/// so `kubectl get` follows a rollout step by step.
+pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
     let cluster = cluster_name(pass)?;
     let wanted = members::statefulset_names(&pass.role);
     let replicas = pass
@@ -349,17 +368,19 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
     } else {
         RolePhase::Ready
     };
-    match pass.status.phase {
-        RolePhase::Ready => Ok(Flow::Next),
-        RolePhase::Updating => Ok(Flow::wait_for_event(
-            "Updating",
-            format!("{updated_count}/{wanted_count} replica sets on the current template"),
-        )),
-        _ => Ok(Flow::wait_for_event(
-            "PodsNotReady",
-            format!("{ready_count}/{wanted_count} replica sets ready"),
-        )),
+    // A rollout in progress is Updating even while a restarted pod is not
+    // ready yet; retiring replica sets make it Scaling.
+    let rolling = pass.status.update.as_ref().is_some_and(|u| !u.done);
+    let retiring = pass
+        .statefulsets
+        .iter()
+        .any(|s| !wanted.contains(&s.name_any()));
+    if rolling {
+        pass.status.phase = RolePhase::Updating;
+    } else if retiring {
+        pass.status.phase = RolePhase::Scaling;
     }
+    Ok((ready_count, updated_count, wanted_count))
 }
 
 /// Conditions and observed generation from how the pass ended; written
@@ -374,6 +395,9 @@ pub async fn finish(
     }
     let generation = pass.role.meta().generation;
     pass.status.observed_generation = generation;
+    if !matches!(flow, Ok(Flow::Next)) && pass.cluster.is_some() && !pass.statefulsets.is_empty() {
+        refresh_status(pass)?;
+    }
     if let Err(failed) = flow {
         pass.status.phase = RolePhase::Degraded;
         events::warning(

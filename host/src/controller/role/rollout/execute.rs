@@ -165,7 +165,7 @@ async fn switch_master(
         .and_then(|a| a.get(APPROVE_SWITCH));
     if switching.supervised && approved != Some(&target.name) {
         return Ok(Err(format!(
-            "waiting for approval to make {} master of {}: kubectl annotate roles.tarantool.io {} {APPROVE_SWITCH}={} --overwrite",
+            "waiting for approval to make {} master of {}: kubectl annotate -n {namespace} roles.tarantool.io {} {APPROVE_SWITCH}={} --overwrite",
             target.name,
             target.replicaset,
             role.meta().name.as_deref().unwrap_or(""),

@@ -234,13 +234,23 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         .await;
     }
     if pass.role.spec.update_strategy.paused == Some(true) {
-        return Ok(Flow::wait_for_event(
-            "Paused",
-            "the update is paused (spec.updateStrategy.paused)",
-        ));
+        let total = names.len() * replicas as usize;
+        let message = format!(
+            "paused (spec.updateStrategy.paused): {outdated_now} of {total} pods still to update"
+        );
+        if let Some(update) = pass.status.update.as_mut() {
+            update.total_pods = i32::try_from(total).unwrap_or(i32::MAX);
+            update.updated_pods = i32::try_from(total - outdated_now).unwrap_or(i32::MAX);
+            update.message = Some(message.clone());
+        }
+        return Ok(Flow::wait_for_event("Paused", message));
     }
     let strategy = strategy_for(ctx, pass, &revision).await?;
     let (topology, replicasets) = topology_facts(ctx, pass).await?;
+    if topology.is_some() {
+        // Fresh masters and weights for the status, too.
+        pass.topology = Some(replicasets.clone());
+    }
     let now = Timestamp::now();
     let built = view::build(&view::Inputs {
         role: &pass.name,
