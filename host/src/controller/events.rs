@@ -12,13 +12,7 @@ pub async fn normal<K>(ctx: &Context, object: &K, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
-    info!(
-        reason,
-        note = note.as_str(),
-        object = object.meta().name.as_deref(),
-        "event"
-    );
-    publish(ctx, object, EventType::Normal, reason, note).await;
+    report(&ctx.recorder, object, EventType::Normal, reason, note).await;
 }
 
 /// Publishes a Warning Event on `object` and logs it.
@@ -26,13 +20,7 @@ pub async fn warning<K>(ctx: &Context, object: &K, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
-    warn!(
-        reason,
-        note = note.as_str(),
-        object = object.meta().name.as_deref(),
-        "event"
-    );
-    publish(ctx, object, EventType::Warning, reason, note).await;
+    report(&ctx.recorder, object, EventType::Warning, reason, note).await;
 }
 
 /// Publishes a Normal Event that is never folded into an earlier one with
@@ -44,27 +32,19 @@ pub async fn distinct<K>(ctx: &Context, object: &K, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
-    info!(
-        reason,
-        note = note.as_str(),
-        object = object.meta().name.as_deref(),
-        "event"
-    );
     let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    send(&recorder, object, EventType::Normal, reason, note).await;
+    report(&recorder, object, EventType::Normal, reason, note).await;
 }
 
-async fn publish<K>(ctx: &Context, object: &K, type_: EventType, reason: &str, note: String)
+async fn report<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
-    send(&ctx.recorder, object, type_, reason, note).await;
-}
-
-async fn send<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: String)
-where
-    K: Resource<DynamicType = ()>,
-{
+    let name = object.meta().name.as_deref();
+    match type_ {
+        EventType::Warning => warn!(reason, note = note.as_str(), object = name, "event"),
+        EventType::Normal => info!(reason, note = note.as_str(), object = name, "event"),
+    }
     let event = Event {
         type_,
         reason: reason.to_string(),

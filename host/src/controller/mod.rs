@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod members;
 pub mod metrics;
+pub mod owned;
 pub mod pipeline;
 pub mod role;
 pub mod run;

@@ -94,6 +94,28 @@ pub struct TopologyEdit {
 }
 
 impl TopologyEdit {
+    /// Makes `to` (a server UUID) the master of `replicaset`: first in its
+    /// failover priority, the others keeping their order. This is what
+    /// switches the master with `disabled` and `eventual` failover.
+    pub fn switch_master(replicaset: &ReplicasetInfo, to: &str) -> Self {
+        let mut priority = vec![to.to_string()];
+        priority.extend(
+            replicaset
+                .servers
+                .iter()
+                .filter(|s| s.uuid != to)
+                .map(|s| s.uuid.clone()),
+        );
+        Self {
+            replicasets: vec![ReplicasetEdit {
+                uuid: replicaset.uuid.clone(),
+                failover_priority: Some(priority),
+                ..ReplicasetEdit::default()
+            }],
+            expel: Vec::new(),
+        }
+    }
+
     /// Nothing to change.
     pub fn is_empty(&self) -> bool {
         self.replicasets.is_empty() && self.expel.is_empty()

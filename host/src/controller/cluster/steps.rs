@@ -1,6 +1,6 @@
 //! The Cluster controller's steps, one function each, in pipeline order.
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Map, Value, json};
@@ -12,9 +12,9 @@ use crate::api::failover::{Failover, FailoverMode, StateProvider};
 use crate::api::role::{Role, RolePhase};
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
-use crate::controller::{Context, Error, events, status};
-use crate::resources::apply::{self, Applied, desired_hash};
-use crate::resources::{labels, names, service};
+use crate::controller::{Context, Error, events, owned, status};
+use crate::resources::apply::desired_hash;
+use crate::resources::{labels, service};
 use crate::topology::membership::join_edit;
 use crate::topology::{FailoverParams, InstanceTarget, Topology, VshardBootstrap};
 
@@ -87,19 +87,7 @@ pub async fn sync_cluster_wide_service(
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("uid"))?;
     let desired = service::client(&pass.namespace, &pass.name, owner);
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let existing = api
-        .get_opt(&names::cluster_service_name(&pass.name))
-        .await?;
-    if apply::apply(&ctx.client, desired, existing.as_ref()).await? != Applied::Unchanged {
-        events::normal(
-            ctx,
-            pass.cluster.as_ref(),
-            "ServiceApplied",
-            format!("client Service {} applied", pass.name),
-        )
-        .await;
-    }
+    owned::apply_and_report(ctx, pass.cluster.as_ref(), desired, "ServiceApplied").await?;
     Ok(Flow::Next)
 }
 

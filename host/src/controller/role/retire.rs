@@ -260,30 +260,15 @@ pub async fn move_masters_off_removed(
                 "no healthy instance of {name} to take over from master {master}"
             )));
         };
-        let mut priority = vec![next.uuid.clone()];
-        priority.extend(
-            info.servers
-                .iter()
-                .filter(|s| s.uuid != next.uuid)
-                .map(|s| s.uuid.clone()),
-        );
-        topology
-            .edit(&TopologyEdit {
-                replicasets: vec![ReplicasetEdit {
-                    uuid: info.uuid.clone(),
-                    failover_priority: Some(priority),
-                    ..ReplicasetEdit::default()
-                }],
-                expel: Vec::new(),
-            })
-            .await?;
-        events::distinct(
+        super::rollout::execute::switch_master(
             ctx,
             pass.role.as_ref(),
-            crate::timeline::notes::REASON_MASTER_SWITCHED,
-            crate::timeline::notes::master_switched_note(name, master, &next.alias),
+            topology.as_ref(),
+            info,
+            &next.uuid,
+            &next.alias,
         )
-        .await;
+        .await?;
     }
     Ok(None)
 }

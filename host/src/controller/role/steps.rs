@@ -1,7 +1,7 @@
 //! The Role controller's steps, one function each, in pipeline order.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 
@@ -10,7 +10,7 @@ use crate::api::cluster::Cluster;
 use crate::api::role::{ReplicasetStatus, RolePhase, RoleStatus};
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
-use crate::controller::{Context, Error, events, status};
+use crate::controller::{Context, Error, events, owned, status};
 use crate::resources::apply::{self, Applied, desired_hash};
 use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
@@ -95,19 +95,7 @@ fn owner(
 pub async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = cluster_name(pass)?;
     let desired = service::headless(&pass.namespace, &cluster, &pass.name, owner(pass)?);
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let existing = api
-        .get_opt(&names::headless_service_name(&pass.name))
-        .await?;
-    if apply::apply(&ctx.client, desired, existing.as_ref()).await? != Applied::Unchanged {
-        events::normal(
-            ctx,
-            pass.role.as_ref(),
-            "ServiceApplied",
-            format!("headless Service {} applied", pass.name),
-        )
-        .await;
-    }
+    owned::apply_and_report(ctx, pass.role.as_ref(), desired, "ServiceApplied").await?;
     Ok(Flow::Next)
 }
 

@@ -14,7 +14,7 @@ use strategy_sdk::{Action, PodRef};
 use super::view::Built;
 use crate::api::role::Role;
 use crate::controller::{Context, Error, events};
-use crate::topology::{ReplicasetEdit, ReplicasetInfo, Topology, TopologyEdit};
+use crate::topology::{ReplicasetInfo, Topology, TopologyEdit};
 
 /// The annotation a human sets on the Role to approve a supervised master
 /// switch: its value is the pod to promote.
@@ -64,7 +64,7 @@ pub async fn execute(
                 }
             }
             Action::SwitchMaster(at) => {
-                match switch_master(ctx, role, namespace, built, at, switching).await? {
+                match promote(ctx, role, namespace, built, at, switching).await? {
                     Ok(switched) => done.switched.push(switched),
                     Err(why) => {
                         done.deferred = Some(why);
@@ -116,9 +116,36 @@ async fn delete_pod(
     Ok(Some(target.name.clone()))
 }
 
+/// Makes server `to` (alias `to_alias`) the master of `info` and reports it
+/// (an Event of its own, which the timeline reads).
+pub async fn switch_master(
+    ctx: &Context,
+    role: &Role,
+    topology: &dyn Topology,
+    info: &ReplicasetInfo,
+    to: &str,
+    to_alias: &str,
+) -> Result<(), Error> {
+    topology
+        .edit(&TopologyEdit::switch_master(info, to))
+        .await?;
+    events::distinct(
+        ctx,
+        role,
+        crate::timeline::notes::REASON_MASTER_SWITCHED,
+        crate::timeline::notes::master_switched_note(
+            &info.alias,
+            info.master_alias().unwrap_or(""),
+            to_alias,
+        ),
+    )
+    .await;
+    Ok(())
+}
+
 /// Switches the master of the pod's replica set to it; `Ok(Err(why))`
 /// when the switch must wait.
-async fn switch_master(
+async fn promote(
     ctx: &Context,
     role: &Role,
     namespace: &str,
@@ -172,30 +199,15 @@ async fn switch_master(
             target.name
         )));
     }
-    let mut priority = vec![server.uuid.clone()];
-    priority.extend(
-        info.servers
-            .iter()
-            .filter(|s| s.uuid != server.uuid)
-            .map(|s| s.uuid.clone()),
-    );
-    topology
-        .edit(&TopologyEdit {
-            replicasets: vec![ReplicasetEdit {
-                uuid: info.uuid.clone(),
-                failover_priority: Some(priority),
-                ..ReplicasetEdit::default()
-            }],
-            expel: Vec::new(),
-        })
-        .await?;
-    events::distinct(
+    switch_master(
         ctx,
         role,
-        crate::timeline::notes::REASON_MASTER_SWITCHED,
-        crate::timeline::notes::master_switched_note(&target.replicaset, &old, &target.name),
+        topology.as_ref(),
+        info,
+        &server.uuid,
+        &target.name,
     )
-    .await;
+    .await?;
     if switching.supervised {
         // An approval is for one switch; remove it so a later rollout asks again.
         let roles: Api<Role> = Api::namespaced(ctx.client.clone(), namespace);

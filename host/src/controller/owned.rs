@@ -1,0 +1,49 @@
+//! Applying an object the operator owns, and saying so.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Context, Error, events};
+use crate::resources::apply::{self, Applied};
+
+/// Applies `desired` (skipped when unchanged, see [`apply::apply`]) and
+/// reports a creation or update as a Normal Event `reason` on `owner`.
+pub async fn apply_and_report<K, O>(
+    ctx: &Context,
+    owner: &O,
+    desired: K,
+    reason: &str,
+) -> Result<Applied, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+    O: Resource<DynamicType = ()>,
+{
+    let namespace = desired
+        .namespace()
+        .ok_or(Error::MissingField("namespace"))?;
+    let name = desired.name_any();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = api.get_opt(&name).await?;
+    let applied = apply::apply(&ctx.client, desired, existing.as_ref()).await?;
+    let verb = match applied {
+        Applied::Unchanged => return Ok(applied),
+        Applied::Created => "created",
+        Applied::Updated => "updated",
+    };
+    events::normal(
+        ctx,
+        owner,
+        reason,
+        format!("{} {name} {verb}", K::kind(&())),
+    )
+    .await;
+    Ok(applied)
+}
