@@ -19,28 +19,11 @@ use serde_json::json;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use test_harness::{TestContext, run};
 
+use support::scenario::{Failure, ready};
+
 const REPLICASETS: i32 = 10;
 const REPLICAS: i32 = 3;
 const ROUNDS: usize = 3;
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Check(String),
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 fn plain_statefulset(name: &str, strategy: &str) -> StatefulSet {
     serde_json::from_value(json!({

@@ -12,46 +12,17 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{DeleteParams, ListParams};
 use kube::{Resource, ResourceExt};
 use tarantool_operator::api::conditions;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::api::{Cluster, Role};
 use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 
 use support::operator;
+use support::scenario::{Failure, check, create_article, wait_bootstrapped, wait_joined};
 
 const CLUSTER: &str = "examples/article/cluster.yaml";
 const ROUTER: &str = "examples/article/router.yaml";
 const STORAGE: &str = "examples/article/storage.yaml";
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Check(String),
-}
-
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::Check(what()))
-    }
-}
-
-async fn wait_bootstrapped(t: &TestContext) -> Result<Cluster, Failure> {
-    Ok(t.wait_for::<Cluster>(
-        "tarantool-cluster",
-        "the Cluster bootstrapped and Ready",
-        |c: Option<&Cluster>| {
-            c.and_then(|c| c.status.as_ref())
-                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
-        },
-    )
-    .await?)
-}
 
 fn is_controlled_by<K: Resource<DynamicType = ()>>(object: &impl ResourceExt, owner: &K) -> bool {
     object.owner_references().iter().any(|r| {
@@ -133,36 +104,15 @@ async fn check_objects(t: &TestContext, cluster: &Cluster) -> Result<Vec<String>
     Ok(all_statefulsets)
 }
 
-async fn wait_roles_joined(t: &TestContext) -> Result<(), Failure> {
-    for name in ["router", "storage"] {
-        t.wait_for::<Role>(
-            name,
-            "the Role's replica sets joined",
-            |r: Option<&Role>| {
-                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
-                    !s.replicasets.is_empty()
-                        && s.replicasets
-                            .iter()
-                            .all(|rs| rs.joined == 2 && rs.uuid.is_some())
-                })
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn article_cluster_gets_objects_with_owners_and_deleting_it_removes_everything() {
     run("controllers-article", |t| async move {
         t.install_crds().await?;
         let operator = operator::start(&t);
-        operator::create::<Role>(&t, ROUTER).await?;
-        operator::create::<Role>(&t, STORAGE).await?;
-        operator::create::<Cluster>(&t, CLUSTER).await?;
+        create_article(&t).await?;
         let cluster = wait_bootstrapped(&t).await?;
-        wait_roles_joined(&t).await?;
+        wait_joined(&t).await?;
         let statefulsets = check_objects(&t, &cluster).await?;
 
         let leader = cluster
@@ -280,7 +230,7 @@ async fn roles_applied_before_their_cluster_wait_for_it() {
 
         operator::create::<Cluster>(&t, CLUSTER).await?;
         let cluster = wait_bootstrapped(&t).await?;
-        wait_roles_joined(&t).await?;
+        wait_joined(&t).await?;
         check_objects(&t, &cluster).await?;
         Ok::<(), Failure>(())
     })
@@ -307,7 +257,7 @@ async fn a_cluster_applied_before_its_roles_waits_for_them() {
         operator::create::<Role>(&t, STORAGE).await?;
         operator::create::<Role>(&t, ROUTER).await?;
         let cluster = wait_bootstrapped(&t).await?;
-        wait_roles_joined(&t).await?;
+        wait_joined(&t).await?;
         check_objects(&t, &cluster).await?;
         Ok::<(), Failure>(())
     })

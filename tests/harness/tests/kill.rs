@@ -17,9 +17,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher;
-use serde_json::json;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::resources::labels;
@@ -27,17 +25,8 @@ use tarantool_operator::topology::cartridge::ExecConnector;
 use tarantool_operator::topology::{Connector, InstanceTarget};
 use test_harness::{TestContext, run};
 
-use support::{operator, process};
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Check(String),
-}
+use support::process;
+use support::scenario::{Failure, create_article, ready, set_image};
 
 /// A small deterministic generator (xorshift), seeded per run.
 struct Rng(u64);
@@ -60,15 +49,6 @@ struct Violations {
     budget: Vec<String>,
     master_deleted: Vec<String>,
     deletions: usize,
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Watches pods; on every deletion asks Cartridge (through another ready
@@ -146,26 +126,6 @@ fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
     out
 }
 
-async fn set_image(t: &TestContext, role: &str, image: &str) -> Result<(), Failure> {
-    let current = t.api::<Role>().get(role).await?;
-    let mut template = current
-        .spec
-        .replicaset_template()
-        .cloned()
-        .ok_or_else(|| Failure::Check(format!("{role} has no template")))?;
-    if let Some(spec) = template.pod_template.spec.as_mut() {
-        for c in &mut spec.containers {
-            c.image = Some(image.into());
-        }
-    }
-    let patch =
-        json!({"spec": {"replicasetTemplate": template, "vshard": {"replicasetTemplate": null}}});
-    t.api::<Role>()
-        .patch(role, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
-
 fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
     let Some(role) = role else { return false };
     let current = role
@@ -214,9 +174,7 @@ async fn killed_operator_resumes_updates_without_violations() {
                 .map_err(Failure::Check)
         };
         let mut child = start()?;
-        operator::create::<Role>(&t, "examples/article/router.yaml").await?;
-        operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
-        operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+        create_article(&t).await?;
         t.wait_for::<Cluster>(
             "tarantool-cluster",
             "the Cluster bootstrapped",

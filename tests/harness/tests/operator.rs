@@ -12,33 +12,14 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::api::{Cluster, ClusterPhase};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::topology::cartridge::ExecConnector;
 use tarantool_operator::topology::{Connector, InstanceTarget};
 use test_harness::run;
 
-use support::{operator, process};
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Topology(#[from] tarantool_operator::topology::TopologyError),
-    #[error("{0}")]
-    Check(String),
-}
-
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::Check(what()))
-    }
-}
+use support::process;
+use support::scenario::{Failure, check, create_article};
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
@@ -119,9 +100,7 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
                 || "/healthz".into(),
             )?;
 
-            operator::create::<Role>(&t, "examples/article/router.yaml").await?;
-            operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
-            operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+            create_article(&t).await?;
             let cluster = t
                 .wait_for::<Cluster>(
                     "tarantool-cluster",

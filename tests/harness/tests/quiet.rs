@@ -15,6 +15,7 @@ use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use test_harness::{TestContext, run};
 
 use support::operator;
+use support::scenario::{Failure, create_article};
 
 /// Resources the operator writes (Events included).
 const OPERATOR_RESOURCES: &[&str] = &[
@@ -35,16 +36,6 @@ const WRITE_VERBS: &[&str] = &[
     "DELETE",
     "DELETECOLLECTION",
 ];
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Check(String),
-}
 
 /// Write requests per (verb, resource) so far, from `/metrics`.
 async fn write_counts(t: &TestContext) -> Result<BTreeMap<String, f64>, Failure> {
@@ -86,9 +77,7 @@ async fn a_converged_cluster_makes_no_writes_and_no_calls_over_a_minute() {
     run("quiet", |t| async move {
         t.install_crds().await?;
         let operator = operator::start(&t);
-        operator::create::<Role>(&t, "examples/article/router.yaml").await?;
-        operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
-        operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+        create_article(&t).await?;
         t.wait_for::<Cluster>(
             "tarantool-cluster",
             "the Cluster Ready",

@@ -11,49 +11,13 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::api::Role;
 use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 
-use support::operator::{self, Operator};
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Check(String),
-}
-
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::Check(what()))
-    }
-}
-
-async fn started(t: &TestContext) -> Result<Operator, Failure> {
-    t.install_crds().await?;
-    let operator = operator::start(t);
-    operator::create::<Role>(t, "examples/article/router.yaml").await?;
-    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
-    operator::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
-    t.wait_for::<Cluster>(
-        "tarantool-cluster",
-        "the Cluster Ready",
-        |c: Option<&Cluster>| {
-            c.and_then(|c| c.status.as_ref())
-                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
-        },
-    )
-    .await?;
-    settled(t, 2, 2).await?;
-    Ok(operator)
-}
+use support::operator::Operator;
+use support::scenario::{Failure, check, start_article};
 
 /// The storage Role converged on `replicasets` x `replicas`, every member
 /// recorded.
@@ -114,7 +78,7 @@ async fn storage_statefulsets(t: &TestContext) -> Result<Vec<String>, Failure> {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn replicas_scale_down_moving_the_master_first_and_back_up() {
     run("scale-replicas", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         let role = t.api::<Role>().get("storage").await?;
         let sts = statefulset_names(&role);
         // The master of the first replica set is the instance that goes.
@@ -163,7 +127,7 @@ async fn replicas_scale_down_moving_the_master_first_and_back_up() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn replica_sets_scale_down_after_draining_and_back_up() {
     run("scale-replicasets", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         let before = storage_statefulsets(&t).await?;
         patch_storage(&t, json!({"spec": {"replicasets": 1}})).await?;
         settled(&t, 1, 2).await?;
@@ -224,7 +188,7 @@ async fn replica_sets_scale_down_after_draining_and_back_up() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_volume_change_migrates_to_new_statefulsets_without_losing_buckets() {
     run("scale-pvc", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         let before = storage_statefulsets(&t).await?;
         let role = t.api::<Role>().get("storage").await?;
         let mut template = role.spec.replicaset_template().cloned().ok_or_else(|| Failure::Check("template".into()))?;

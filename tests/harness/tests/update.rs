@@ -17,22 +17,15 @@ use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::api::Role;
 use tarantool_operator::resources::labels;
 use tarantool_operator::topology::fake::FakeTopology;
 use test_harness::{TestContext, run};
 
 use support::operator;
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Harness(#[from] test_harness::Error),
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Check(String),
-}
+use support::scenario::{
+    Failure, create_article, ready, set_image, start_article, wait_bootstrapped, wait_joined,
+};
 
 /// What the invariant watcher saw.
 #[derive(Debug, Default)]
@@ -44,15 +37,6 @@ struct Seen {
     master_deletions: Vec<String>,
     /// Pods seen deleted.
     deleted: BTreeSet<String>,
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Watches the namespace's pods, keeping [`Seen`] up to date.
@@ -120,49 +104,6 @@ fn watch_invariants(
     seen
 }
 
-async fn converge(t: &TestContext) -> Result<(), Failure> {
-    t.wait_for::<Cluster>(
-        "tarantool-cluster",
-        "the Cluster Ready",
-        |c: Option<&Cluster>| {
-            c.and_then(|c| c.status.as_ref())
-                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
-        },
-    )
-    .await?;
-    for name in ["router", "storage"] {
-        t.wait_for::<Role>(name, "the Role's members recorded", |r: Option<&Role>| {
-            r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
-                !s.replicasets.is_empty() && s.replicasets.iter().all(|rs| rs.joined == 2)
-            })
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-async fn set_image(t: &TestContext, role: &str, image: &str) -> Result<(), Failure> {
-    let roles = t.api::<Role>();
-    let current = roles.get(role).await?;
-    let mut template = current
-        .spec
-        .replicaset_template()
-        .cloned()
-        .ok_or_else(|| Failure::Check(format!("{role} has no template")))?;
-    if let Some(spec) = template.pod_template.spec.as_mut() {
-        for c in &mut spec.containers {
-            c.image = Some(image.into());
-        }
-    }
-    // Write it to the canonical place and drop the article's alias.
-    let patch =
-        json!({"spec": {"replicasetTemplate": template, "vshard": {"replicasetTemplate": null}}});
-    roles
-        .patch(role, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
-
 async fn wait_done(t: &TestContext, role: &str, replicasets: i32) -> Result<Role, Failure> {
     Ok(
         t.wait_for::<Role>(role, "the rollout done", move |r: Option<&Role>| {
@@ -220,10 +161,9 @@ async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_fir
     run("update-image", |t| async move {
         t.install_crds().await?;
         let operator = operator::start(&t);
-        operator::create::<Role>(&t, "examples/article/router.yaml").await?;
-        operator::create::<Role>(&t, "examples/article/storage.yaml").await?;
-        operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
-        converge(&t).await?;
+        create_article(&t).await?;
+        wait_bootstrapped(&t).await?;
+        wait_joined(&t).await?;
         let masters_before: Vec<String> = operator
             .topology
             .state()
@@ -321,16 +261,6 @@ async fn set_strategy(
     Ok(())
 }
 
-async fn started(t: &TestContext) -> Result<operator::Operator, Failure> {
-    t.install_crds().await?;
-    let operator = operator::start(t);
-    operator::create::<Role>(t, "examples/article/router.yaml").await?;
-    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
-    operator::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
-    converge(t).await?;
-    Ok(operator)
-}
-
 async fn condition_reason(
     t: &TestContext,
     role: &str,
@@ -355,7 +285,7 @@ fn deleted_count(seen: &Arc<Mutex<Seen>>) -> usize {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_custom_strategy_from_a_config_map_rolls_the_role() {
     run("update-custom", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         let bytes = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
             .map_err(|e| Failure::Check(format!("the example component: {e}")))?;
         component_config_map(&t, "canary", bytes).await?;
@@ -386,7 +316,7 @@ async fn a_custom_strategy_from_a_config_map_rolls_the_role() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
     run("update-hostile", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         // Not a component at all, and a valid one pinned to another digest.
         component_config_map(&t, "garbage", b"\0asm garbage, not a component".to_vec()).await?;
         let canary = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
@@ -473,7 +403,7 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_paused_update_deletes_nothing_until_resumed() {
     run("update-pause", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         set_strategy(
             &t,
             "storage",
@@ -521,7 +451,7 @@ async fn a_paused_update_deletes_nothing_until_resumed() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_supervised_switch_waits_for_approval() {
     run("update-supervised", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         set_strategy(
             &t,
             "storage",
@@ -619,7 +549,7 @@ async fn a_supervised_switch_waits_for_approval() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn on_delete_leaves_deletion_to_the_user_and_reports_what_is_pending() {
     run("update-on-delete", |t| async move {
-        let operator = started(&t).await?;
+        let operator = start_article(&t).await?;
         set_strategy(&t, "router", json!({"name": "OnDelete"})).await?;
         let seen = watch_invariants(&t, 2, operator.topology.clone());
         set_image(

@@ -5,3 +5,5 @@
 pub mod operator;
 #[allow(dead_code)]
 pub mod process;
+#[allow(dead_code)]
+pub mod scenario;

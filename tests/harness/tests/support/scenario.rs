@@ -1,0 +1,121 @@
+//! What the scenario tests share: their error type, and the steps of the
+//! article's cluster (create it, wait for it, change its image).
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use test_harness::TestContext;
+
+use super::operator;
+
+/// Any failure of a scenario, with what was being checked.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The harness (timeouts, exec, the control plane).
+    #[error(transparent)]
+    Harness(#[from] test_harness::Error),
+    /// The apiserver.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Cartridge (the double) over exec.
+    #[error(transparent)]
+    Topology(#[from] tarantool_operator::topology::TopologyError),
+    /// A check that did not hold.
+    #[error("{0}")]
+    Check(String),
+}
+
+/// `Ok` when `ok`, else a [`Failure::Check`] saying `what`.
+pub fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Check(what()))
+    }
+}
+
+/// Whether a pod is ready and not being deleted.
+pub fn ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Creates the article's router and storage Roles and its Cluster.
+pub async fn create_article(t: &TestContext) -> Result<(), Failure> {
+    operator::create::<Role>(t, "examples/article/router.yaml").await?;
+    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
+    operator::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
+    Ok(())
+}
+
+/// Waits for the Cluster to be bootstrapped and Ready.
+pub async fn wait_bootstrapped(t: &TestContext) -> Result<Cluster, Failure> {
+    Ok(t.wait_for::<Cluster>(
+        "tarantool-cluster",
+        "the Cluster bootstrapped and Ready",
+        |c: Option<&Cluster>| {
+            c.and_then(|c| c.status.as_ref())
+                .is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
+        },
+    )
+    .await?)
+}
+
+/// Waits for both Roles to record every instance as joined.
+pub async fn wait_joined(t: &TestContext) -> Result<(), Failure> {
+    for name in ["router", "storage"] {
+        t.wait_for::<Role>(
+            name,
+            "the Role's replica sets joined",
+            |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    !s.replicasets.is_empty()
+                        && s.replicasets
+                            .iter()
+                            .all(|rs| rs.joined == 2 && rs.uuid.is_some())
+                })
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sets the image of every container of `role`'s pods (writing the template
+/// to its canonical place, dropping the article's alias).
+pub async fn set_image(t: &TestContext, role: &str, image: &str) -> Result<(), Failure> {
+    let roles = t.api::<Role>();
+    let current = roles.get(role).await?;
+    let mut template = current
+        .spec
+        .replicaset_template()
+        .cloned()
+        .ok_or_else(|| Failure::Check(format!("{role} has no template")))?;
+    if let Some(spec) = template.pod_template.spec.as_mut() {
+        for c in &mut spec.containers {
+            c.image = Some(image.into());
+        }
+    }
+    let patch =
+        json!({"spec": {"replicasetTemplate": template, "vshard": {"replicasetTemplate": null}}});
+    roles
+        .patch(role, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// The article's cluster, converged, with the operator in-process on the
+/// in-memory Cartridge.
+pub async fn start_article(t: &TestContext) -> Result<operator::Operator, Failure> {
+    t.install_crds().await?;
+    let operator = operator::start(t);
+    create_article(t).await?;
+    wait_bootstrapped(t).await?;
+    wait_joined(t).await?;
+    Ok(operator)
+}
