@@ -209,16 +209,37 @@ async fn promote(
     )
     .await?;
     if switching.supervised {
-        // An approval is for one switch; remove it so a later rollout asks again.
+        // An approval is for one switch; remove it so a later rollout asks
+        // again, but only if it still names this pod: a human may already
+        // have approved the next switch.
         let roles: Api<Role> = Api::namespaced(ctx.client.clone(), namespace);
-        let patch = json!({"metadata": {"annotations": {APPROVE_SWITCH: null}}});
-        roles
+        let path = format!(
+            "/metadata/annotations/{}",
+            APPROVE_SWITCH.replace('/', "~1")
+        );
+        let patch: json_patch::Patch = match serde_json::from_value(json!([
+            {"op": "test", "path": path, "value": target.name},
+            {"op": "remove", "path": path},
+        ])) {
+            Ok(patch) => patch,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the approval removal");
+                return Ok(Ok((target.replicaset.clone(), old, target.name.clone())));
+            }
+        };
+        match roles
             .patch(
                 role.meta().name.as_deref().unwrap_or(""),
                 &PatchParams::default(),
-                &Patch::Merge(&patch),
+                &Patch::<()>::Json(patch),
             )
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            // The annotation changed meanwhile: leave the new approval.
+            Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Ok((target.replicaset.clone(), old, target.name.clone())))
 }
