@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase};
+use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::topology::cartridge::ExecConnector;
 use tarantool_operator::topology::{Connector, InstanceTarget};
-use test_harness::run;
+use test_harness::{TestContext, run};
 
 use support::process;
-use support::scenario::{Failure, check, create_article};
+use support::scenario::{Failure, check, create_article, set_image};
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
@@ -154,6 +154,70 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
             })
             .await?;
 
+            // A rolling update of both Roles with the chart's permissions.
+            for role in ["storage", "router"] {
+                set_image(&t, role, "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            }
+            for (role, replicasets) in [("storage", 2), ("router", 1)] {
+                t.wait_for::<Role>(role, "the rolling update done", move |r: Option<&Role>| {
+                    r.is_some_and(|r| {
+                        r.status.as_ref().is_some_and(|s| {
+                            s.observed_generation == r.metadata.generation
+                                && s.updated_replicasets == replicasets
+                                && s.update.as_ref().is_some_and(|u| u.done)
+                        })
+                    })
+                })
+                .await?;
+            }
+            // Restarted pods answer on their console a moment after they
+            // turn ready: ask until one does.
+            let switched = t
+                .eventually("Cartridge to answer after the update", || async {
+                    Ok(topology.replicasets().await.ok())
+                })
+                .await?;
+            check(
+                switched
+                    .iter()
+                    .all(|r| r.servers.len() == 2 && r.master.is_some()),
+                || format!("{switched:?}"),
+            )?;
+
+            // Converged: Cartridge gets no write over a quiet while (the
+            // double counts every admin call of this namespace).
+            let writes = || async {
+                let calls = double_calls(&t).await?;
+                Ok::<u64, Failure>(
+                    [
+                        "admin_edit_topology",
+                        "admin_bootstrap_vshard",
+                        "failover_set_params",
+                        "config_patch_clusterwide",
+                    ]
+                    .iter()
+                    .map(|name| {
+                        calls
+                            .get(*name)
+                            .and_then(serde_json::Value::as_u64)
+                            .unwrap_or(0)
+                    })
+                    .sum(),
+                )
+            };
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let before = writes().await?;
+            // Bootstrap, failover, config and the switches were writes: the
+            // counters are the right ones.
+            check(before >= 4, || {
+                format!("only {before} Cartridge writes counted")
+            })?;
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let after = writes().await?;
+            check(before == after, || {
+                format!("{} Cartridge writes on a converged cluster", after - before)
+            })?;
+
             let (code, text) = process::http_get(metrics, "/metrics")
                 .await
                 .unwrap_or_default();
@@ -183,4 +247,46 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
         outcome
     })
     .await;
+}
+
+/// The double's per-namespace call counters, through its control socket.
+async fn double_calls(
+    t: &TestContext,
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    let ports = std::fs::read_to_string(t.cp.repo().join("target/control-plane/run/ports.env"))
+        .map_err(|e| Failure::Check(format!("ports.env: {e}")))?;
+    let control = ports
+        .lines()
+        .find_map(|l| l.strip_prefix("DOUBLE_CONTROL="))
+        .ok_or_else(|| Failure::Check("no DOUBLE_CONTROL in ports.env".into()))?;
+    let chunk = format!(
+        "return require('json').encode(require('cartridge_double').calls('{}'))",
+        t.namespace
+    );
+    let mut child = tokio::process::Command::new("tarantoolctl")
+        .args(["connect", control])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Failure::Check(format!("tarantoolctl: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin
+            .write_all(chunk.as_bytes())
+            .await
+            .map_err(|e| Failure::Check(e.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| Failure::Check(e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `- '{"admin_get_replicasets":3,...}'`: the one YAML item is the JSON.
+    let json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("- "))
+        .map(|v| v.trim_matches('\'').replace("''", "'"))
+        .ok_or_else(|| Failure::Check(format!("double calls: {text}")))?;
+    serde_json::from_str(&json).map_err(|e| Failure::Check(format!("double calls {json}: {e}")))
 }
