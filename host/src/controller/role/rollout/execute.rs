@@ -243,3 +243,130 @@ async fn promote(
     }
     Ok(Ok((target.replicaset.clone(), old, target.name.clone())))
 }
+
+#[cfg(test)]
+mod tests {
+    use strategy_sdk::RoleView;
+
+    use super::*;
+    use crate::controller::role::rollout::view::PodTarget;
+    use crate::controller::testing::{self, STORAGE};
+    use crate::topology::fake::FakeConnector;
+    use crate::topology::{Connector, InstanceTarget, ServerInfo};
+
+    fn server(alias: &str, lag: Option<f64>, healthy: bool) -> ServerInfo {
+        ServerInfo {
+            uuid: format!("uuid-{alias}"),
+            uri: format!("{alias}.storage.ns.svc.cluster.local:3301"),
+            alias: alias.into(),
+            healthy,
+            replication_lag: lag,
+            replicating: healthy,
+            bucket_count: Some(100),
+        }
+    }
+
+    fn built() -> Built {
+        let target = |i: u32| PodTarget {
+            name: format!("rs-{i}"),
+            uid: Some(format!("uid-{i}")),
+            replicaset: "rs".into(),
+            revision: Some("new".into()),
+        };
+        Built {
+            view: RoleView::default(),
+            targets: vec![vec![target(0), target(1)]],
+            update_revisions: vec![Some("new".into())],
+            outdated: 0,
+            total: 2,
+        }
+    }
+
+    /// Asks to make `rs-1` master when it lags `lag` seconds behind.
+    async fn switch_to_replica(
+        lag: f64,
+        healthy: bool,
+        supervised: bool,
+    ) -> (Executed, Option<String>) {
+        let connector = FakeConnector::new();
+        let model = connector.topology.clone();
+        let info = ReplicasetInfo {
+            uuid: "rs-uuid".into(),
+            alias: "rs".into(),
+            master: Some("uuid-rs-0".into()),
+            servers: vec![
+                server("rs-0", None, true),
+                server("rs-1", Some(lag), healthy),
+            ],
+            weight: Some(1.0),
+            ..ReplicasetInfo::default()
+        };
+        model.state().replicasets = vec![info.clone()];
+        let topology = connector.connect(&InstanceTarget::for_pod("ns", "rs-0", None));
+        let ctx = testing::context(connector);
+        let role = testing::role(STORAGE);
+        let done = execute(
+            &ctx,
+            &role,
+            "ns",
+            &built(),
+            &[Action::SwitchMaster(PodRef {
+                replicaset: 0,
+                pod: 1,
+            })],
+            &Switching {
+                topology: Some(&topology),
+                replicasets: &[info],
+                max_lag_seconds: 1.0,
+                supervised,
+            },
+        )
+        .await
+        .expect("execute");
+        let master = model
+            .state()
+            .replicaset("rs-uuid")
+            .and_then(|r| r.master_alias().map(str::to_string));
+        (done, master)
+    }
+
+    #[tokio::test]
+    async fn a_caught_up_healthy_replica_becomes_master() {
+        let (done, master) = switch_to_replica(0.2, true, false).await;
+        assert_eq!(done.switched.len(), 1, "{done:?}");
+        assert_eq!(master.as_deref(), Some("rs-1"));
+    }
+
+    #[tokio::test]
+    async fn a_lagging_replica_is_not_promoted() {
+        let (done, master) = switch_to_replica(5.0, true, false).await;
+        assert!(done.switched.is_empty());
+        assert!(
+            done.deferred.as_deref().is_some_and(|w| w.contains("lag")),
+            "{done:?}"
+        );
+        assert_eq!(master.as_deref(), Some("rs-0"));
+    }
+
+    #[tokio::test]
+    async fn an_unhealthy_replica_is_not_promoted() {
+        let (done, master) = switch_to_replica(0.0, false, false).await;
+        assert!(
+            done.switched.is_empty() && done.deferred.is_some(),
+            "{done:?}"
+        );
+        assert_eq!(master.as_deref(), Some("rs-0"));
+    }
+
+    #[tokio::test]
+    async fn a_supervised_switch_waits_for_its_approval() {
+        let (done, master) = switch_to_replica(0.0, true, true).await;
+        assert!(
+            done.deferred
+                .as_deref()
+                .is_some_and(|w| w.contains(APPROVE_SWITCH)),
+            "{done:?}"
+        );
+        assert_eq!(master.as_deref(), Some("rs-0"));
+    }
+}
