@@ -376,8 +376,16 @@ async fn record(
     update.component = Some(strategy.digest().hex());
     update.updated_pods = i32::try_from(built.total - built.outdated).unwrap_or(i32::MAX);
     update.total_pods = i32::try_from(built.total).unwrap_or(i32::MAX);
+    // The plan time moves only when the plan did something or changed: a
+    // status write per pass would wake the Role once more for nothing.
+    let acted = !executed.deleted.is_empty() || !executed.switched.is_empty();
+    if acted
+        || update.message.as_deref() != Some(message.as_str())
+        || update.state != decision.state
+    {
+        update.last_plan_time = Some(Time(now));
+    }
     update.message = Some(message);
     update.state = decision.state.clone();
-    update.last_plan_time = Some(Time(now));
     update.done = false;
 }
