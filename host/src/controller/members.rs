@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use crate::api::role::Role;
-use crate::resources::names;
+use crate::resources::{labels, names};
 use crate::topology::JoinServer;
 use crate::topology::identity;
 use crate::topology::membership::DesiredReplicaset;
@@ -56,19 +56,27 @@ pub fn desired_replicasets(
                 pods.iter()
                     .any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && is_ready(p))
             });
-            let servers = if all_ready {
+            // The StatefulSet's UID, from its pods' owner reference.
+            let generation = pods
+                .iter()
+                .filter(|p| p.labels().get(labels::REPLICASET) == Some(&sts))
+                .flat_map(|p| p.owner_references())
+                .find(|o| o.controller == Some(true) && o.kind == "StatefulSet" && o.name == sts)
+                .map(|o| o.uid.clone())
+                .unwrap_or_default();
+            let servers = if all_ready && !generation.is_empty() {
                 pod_names
                     .iter()
                     .map(|pod| JoinServer {
                         uri: identity::advertise_uri(pod, &service, namespace),
-                        uuid: identity::instance_uuid(namespace, cluster, pod),
+                        uuid: identity::instance_uuid(namespace, cluster, pod, &generation),
                     })
                     .collect()
             } else {
                 Vec::new()
             };
             DesiredReplicaset {
-                uuid: identity::replicaset_uuid(namespace, cluster, &sts),
+                uuid: identity::replicaset_uuid(namespace, cluster, &sts, &generation),
                 alias: sts,
                 roles: vshard.cluster_roles.clone(),
                 weight: vshard.weight,

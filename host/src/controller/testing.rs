@@ -63,6 +63,16 @@ pub fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
             name: Some(name.into()),
             namespace: Some("ns".into()),
             labels: Some(labels::replicaset_labels("tarantool-cluster", role, sts)),
+            owner_references: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "StatefulSet".into(),
+                    name: sts.into(),
+                    uid: format!("uid-{sts}"),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                },
+            ]),
             ..ObjectMeta::default()
         },
         spec: None,

@@ -92,6 +92,8 @@ pub struct FakeState {
     pub calls: Vec<Call>,
     /// Pods whose console does not answer (calls through them fail).
     pub unreachable: BTreeSet<String>,
+    /// UUIDs of expelled servers: Cartridge never lets them join again.
+    pub expelled: BTreeSet<String>,
 }
 
 impl Default for FakeState {
@@ -107,6 +109,7 @@ impl Default for FakeState {
             config: Map::new(),
             calls: Vec::new(),
             unreachable: BTreeSet::new(),
+            expelled: BTreeSet::new(),
         }
     }
 }
@@ -226,7 +229,7 @@ impl FakeState {
             rs.vshard_group.clone_from(&edit.vshard_group);
         }
         for join in &edit.join_servers {
-            if known.contains(&join.uuid) {
+            if known.contains(&join.uuid) || self.expelled.contains(&join.uuid) {
                 return Err(format!("server {:?} is already joined", join.uuid));
             }
             let alias = join.uri.split('.').next().unwrap_or_default().to_string();
@@ -294,6 +297,8 @@ impl FakeState {
             return Err(format!("server {uuid:?} is the master; switch it first"));
         }
         rs.servers.retain(|s| s.uuid != uuid);
+        self.expelled.insert(uuid.to_string());
+        let rs = &self.replicasets[rs_index];
         if rs.servers.is_empty() {
             self.replicasets.remove(rs_index);
         }

@@ -1,6 +1,11 @@
 //! Deterministic identities: replica set and instance UUIDs (UUIDv5 of
 //! stable names) and advertise URIs, so that every topology call can be
 //! repeated after a crash and gives the same result.
+//!
+//! The names include the StatefulSet's UID (its generation): a restarted pod
+//! keeps its instance's identity, but a StatefulSet deleted and created
+//! again (a replica set scaled away and back) is a new replica set with new
+//! instances. Cartridge never lets an expelled UUID join again.
 
 use uuid::Uuid;
 
@@ -10,14 +15,21 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_8b0d_4c1e_9a57_3d2e_b1f0_c8a
 /// The TCP port Tarantool instances listen on (Cartridge's default).
 pub const INSTANCE_PORT: u16 = 3301;
 
-/// UUID of the replica set run by StatefulSet `statefulset` of `cluster`.
-pub fn replicaset_uuid(namespace: &str, cluster: &str, statefulset: &str) -> String {
-    v5(&["replicaset", namespace, cluster, statefulset])
+/// UUID of the replica set run by StatefulSet `statefulset` (UID
+/// `generation`) of `cluster`.
+pub fn replicaset_uuid(
+    namespace: &str,
+    cluster: &str,
+    statefulset: &str,
+    generation: &str,
+) -> String {
+    v5(&["replicaset", namespace, cluster, statefulset, generation])
 }
 
-/// UUID of the instance run by pod `pod` of `cluster`.
-pub fn instance_uuid(namespace: &str, cluster: &str, pod: &str) -> String {
-    v5(&["instance", namespace, cluster, pod])
+/// UUID of the instance run by pod `pod` of the StatefulSet with UID
+/// `generation`.
+pub fn instance_uuid(namespace: &str, cluster: &str, pod: &str, generation: &str) -> String {
+    v5(&["instance", namespace, cluster, pod, generation])
 }
 
 /// The advertise URI of pod `pod` behind the headless Service `service`.
@@ -36,14 +48,19 @@ mod tests {
 
     #[test]
     fn uuids_are_stable_and_distinct() {
-        let a = replicaset_uuid("ns", "c", "storage-0-b");
-        assert_eq!(a, replicaset_uuid("ns", "c", "storage-0-b"));
-        assert_ne!(a, replicaset_uuid("ns2", "c", "storage-0-b"));
-        assert_ne!(a, instance_uuid("ns", "c", "storage-0-b"));
+        let a = replicaset_uuid("ns", "c", "storage-0-b", "uid1");
+        assert_eq!(a, replicaset_uuid("ns", "c", "storage-0-b", "uid1"));
+        assert_ne!(a, replicaset_uuid("ns2", "c", "storage-0-b", "uid1"));
+        assert_ne!(
+            a,
+            replicaset_uuid("ns", "c", "storage-0-b", "uid2"),
+            "a new StatefulSet is a new replica set"
+        );
+        assert_ne!(a, instance_uuid("ns", "c", "storage-0-b", "uid1"));
         // Pinned: a change here would give every running cluster new UUIDs.
         assert_eq!(
-            instance_uuid("default", "test", "router-0-7dfd9f68f-0"),
-            "cb98d733-00f5-5349-8c7b-0acffcd10ecc"
+            instance_uuid("default", "test", "router-0-7dfd9f68f-0", "uid"),
+            "7a395a42-e633-583a-8a81-d9443e4f2f93"
         );
         assert_eq!(
             Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(),

@@ -10,23 +10,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
-use kube::runtime::watcher;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
-use tarantool_operator::console::ConsoleOptions;
-use tarantool_operator::resources::labels;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, InstanceTarget};
-use test_harness::{TestContext, run};
+use test_harness::run;
 
-use support::process;
-use support::scenario::{Failure, create_article, ready, set_image};
+use support::scenario::{Failure, create_article, set_image};
+use support::{invariants, process};
 
 /// A small deterministic generator (xorshift), seeded per run.
 struct Rng(u64);
@@ -42,88 +32,6 @@ impl Rng {
     fn millis(&mut self, from: u64, to: u64) -> Duration {
         Duration::from_millis(from + self.next() % (to - from))
     }
-}
-
-#[derive(Debug, Default)]
-struct Violations {
-    budget: Vec<String>,
-    master_deleted: Vec<String>,
-    deletions: usize,
-}
-
-/// Watches pods; on every deletion asks Cartridge (through another ready
-/// instance, over exec) whether the deleted pod is a master.
-fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
-    let out = Arc::new(Mutex::new(Violations::default()));
-    let seen = out.clone();
-    let pods = t.api::<Pod>();
-    let namespace = t.namespace.clone();
-    let connector = ExecConnector::new(t.client.clone(), ConsoleOptions::default());
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
-    tokio::spawn(async move {
-        let mut state: BTreeMap<String, (String, bool)> = BTreeMap::new();
-        let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
-        while let Some(Ok(event)) = stream.next().await {
-            let (pod, gone) = match event {
-                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                    let gone = p.metadata.deletion_timestamp.is_some();
-                    (p, gone)
-                }
-                watcher::Event::Delete(p) => (p, true),
-                _ => continue,
-            };
-            let name = pod.name_any();
-            let rs = pod
-                .labels()
-                .get(labels::REPLICASET)
-                .cloned()
-                .unwrap_or_default();
-            let was_known = state.contains_key(&name);
-            if gone {
-                state.remove(&name);
-            } else {
-                state.insert(name.clone(), (rs.clone(), ready(&pod)));
-            }
-            if gone && was_known {
-                // Ask Cartridge through any other ready instance.
-                let via = state
-                    .iter()
-                    .find(|(_, (_, ok))| *ok)
-                    .map(|(p, _)| p.clone());
-                let mut master = None;
-                if let Some(via) = via {
-                    let topology =
-                        connector.connect(&InstanceTarget::for_pod(&namespace, &via, None));
-                    if let Ok(rss) = topology.replicasets().await {
-                        let others_ready = state
-                            .iter()
-                            .any(|(p, (r, ok))| *r == rs && *p != name && *ok);
-                        master = rss
-                            .iter()
-                            .find(|r| r.alias == rs)
-                            .and_then(|r| r.master_alias().map(str::to_string))
-                            .filter(|m| *m == name && others_ready);
-                    }
-                }
-                let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
-                v.deletions += 1;
-                if let Some(m) = master {
-                    v.master_deleted.push(m);
-                }
-            }
-            let mut ready_per_rs: BTreeMap<&String, usize> = BTreeMap::new();
-            for (r, ok) in state.values() {
-                *ready_per_rs.entry(r).or_default() += usize::from(*ok);
-            }
-            for (r, ok) in ready_per_rs {
-                if replicas.saturating_sub(ok) > 1 {
-                    let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
-                    v.budget.push(format!("{r}: {} unavailable", replicas - ok));
-                }
-            }
-        }
-    });
-    out
 }
 
 fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
@@ -184,7 +92,7 @@ async fn killed_operator_resumes_updates_without_violations() {
             },
         )
         .await?;
-        let violations = watch(&t, 2);
+        let violations = invariants::watch(&t, 2);
         let mut kills = 0;
         let outcome: Result<(), Failure> = async {
             for trial in 0..trials {

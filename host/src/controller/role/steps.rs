@@ -15,7 +15,6 @@ use crate::resources::apply::{self, Applied, desired_hash};
 use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
 use crate::topology::InstanceTarget;
-use crate::topology::identity;
 use crate::topology::membership::join_edit;
 
 /// The Role is being deleted: nothing to do here (its objects are garbage
@@ -271,7 +270,7 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
 /// that got as far as listing pods, also one ended early by a waiting step,
 /// so `kubectl get` follows a rollout step by step.
 pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
-    let cluster = cluster_name(pass)?;
+    cluster_name(pass)?;
     let wanted = members::statefulset_names(&pass.role);
     let replicas = pass
         .role
@@ -306,7 +305,6 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
             .filter(|p| update_revision.is_some() && revision_of(p) == update_revision.as_deref())
             .count();
         let old = previous.iter().find(|s| s.name == name);
-        let uuid = identity::replicaset_uuid(&pass.namespace, &cluster, &name);
         let mut entry = ReplicasetStatus {
             name: name.clone(),
             uuid: old.and_then(|o| o.uuid.clone()),
@@ -320,7 +318,7 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
         if let Some(info) = pass
             .topology
             .as_ref()
-            .and_then(|t| t.iter().find(|r| r.uuid == uuid))
+            .and_then(|t| t.iter().find(|r| r.alias == name))
         {
             entry.uuid = Some(info.uuid.clone());
             entry.joined = i32::try_from(info.servers.len()).unwrap_or(i32::MAX);

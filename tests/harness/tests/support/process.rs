@@ -47,8 +47,8 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
-/// `tarantool-operator run` scoped to one namespace, logging (appending)
-/// to `log`; killed when dropped.
+/// `tarantool-operator run` scoped to one namespace, on free metrics and
+/// health ports, logging (appending) to `log`; killed when dropped.
 pub fn spawn_operator(
     bin: &Path,
     kubeconfig: &Path,
@@ -62,6 +62,10 @@ pub fn spawn_operator(
         .open(log)
         .map_err(|e| format!("{}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
+    // Free ports of its own: operators of tests running side by side must
+    // not fight over the default ones.
+    let metrics = format!("--metrics-addr=127.0.0.1:{}", free_port()?);
+    let health = format!("--health-addr=127.0.0.1:{}", free_port()?);
     tokio::process::Command::new(bin)
         .args([
             "run",
@@ -72,6 +76,7 @@ pub fn spawn_operator(
             "--log-level",
             "info",
         ])
+        .args([metrics, health])
         .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .stdout(Stdio::from(file))

@@ -1,0 +1,283 @@
+//! Day-2 scenarios end to end on the dev cluster with the Cartridge double
+//! in real Tarantool: the operator binary runs as a process and reaches
+//! every instance over real pod exec. A custom strategy from a ConfigMap,
+//! pause and resume, replica sets down and up, and the volume change, each
+//! in its own namespace, in parallel; the invariant watcher asks Cartridge
+//! at every pod deletion whether a master went, and every bucket is
+//! accounted for.
+
+mod support;
+
+use std::path::PathBuf;
+
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use tarantool_operator::api::{Cluster, Role};
+use tarantool_operator::console::ConsoleOptions;
+use tarantool_operator::controller::members::statefulset_names;
+use tarantool_operator::topology::cartridge::ExecConnector;
+use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo};
+use test_harness::{TestContext, run};
+
+use support::scenario::{
+    Failure, check, create_article, set_image, wait_bootstrapped, wait_joined,
+};
+use support::{invariants, process};
+
+/// The operator binary on the test's namespace, and the article's cluster
+/// bootstrapped on the double.
+async fn start(t: &TestContext) -> Result<(tokio::process::Child, PathBuf), Failure> {
+    let bin = process::operator_bin(t).map_err(Failure::Check)?;
+    t.install_crds().await?;
+    let log = std::env::temp_dir().join(format!("{}-operator.log", t.namespace));
+    let child = process::spawn_operator(&bin, &t.cp.kubeconfig(), &t.namespace, &log, &[])
+        .map_err(Failure::Check)?;
+    create_article(t).await?;
+    wait_bootstrapped(t).await?;
+    wait_joined(t).await?;
+    Ok((child, log))
+}
+
+/// What the double holds, read over exec through the Cluster's leader (or,
+/// while that one restarts, any ready instance).
+async fn cartridge(t: &TestContext) -> Result<Vec<ReplicasetInfo>, Failure> {
+    let connector = ExecConnector::new(t.client.clone(), ConsoleOptions::default());
+    Ok(t.eventually("Cartridge to answer", || async {
+        let leader = t
+            .api::<Cluster>()
+            .get("tarantool-cluster")
+            .await?
+            .status
+            .and_then(|s| s.leader)
+            .unwrap_or_default();
+        let topology = connector.connect(&InstanceTarget::for_pod(&t.namespace, &leader, None));
+        Ok(topology.replicasets().await.ok())
+    })
+    .await?)
+}
+
+async fn storage_buckets(t: &TestContext) -> Result<(u64, Vec<(String, u64)>), Failure> {
+    let per: Vec<(String, u64)> = cartridge(t)
+        .await?
+        .iter()
+        .filter(|r| r.alias.starts_with("storage"))
+        .map(|r| (r.alias.clone(), r.bucket_count().unwrap_or(0)))
+        .collect();
+    Ok((per.iter().map(|(_, b)| b).sum(), per))
+}
+
+async fn patch_role(t: &TestContext, role: &str, patch: serde_json::Value) -> Result<(), Failure> {
+    t.api::<Role>()
+        .patch(role, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// The storage Role on the current spec with `replicasets` replica sets,
+/// every instance ready and joined, no rollout running.
+async fn settled(t: &TestContext, replicasets: usize) -> Result<Role, Failure> {
+    Ok(t.wait_for::<Role>(
+        "storage",
+        "the storage Role settled",
+        move |r: Option<&Role>| {
+            let Some(role) = r else { return false };
+            let wanted = statefulset_names(role);
+            role.status.as_ref().is_some_and(|s| {
+                s.observed_generation == role.metadata.generation
+                    && wanted.len() == replicasets
+                    && s.replicasets.len() == replicasets
+                    && s.replicasets
+                        .iter()
+                        .all(|rs| wanted.contains(&rs.name) && rs.joined == 2 && rs.ready == 2)
+                    && s.update.as_ref().is_none_or(|u| u.done)
+            })
+        },
+    )
+    .await?)
+}
+
+fn clean(v: &invariants::Violations) -> Result<(), Failure> {
+    check(v.budget.is_empty() && v.master_deleted.is_empty(), || {
+        format!("invariants: {v:?}")
+    })
+}
+
+async fn finish(
+    child: &mut tokio::process::Child,
+    log: &std::path::Path,
+    outcome: Result<(), Failure>,
+) -> Result<(), Failure> {
+    let _ = child.start_kill();
+    if outcome.is_err() {
+        eprintln!("--- operator log ---\n{}", process::tail(log, 60));
+    }
+    outcome
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
+    run("double-custom", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let bytes = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
+                .map_err(|e| Failure::Check(format!("the example component: {e}")))?;
+            let cm = k8s_openapi::api::core::v1::ConfigMap {
+                metadata: kube::api::ObjectMeta { name: Some("canary".into()), ..Default::default() },
+                binary_data: Some([("strategy.wasm".to_string(), k8s_openapi::ByteString(bytes))].into()),
+                ..Default::default()
+            };
+            t.api::<k8s_openapi::api::core::v1::ConfigMap>().create(&PostParams::default(), &cm).await?;
+            patch_role(&t, "storage", json!({"spec": {"updateStrategy": {
+                "name": "Canary", "configMapRef": {"name": "canary"}, "params": {"canaryWaitSeconds": "1"}}}}))
+            .await?;
+            let watcher = invariants::watch(&t, 2);
+            let masters_before: Vec<String> = cartridge(&t).await?.iter().filter_map(|r| r.master_alias().map(str::to_string)).collect();
+            set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            let role = settled(&t, 2).await?;
+            let update = role.status.and_then(|s| s.update).unwrap_or_default();
+            check(update.strategy == "Canary" && update.component.is_some() && update.done, || format!("{update:?}"))?;
+            clean(&watcher.lock().unwrap_or_else(|e| e.into_inner()))?;
+            let after = cartridge(&t).await?;
+            for rs in after.iter().filter(|r| r.alias.starts_with("storage")) {
+                let master = rs.master_alias().unwrap_or_default().to_string();
+                check(!masters_before.contains(&master), || format!("{}: master {master} not switched", rs.alias))?;
+            }
+            let (total, per) = storage_buckets(&t).await?;
+            check(total == 30_000, || format!("buckets {per:?}"))
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_paused_update_waits_on_the_double_until_resumed() {
+    run("double-pause", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "paused": true}}}),
+            )
+            .await?;
+            let watcher = invariants::watch(&t, 2);
+            set_image(
+                &t,
+                "storage",
+                "tarantool/tarantool-operator-examples-kv:0.0.5",
+            )
+            .await?;
+            t.wait_for::<Role>("storage", "the update paused", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref())
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "Paused"))
+            })
+            .await?;
+            check(
+                watcher.lock().unwrap_or_else(|e| e.into_inner()).deletions == 0,
+                || "pods deleted while paused".into(),
+            )?;
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"updateStrategy": {"paused": null}}}),
+            )
+            .await?;
+            settled(&t, 2).await?;
+            let v = watcher.lock().unwrap_or_else(|e| e.into_inner());
+            check(v.deletions >= 4, || format!("{} deletions", v.deletions))?;
+            clean(&v)
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn replica_sets_drain_before_they_go_and_come_back_on_the_double() {
+    run("double-scale", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let before = statefulset_names(&t.api::<Role>().get("storage").await?);
+            patch_role(&t, "storage", json!({"spec": {"replicasets": 1}})).await?;
+            settled(&t, 1).await?;
+            t.wait_deleted::<k8s_openapi::api::apps::v1::StatefulSet>(
+                &before[1],
+                "the retired StatefulSet",
+            )
+            .await?;
+            let (total, per) = storage_buckets(&t).await?;
+            check(total == 30_000 && per.len() == 1, || {
+                format!("after scaling down: {per:?}")
+            })?;
+            patch_role(&t, "storage", json!({"spec": {"replicasets": 2}})).await?;
+            settled(&t, 2).await?;
+            let (total, per) = storage_buckets(&t).await?;
+            check(total == 30_000 && per.len() == 2, || {
+                format!("after scaling up: {per:?}")
+            })
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
+    run("double-pvc", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let role = t.api::<Role>().get("storage").await?;
+            let before = statefulset_names(&role);
+            let mut template = role
+                .spec
+                .replicaset_template()
+                .cloned()
+                .ok_or_else(|| Failure::Check("template".into()))?;
+            for claim in &mut template.volume_claim_templates {
+                if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
+                    resources.requests = Some(
+                        [(
+                            "storage".to_string(),
+                            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
+                        )]
+                        .into(),
+                    );
+                }
+            }
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"replicasetTemplate": template}}),
+            )
+            .await?;
+            let role = settled(&t, 2).await?;
+            let after = statefulset_names(&role);
+            check(after.iter().all(|n| !before.contains(n)), || {
+                format!("{before:?} -> {after:?}")
+            })?;
+            for old in &before {
+                t.wait_deleted::<k8s_openapi::api::apps::v1::StatefulSet>(
+                    old,
+                    "the old generation",
+                )
+                .await?;
+            }
+            let (total, per) = storage_buckets(&t).await?;
+            check(
+                total == 30_000 && per.iter().all(|(rs, _)| after.contains(rs)),
+                || format!("buckets {per:?}"),
+            )
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
