@@ -20,7 +20,7 @@ use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo};
 use test_harness::{TestContext, run};
 
 use support::scenario::{
-    Failure, check, create_article, set_image, wait_bootstrapped, wait_joined,
+    Failure, approve_until_done, check, create_article, set_image, wait_bootstrapped, wait_joined,
 };
 use support::{invariants, process};
 
@@ -275,6 +275,224 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
                 total == 30_000 && per.iter().all(|(rs, _)| after.contains(rs)),
                 || format!("buckets {per:?}"),
             )
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+/// Masters of the storage replica sets, as the double reports them.
+async fn storage_masters(t: &TestContext) -> Result<Vec<String>, Failure> {
+    Ok(cartridge(t)
+        .await?
+        .iter()
+        .filter(|r| r.alias.starts_with("storage"))
+        .filter_map(|r| r.master_alias().map(str::to_string))
+        .collect())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_supervised_switch_waits_for_approval_on_the_double() {
+    run("double-supervised", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "supervised": true}}})).await?;
+            let watcher = invariants::watch(&t, 2);
+            let before = storage_masters(&t).await?;
+            set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            let waiting = t
+                .wait_for::<Role>("storage", "an approval request", |r: Option<&Role>| {
+                    r.and_then(|r| r.status.as_ref())
+                        .and_then(|s| s.update.as_ref())
+                        .and_then(|u| u.message.as_deref())
+                        .is_some_and(|m| m.contains("tarantool.io/approve-switch="))
+                })
+                .await?;
+            check(storage_masters(&t).await? == before, || "a master switched without approval".into())?;
+            approve_until_done(&t, "storage", &waiting).await?;
+            settled(&t, 2).await?;
+            let after = storage_masters(&t).await?;
+            check(after.iter().all(|m| !before.contains(m)), || format!("masters {before:?} -> {after:?}"))?;
+            clean(&watcher.lock().unwrap_or_else(|e| e.into_inner()))
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_bad_component_pauses_only_its_role_on_the_double() {
+    run("double-hostile", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let cm = k8s_openapi::api::core::v1::ConfigMap {
+                metadata: kube::api::ObjectMeta { name: Some("evil".into()), ..Default::default() },
+                binary_data: Some([("strategy.wasm".to_string(), k8s_openapi::ByteString(b"\0asm not a component".to_vec()))].into()),
+                ..Default::default()
+            };
+            t.api::<k8s_openapi::api::core::v1::ConfigMap>().create(&PostParams::default(), &cm).await?;
+            patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "Evil", "configMapRef": {"name": "evil"}}}})).await?;
+            let watcher = invariants::watch(&t, 2);
+            set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            set_image(&t, "router", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            t.wait_for::<Role>("router", "the router rolled", |r: Option<&Role>| {
+                r.is_some_and(|r| {
+                    r.status.as_ref().is_some_and(|s| {
+                        s.observed_generation == r.metadata.generation
+                            && s.updated_replicasets == 1
+                            && s.update.as_ref().is_some_and(|u| u.done)
+                    })
+                })
+            })
+            .await?;
+            t.wait_for::<Role>("storage", "the storage Role Degraded", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref())
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "True"))
+            })
+            .await?;
+            let v = watcher.lock().unwrap_or_else(|e| e.into_inner());
+            check(v.deletions == 2, || format!("{} deletions; only the 2 router pods may go", v.deletions))?;
+            clean(&v)
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn on_delete_and_replicas_up_and_down_on_the_double() {
+    run("double-replicas", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            // Up first (a new instance per replica set joins), then down.
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"replicasetTemplate": {"replicas": 3}}}),
+            )
+            .await?;
+            t.eventually(
+                "three instances per storage replica set in Cartridge",
+                || async {
+                    let Ok(rss) = cartridge(&t).await else {
+                        return Ok(None);
+                    };
+                    let storages: Vec<&ReplicasetInfo> = rss
+                        .iter()
+                        .filter(|r| r.alias.starts_with("storage"))
+                        .collect();
+                    Ok(
+                        (storages.len() == 2 && storages.iter().all(|r| r.servers.len() == 3))
+                            .then_some(()),
+                    )
+                },
+            )
+            .await?;
+            // Make an instance that goes the master, as a failover would.
+            let role = t.api::<Role>().get("storage").await?;
+            let names = statefulset_names(&role);
+            let info = cartridge(&t)
+                .await?
+                .into_iter()
+                .find(|r| r.alias == names[0])
+                .ok_or_else(|| Failure::Check(format!("{} not in Cartridge", names[0])))?;
+            let doomed = info
+                .server_by_alias(&format!("{}-2", names[0]))
+                .cloned()
+                .ok_or_else(|| Failure::Check("no third instance".into()))?;
+            let leader = t
+                .api::<Cluster>()
+                .get("tarantool-cluster")
+                .await?
+                .status
+                .and_then(|s| s.leader)
+                .unwrap_or_default();
+            ExecConnector::new(t.client.clone(), ConsoleOptions::default())
+                .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None))
+                .edit(&tarantool_operator::topology::TopologyEdit::switch_master(
+                    &info,
+                    &doomed.uuid,
+                ))
+                .await?;
+            let watcher = invariants::watch(&t, 2);
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"replicasetTemplate": {"replicas": 1}}}),
+            )
+            .await?;
+            t.eventually(
+                "one instance per storage replica set in Cartridge",
+                || async {
+                    let Ok(rss) = cartridge(&t).await else {
+                        return Ok(None);
+                    };
+                    let storages: Vec<&ReplicasetInfo> = rss
+                        .iter()
+                        .filter(|r| r.alias.starts_with("storage"))
+                        .collect();
+                    Ok(
+                        (storages.len() == 2 && storages.iter().all(|r| r.servers.len() == 1))
+                            .then_some(()),
+                    )
+                },
+            )
+            .await?;
+            let masters = storage_masters(&t).await?;
+            check(masters.contains(&format!("{}-0", names[0])), || {
+                format!("masters {masters:?}")
+            })?;
+            check(
+                watcher
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .master_deleted
+                    .is_empty(),
+                || "a master was deleted".into(),
+            )?;
+            let (total, per) = storage_buckets(&t).await?;
+            check(total == 30_000, || format!("buckets {per:?}"))?;
+
+            // OnDelete: the operator deletes nothing; a deleted pod comes back updated.
+            patch_role(
+                &t,
+                "router",
+                json!({"spec": {"updateStrategy": {"name": "OnDelete"}}}),
+            )
+            .await?;
+            let before = watcher.lock().unwrap_or_else(|e| e.into_inner()).deletions;
+            set_image(
+                &t,
+                "router",
+                "tarantool/tarantool-operator-examples-kv:0.0.5",
+            )
+            .await?;
+            t.wait_for::<Role>(
+                "router",
+                "OnDelete to report pending pods",
+                |r: Option<&Role>| {
+                    r.and_then(|r| r.status.as_ref())
+                        .and_then(|s| s.update.as_ref())
+                        .is_some_and(|u| {
+                            u.strategy == "OnDelete"
+                                && u.total_pods == 2
+                                && u.updated_pods == 0
+                                && u.message.is_some()
+                        })
+                },
+            )
+            .await?;
+            check(
+                watcher.lock().unwrap_or_else(|e| e.into_inner()).deletions == before,
+                || "OnDelete deleted a pod".into(),
+            )?;
+            Ok(())
         }
         .await;
         finish(&mut child, &log, outcome).await

@@ -76,13 +76,28 @@ async fn storage_statefulsets(t: &TestContext) -> Result<Vec<String>, Failure> {
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
-async fn replicas_scale_down_moving_the_master_first_and_back_up() {
+async fn replicas_scale_up_then_down_moving_the_master_first() {
     run("scale-replicas", |t| async move {
         let operator = start_article(&t).await?;
         let role = t.api::<Role>().get("storage").await?;
         let sts = statefulset_names(&role);
-        // The master of the first replica set is the instance that goes.
-        let doomed = format!("{}-1", sts[0]);
+        // Up first: a new instance per replica set joins. (Down then up
+        // again would bring back an expelled instance: see
+        // docs/operations.md, known limits.)
+        patch_storage(&t, json!({"spec": {"replicasetTemplate": {"replicas": 3}}})).await?;
+        settled(&t, 2, 3).await?;
+        check(
+            operator
+                .topology
+                .state()
+                .replicasets
+                .iter()
+                .filter(|r| r.alias.starts_with("storage"))
+                .all(|r| r.servers.len() == 3),
+            || "three instances per replica set".into(),
+        )?;
+        // The master of the first replica set is an instance that goes.
+        let doomed = format!("{}-2", sts[0]);
         check(
             operator.topology.state().set_master(&sts[0], &doomed),
             || "set master".into(),
@@ -107,17 +122,6 @@ async fn replicas_scale_down_moving_the_master_first_and_back_up() {
         let (total, per) = buckets(&operator);
         check(total == 30_000, || format!("buckets {per:?}"))?;
 
-        patch_storage(&t, json!({"spec": {"replicasetTemplate": {"replicas": 2}}})).await?;
-        settled(&t, 2, 2).await?;
-        let model = operator.topology.state();
-        check(
-            model
-                .replicasets
-                .iter()
-                .filter(|r| r.alias.starts_with("storage"))
-                .all(|r| r.servers.len() == 2),
-            || format!("{:?}", model.replicasets),
-        )?;
         Ok::<(), Failure>(())
     })
     .await;

@@ -24,7 +24,8 @@ use test_harness::{TestContext, run};
 
 use support::operator;
 use support::scenario::{
-    Failure, create_article, ready, set_image, start_article, wait_bootstrapped, wait_joined,
+    Failure, approve_until_done, create_article, ready, set_image, start_article,
+    wait_bootstrapped, wait_joined,
 };
 
 /// What the invariant watcher saw.
@@ -478,60 +479,7 @@ async fn a_supervised_switch_waits_for_approval() {
         if masters(&operator) != before {
             return Err(Failure::Check("a master switched without approval".into()));
         }
-        // Approve whatever the operator asks for, one switch at a time,
-        // until the rollout is done.
-        let roles = t.api::<Role>();
-        let asked = |role: &Role| -> Option<String> {
-            let message = role.status.as_ref()?.update.as_ref()?.message.clone()?;
-            let pod = message
-                .split("tarantool.io/approve-switch=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?;
-            Some(pod.to_string())
-        };
-        let mut approved: Vec<String> = Vec::new();
-        let mut next = asked(&waiting);
-        for _ in 0..4 {
-            let Some(pod) = next.take() else { break };
-            roles
-                .patch(
-                    "storage",
-                    &PatchParams::default(),
-                    &Patch::Merge(
-                        json!({"metadata": {"annotations": {"tarantool.io/approve-switch": pod}}}),
-                    ),
-                )
-                .await?;
-            approved.push(pod);
-            let seen = approved.clone();
-            let role = t
-                .wait_for::<Role>(
-                    "storage",
-                    "the next approval request or the end",
-                    move |r: Option<&Role>| {
-                        let Some(role) = r else { return false };
-                        let done = role
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.update.as_ref())
-                            .is_some_and(|u| u.done);
-                        let message = role
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.update.as_ref())
-                            .and_then(|u| u.message.clone());
-                        let new_request = message
-                            .as_deref()
-                            .and_then(|m| m.split("tarantool.io/approve-switch=").nth(1))
-                            .and_then(|r| r.split_whitespace().next())
-                            .is_some_and(|p| !seen.iter().any(|s| s == p));
-                        done || new_request
-                    },
-                )
-                .await?;
-            next = asked(&role).filter(|p| !approved.contains(p));
-        }
+        approve_until_done(&t, "storage", &waiting).await?;
         wait_done(&t, "storage", 2).await?;
         check_revisions(&t, "storage").await?;
         let after = masters(&operator);
