@@ -210,14 +210,15 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         }
         return Ok(Flow::Next);
     }
-    // A rollout has begun once its strategy planned (and recorded its
-    // component); before that, this is its start.
+    // A rollout has begun once its progress was counted (by a plan, or
+    // while paused); a record made while the StatefulSets caught up has
+    // not, so this pass is its start. Counted once: no repeated Event.
     let in_rollout = recorded.as_deref() == Some(revision.as_str())
         && pass
             .status
             .update
             .as_ref()
-            .is_some_and(|u| u.component.is_some());
+            .is_some_and(|u| !u.done && u.total_pods > 0);
     if !in_rollout {
         // A new rollout: the strategy starts from a clean state.
         pass.status.update = Some(UpdateProgress {
