@@ -282,6 +282,28 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
     .await;
 }
 
+/// Waits until both storage replica sets have `n` instances in Cartridge.
+async fn wait_instances(t: &TestContext, n: usize) -> Result<(), Failure> {
+    t.eventually(
+        "the storage replica sets' instances in Cartridge",
+        || async {
+            let Ok(rss) = cartridge(t).await else {
+                return Ok(None);
+            };
+            let storages: Vec<&ReplicasetInfo> = rss
+                .iter()
+                .filter(|r| r.alias.starts_with("storage"))
+                .collect();
+            Ok(
+                (storages.len() == 2 && storages.iter().all(|r| r.servers.len() == n))
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Masters of the storage replica sets, as the double reports them.
 async fn storage_masters(t: &TestContext) -> Result<Vec<String>, Failure> {
     Ok(cartridge(t)
@@ -377,23 +399,7 @@ async fn on_delete_and_replicas_up_and_down_on_the_double() {
                 json!({"spec": {"replicasetTemplate": {"replicas": 3}}}),
             )
             .await?;
-            t.eventually(
-                "three instances per storage replica set in Cartridge",
-                || async {
-                    let Ok(rss) = cartridge(&t).await else {
-                        return Ok(None);
-                    };
-                    let storages: Vec<&ReplicasetInfo> = rss
-                        .iter()
-                        .filter(|r| r.alias.starts_with("storage"))
-                        .collect();
-                    Ok(
-                        (storages.len() == 2 && storages.iter().all(|r| r.servers.len() == 3))
-                            .then_some(()),
-                    )
-                },
-            )
-            .await?;
+            wait_instances(&t, 3).await?;
             // Make an instance that goes the master, as a failover would.
             let role = t.api::<Role>().get("storage").await?;
             let names = statefulset_names(&role);
@@ -427,23 +433,7 @@ async fn on_delete_and_replicas_up_and_down_on_the_double() {
                 json!({"spec": {"replicasetTemplate": {"replicas": 1}}}),
             )
             .await?;
-            t.eventually(
-                "one instance per storage replica set in Cartridge",
-                || async {
-                    let Ok(rss) = cartridge(&t).await else {
-                        return Ok(None);
-                    };
-                    let storages: Vec<&ReplicasetInfo> = rss
-                        .iter()
-                        .filter(|r| r.alias.starts_with("storage"))
-                        .collect();
-                    Ok(
-                        (storages.len() == 2 && storages.iter().all(|r| r.servers.len() == 1))
-                            .then_some(()),
-                    )
-                },
-            )
-            .await?;
+            wait_instances(&t, 1).await?;
             let masters = storage_masters(&t).await?;
             check(masters.contains(&format!("{}-0", names[0])), || {
                 format!("masters {masters:?}")
