@@ -56,13 +56,19 @@ bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 bench-update: setup-rust cluster-up ## makespan of a 10x3 rolling update vs the lower bound and the StatefulSet RollingUpdate (dev cluster)
 	# The dev profile: the makespan is set by pod restarts, not by the operator's CPU,
 	# and a release build of wasmtime and kube takes long.
-	$(CARGO) bench -p test-harness --bench makespan --profile dev
+	$(CARGO) bench --workspace --bench makespan --profile dev
 
 # ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
 .PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane soak
 # The same target dir as every other cargo command: the harness tests depend on
 # the operator crate, so a separate dir would compile wasmtime and kube twice.
 HARNESS_TARGET_DIR ?= $(CURDIR)/target
+# The harness runs through `cargo test --workspace` with its test targets named:
+# `-p test-harness` would unify features differently and compile wasmtime, kube
+# and the operator binary a second time (minutes of CI and gigabytes of disk).
+# The operator binary the harness starts comes from the same build.
+HARNESS_TESTS := $(foreach t,$(basename $(notdir $(wildcard tests/harness/tests/*.rs))),--test $(t))
+HARNESS_BUILD = CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --workspace --no-run
 
 setup-control-plane: ## Debian packages the control-plane scripts use (Go must be on PATH)
 	@command -v go >/dev/null || { echo "Go >= 1.26 is needed to build the control plane" >&2; exit 1; }
@@ -80,8 +86,8 @@ soak: setup-control-plane setup-tarantool control-plane ## kill the operator dur
 	@started=0; \
 	if ! bash tests/control-plane/status.sh >/dev/null 2>&1; then bash tests/control-plane/cluster-up.sh; started=1; fi; \
 	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \
-	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build -p tarantool-operator; \
-	KILL_TRIALS=$${KILL_TRIALS:-20} CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test -p test-harness --test kill -- --include-ignored --nocapture
+	$(HARNESS_BUILD); \
+	KILL_TRIALS=$${KILL_TRIALS:-20} CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --workspace --test kill -- --include-ignored --nocapture
 
 cluster-down: ## stop the local control plane and remove its state
 	bash tests/control-plane/cluster-down.sh
@@ -92,5 +98,5 @@ test-control-plane: setup-control-plane setup-tarantool control-plane ## tests a
 	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \
 	(cd tests/control-plane && CGO_ENABLED=0 go test ./cmd/cphelper); \
 	bash tests/tarantool/check-dev-cluster.sh; \
-	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build -p tarantool-operator; \
-	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test -p test-harness -- --include-ignored
+	$(HARNESS_BUILD); \
+	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --workspace $(HARNESS_TESTS) -- --include-ignored
