@@ -45,9 +45,10 @@ as the chart's ServiceAccount; change both together.
 - apiGroups: [""]
   resources: ["pods/exec"]
   verbs: ["create", "get"]
-# After a volumeClaimTemplates change the old StatefulSets are migrated away;
-# their claims are deleted once the data moved (StatefulSets never delete
-# claims themselves). Claims are created by the StatefulSet controller.
+# After a volumeClaimTemplates change, or when a Role has fewer replica sets,
+# the old StatefulSets are drained and deleted, and then their claims (a
+# StatefulSet deleted keeps them: whenDeleted Retain). Claims are created by
+# the StatefulSet controller, which also deletes those of pods scaled away.
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "delete"]

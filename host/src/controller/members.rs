@@ -2,10 +2,12 @@
 //! should have them: deterministic UUIDs, advertise URIs, the Role's
 //! Cartridge settings, and the instances whose pods are all ready.
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use crate::api::role::Role;
+use crate::resources::epochs::Epochs;
 use crate::resources::{labels, names};
 use crate::topology::JoinServer;
 use crate::topology::identity;
@@ -34,12 +36,15 @@ pub fn statefulset_names(role: &Role) -> Vec<String> {
 
 /// The replica sets of `role` in `cluster`. A replica set lists its
 /// instances only once every one of its pods is ready, so that it joins
-/// with all of them in one call.
+/// with all of them in one call. `statefulsets` gives the instance epochs;
+/// a StatefulSet missing from it has every ordinal at epoch 0 (true before
+/// the bootstrap: epochs move only when an instance is expelled).
 pub fn desired_replicasets(
     namespace: &str,
     cluster: &str,
     role: &Role,
     pods: &[Pod],
+    statefulsets: &[StatefulSet],
 ) -> Vec<DesiredReplicaset> {
     let role_name = role.name_any();
     let replicas = role
@@ -64,12 +69,24 @@ pub fn desired_replicasets(
                 .find(|o| o.controller == Some(true) && o.kind == "StatefulSet" && o.name == sts)
                 .map(|o| o.uid.clone())
                 .unwrap_or_default();
+            let epochs = statefulsets
+                .iter()
+                .find(|s| s.name_any() == sts)
+                .map(Epochs::of)
+                .unwrap_or_default();
             let servers = if all_ready && !generation.is_empty() {
                 pod_names
                     .iter()
-                    .map(|pod| JoinServer {
+                    .zip(0..)
+                    .map(|(pod, ordinal)| JoinServer {
                         uri: identity::advertise_uri(pod, &service, namespace),
-                        uuid: identity::instance_uuid(namespace, cluster, pod, &generation),
+                        uuid: identity::instance_uuid(
+                            namespace,
+                            cluster,
+                            pod,
+                            &generation,
+                            epochs.get(ordinal),
+                        ),
                     })
                     .collect()
             } else {

@@ -8,8 +8,11 @@
 //! - [`statefulset`]: a replica set's StatefulSet.
 //! - [`service`]: the headless and the client Service.
 //! - [`apply`]: server-side apply, skipped when nothing changed.
+//! - [`epochs`]: per-ordinal instance epochs, so an ordinal scaled away and
+//!   back joins Cartridge under a new UUID.
 
 pub mod apply;
+pub mod epochs;
 pub mod labels;
 pub mod names;
 pub mod service;

@@ -2,7 +2,10 @@
 //! environment and volumes Cartridge needs, updated only by the operator
 //! (`OnDelete`), pods started in parallel.
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
+};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 
@@ -127,6 +130,16 @@ pub fn build(obj: &ReplicasetObjects<'_>) -> StatefulSet {
             }),
             template: pod,
             volume_claim_templates: (!claims.is_empty()).then_some(claims),
+            // A pod scaled away is expelled from Cartridge; its volume must
+            // go with it, or a pod scaled back in would start on the data
+            // of an expelled instance. Deleting the whole StatefulSet keeps
+            // the volumes: the operator deletes those itself, after a drain.
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_scaled: Some("Delete".into()),
+                    when_deleted: Some("Retain".into()),
+                },
+            ),
             ..StatefulSetSpec::default()
         },
         status: None,

@@ -5,7 +5,9 @@
 //! The names include the StatefulSet's UID (its generation): a restarted pod
 //! keeps its instance's identity, but a StatefulSet deleted and created
 //! again (a replica set scaled away and back) is a new replica set with new
-//! instances. Cartridge never lets an expelled UUID join again.
+//! instances. Cartridge never lets an expelled UUID join again, so an
+//! instance also has an epoch: the number of times its ordinal was scaled
+//! away and expelled (see `resources::epochs`).
 
 use uuid::Uuid;
 
@@ -27,9 +29,21 @@ pub fn replicaset_uuid(
 }
 
 /// UUID of the instance run by pod `pod` of the StatefulSet with UID
-/// `generation`.
-pub fn instance_uuid(namespace: &str, cluster: &str, pod: &str, generation: &str) -> String {
-    v5(&["instance", namespace, cluster, pod, generation])
+/// `generation`, in the `epoch`-th life of its ordinal (0 until it is first
+/// scaled away; epoch 0 keeps the UUIDs of clusters made before epochs).
+pub fn instance_uuid(
+    namespace: &str,
+    cluster: &str,
+    pod: &str,
+    generation: &str,
+    epoch: u32,
+) -> String {
+    if epoch == 0 {
+        v5(&["instance", namespace, cluster, pod, generation])
+    } else {
+        let epoch = epoch.to_string();
+        v5(&["instance", namespace, cluster, pod, generation, &epoch])
+    }
 }
 
 /// The advertise URI of pod `pod` behind the headless Service `service`.
@@ -56,12 +70,19 @@ mod tests {
             replicaset_uuid("ns", "c", "storage-0-b", "uid2"),
             "a new StatefulSet is a new replica set"
         );
-        assert_ne!(a, instance_uuid("ns", "c", "storage-0-b", "uid1"));
+        assert_ne!(a, instance_uuid("ns", "c", "storage-0-b", "uid1", 0));
         // Pinned: a change here would give every running cluster new UUIDs.
         assert_eq!(
-            instance_uuid("default", "test", "router-0-7dfd9f68f-0", "uid"),
+            instance_uuid("default", "test", "router-0-7dfd9f68f-0", "uid", 0),
             "7a395a42-e633-583a-8a81-d9443e4f2f93"
         );
+        let first = instance_uuid("ns", "c", "storage-0-b-2", "uid1", 0);
+        let second = instance_uuid("ns", "c", "storage-0-b-2", "uid1", 1);
+        assert_ne!(
+            first, second,
+            "an ordinal scaled away comes back as a new instance"
+        );
+        assert_ne!(second, instance_uuid("ns", "c", "storage-0-b-2", "uid1", 2));
         assert_eq!(
             Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(),
             Some(5)

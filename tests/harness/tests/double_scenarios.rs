@@ -10,6 +10,7 @@ mod support;
 
 use std::path::PathBuf;
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use tarantool_operator::api::{Cluster, Role};
@@ -388,11 +389,12 @@ async fn a_bad_component_pauses_only_its_role_on_the_double() {
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
-async fn on_delete_and_replicas_up_and_down_on_the_double() {
+async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
     run("double-replicas", |t| async move {
         let (mut child, log) = start(&t).await?;
         let outcome = async {
-            // Up first (a new instance per replica set joins), then down.
+            // Up (a new instance per replica set joins), down (the master
+            // moves first), and up again.
             patch_role(
                 &t,
                 "storage",
@@ -446,6 +448,35 @@ async fn on_delete_and_replicas_up_and_down_on_the_double() {
                     .is_empty(),
                 || "a master was deleted".into(),
             )?;
+            let (total, per) = storage_buckets(&t).await?;
+            check(total == 30_000, || format!("buckets {per:?}"))?;
+
+            // And up again: the ordinal that was expelled comes back as a
+            // new instance (Cartridge refuses an expelled UUID) on a new
+            // volume (the StatefulSet deleted the old claim).
+            let claim = format!("data-{}-1", names[0]);
+            let old_uuid = info
+                .server_by_alias(&format!("{}-1", names[0]))
+                .map(|s| s.uuid.clone())
+                .ok_or_else(|| Failure::Check("no second instance".into()))?;
+            t.wait_deleted::<PersistentVolumeClaim>(&claim, "the claim of a pod scaled away")
+                .await?;
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"replicasetTemplate": {"replicas": 2}}}),
+            )
+            .await?;
+            wait_instances(&t, 2).await?;
+            let back = cartridge(&t)
+                .await?
+                .into_iter()
+                .find(|r| r.alias == names[0])
+                .and_then(|r| r.server_by_alias(&format!("{}-1", names[0])).cloned())
+                .ok_or_else(|| Failure::Check("the second instance did not come back".into()))?;
+            check(back.uuid != old_uuid, || {
+                format!("{} came back under its expelled UUID", back.alias)
+            })?;
             let (total, per) = storage_buckets(&t).await?;
             check(total == 30_000, || format!("buckets {per:?}"))?;
 

@@ -76,14 +76,12 @@ async fn storage_statefulsets(t: &TestContext) -> Result<Vec<String>, Failure> {
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
-async fn replicas_scale_up_then_down_moving_the_master_first() {
+async fn replicas_scale_up_down_and_up_again_moving_the_master_first() {
     run("scale-replicas", |t| async move {
         let operator = start_article(&t).await?;
         let role = t.api::<Role>().get("storage").await?;
         let sts = statefulset_names(&role);
-        // Up first: a new instance per replica set joins. (Down then up
-        // again would bring back an expelled instance: see
-        // docs/operations.md, known limits.)
+        // Up first: a new instance per replica set joins.
         patch_storage(&t, json!({"spec": {"replicasetTemplate": {"replicas": 3}}})).await?;
         settled(&t, 2, 3).await?;
         check(
@@ -121,6 +119,26 @@ async fn replicas_scale_up_then_down_moving_the_master_first() {
         }
         let (total, per) = buckets(&operator);
         check(total == 30_000, || format!("buckets {per:?}"))?;
+
+        // Up again: the ordinals that were expelled come back as new
+        // instances (the fake, like Cartridge, refuses an expelled UUID).
+        patch_storage(&t, json!({"spec": {"replicasetTemplate": {"replicas": 3}}})).await?;
+        settled(&t, 2, 3).await?;
+        {
+            let model = operator.topology.state();
+            for name in &sts {
+                let rs = model
+                    .replicaset_by_alias(name)
+                    .ok_or_else(|| Failure::Check(format!("{name} gone")))?;
+                check(rs.servers.len() == 3, || {
+                    format!("{name} back up: {:?}", rs.servers)
+                })?;
+                check(
+                    rs.servers.iter().all(|s| !model.expelled.contains(&s.uuid)),
+                    || format!("{name}: an expelled UUID is back"),
+                )?;
+            }
+        }
 
         Ok::<(), Failure>(())
     })

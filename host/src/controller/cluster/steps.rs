@@ -221,7 +221,8 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
         .roles
         .iter()
         .flat_map(|role| {
-            members::desired_replicasets(&pass.namespace, &pass.name, role, &pass.pods)
+            // Before the bootstrap no instance was expelled: epochs are 0.
+            members::desired_replicasets(&pass.namespace, &pass.name, role, &pass.pods, &[])
         })
         .collect();
     let observed = topology.replicasets().await?;

@@ -11,14 +11,17 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::DeleteParams;
+use std::sync::Arc;
+
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
 use super::RolePass;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events, members};
+use crate::resources::epochs::{self, Epochs};
 use crate::resources::names;
-use crate::topology::{ReplicasetEdit, ReplicasetInfo, TopologyEdit};
+use crate::topology::{ReplicasetEdit, ReplicasetInfo, Topology, TopologyEdit, identity};
 
 /// StatefulSets of the Role the spec no longer names.
 fn retiring(pass: &RolePass) -> Vec<StatefulSet> {
@@ -58,38 +61,7 @@ pub async fn retire(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     };
     let mut waiting = Vec::new();
 
-    // Instances beyond `replicas` whose pods are gone.
-    let mut expel = Vec::new();
-    for name in members::statefulset_names(&pass.role) {
-        let Some(info) = observed.iter().find(|r| r.alias == name) else {
-            continue;
-        };
-        for server in &info.servers {
-            let beyond = ordinal(&name, &server.alias)
-                .is_some_and(|o| o >= u32::try_from(replicas).unwrap_or(0));
-            let pod_exists = pass.pods.iter().any(|p| p.name_any() == server.alias);
-            if beyond && !pod_exists && info.master.as_deref() != Some(server.uuid.as_str()) {
-                expel.push(server.uuid.clone());
-            } else if beyond {
-                waiting.push(format!("{} to stop", server.alias));
-            }
-        }
-    }
-    if !expel.is_empty() {
-        topology
-            .edit(&TopologyEdit {
-                replicasets: Vec::new(),
-                expel: expel.clone(),
-            })
-            .await?;
-        events::normal(
-            ctx,
-            pass.role.as_ref(),
-            "InstancesExpelled",
-            format!("expelled {} instances removed by scaling down", expel.len()),
-        )
-        .await;
-    }
+    expel_removed_instances(ctx, pass, &topology, &observed, replicas, &mut waiting).await?;
 
     let leader = pass
         .cluster
@@ -141,12 +113,93 @@ pub async fn retire(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     }
 }
 
+/// Expels the instances beyond `replicas` whose pods are gone (their
+/// master moved before the StatefulSet shrank). Each one's ordinal moves
+/// to its next epoch first, so that a pod scaled back in later joins as a
+/// new instance; see [`crate::resources::epochs`].
+async fn expel_removed_instances(
+    ctx: &Context,
+    pass: &RolePass,
+    topology: &Arc<dyn Topology>,
+    observed: &[ReplicasetInfo],
+    replicas: i32,
+    waiting: &mut Vec<String>,
+) -> Result<(), Error> {
+    let replicas = u32::try_from(replicas).unwrap_or(0);
+    let cluster = pass
+        .cluster
+        .as_ref()
+        .map(ResourceExt::name_any)
+        .unwrap_or_default();
+    let mut expel = Vec::new();
+    for sts in &pass.statefulsets {
+        let name = sts.name_any();
+        if !members::statefulset_names(&pass.role).contains(&name) {
+            continue;
+        }
+        let Some(info) = observed.iter().find(|r| r.alias == name) else {
+            continue;
+        };
+        let generation = sts.uid().unwrap_or_default();
+        let mut epochs = Epochs::of(sts);
+        let mut bumped = false;
+        for server in &info.servers {
+            let Some(o) = ordinal(&name, &server.alias).filter(|o| *o >= replicas) else {
+                continue;
+            };
+            let pod_exists = pass.pods.iter().any(|p| p.name_any() == server.alias);
+            if pod_exists || info.master.as_deref() == Some(server.uuid.as_str()) {
+                waiting.push(format!("{} to stop", server.alias));
+                continue;
+            }
+            let current = identity::instance_uuid(
+                &pass.namespace,
+                &cluster,
+                &server.alias,
+                &generation,
+                epochs.get(o),
+            );
+            if current == server.uuid {
+                epochs.bump(o);
+                bumped = true;
+            }
+            expel.push(server.uuid.clone());
+        }
+        if bumped {
+            let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+            api.patch(
+                &name,
+                &PatchParams::apply(epochs::FIELD_MANAGER).force(),
+                &Patch::Apply(epochs.apply_patch(&name)),
+            )
+            .await?;
+        }
+    }
+    if expel.is_empty() {
+        return Ok(());
+    }
+    topology
+        .edit(&TopologyEdit {
+            replicasets: Vec::new(),
+            expel: expel.clone(),
+        })
+        .await?;
+    events::normal(
+        ctx,
+        pass.role.as_ref(),
+        "InstancesExpelled",
+        format!("expelled {} instances removed by scaling down", expel.len()),
+    )
+    .await;
+    Ok(())
+}
+
 /// Sets the weight of a replica set holding data to 0; `Some(why)` while
 /// buckets remain.
 async fn drain(
     ctx: &Context,
     pass: &RolePass,
-    topology: &std::sync::Arc<dyn crate::topology::Topology>,
+    topology: &Arc<dyn Topology>,
     info: &ReplicasetInfo,
 ) -> Result<Option<String>, Error> {
     if info.weight.is_some_and(|w| w > 0.0) {

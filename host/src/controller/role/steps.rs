@@ -183,8 +183,13 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
         return Ok(Flow::Next);
     };
     let cluster_name = cluster.name_any();
-    let desired =
-        members::desired_replicasets(&pass.namespace, &cluster_name, &pass.role, &pass.pods);
+    let desired = members::desired_replicasets(
+        &pass.namespace,
+        &cluster_name,
+        &pass.role,
+        &pass.pods,
+        &pass.statefulsets,
+    );
     let vshard_hash = desired_hash(
         &pass
             .role
