@@ -7,8 +7,9 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
+use super::cache::Cache;
 use super::metrics::Metrics;
 use crate::strategy::{Registry, WasmStrategy};
 use crate::topology::Connector;
@@ -54,6 +55,12 @@ pub struct Context {
     /// with the rollout's revision: a component changed mid-rollout takes
     /// effect at the next one.
     pub pinned_strategies: Mutex<HashMap<String, (String, Arc<WasmStrategy>)>>,
+    /// The statuses written last (a pass starts from them, not from a
+    /// watch cache that may lag behind).
+    pub written: super::status::Written,
+    /// The stores the running controllers fill; `None` outside
+    /// [`super::run::run`] (unit tests), where passes ask the apiserver.
+    cache: RwLock<Option<Arc<Cache>>>,
 }
 
 impl Context {
@@ -75,6 +82,18 @@ impl Context {
             settings,
             strategies,
             pinned_strategies: Mutex::default(),
+            written: super::status::Written::default(),
+            cache: RwLock::default(),
         }
+    }
+
+    /// The controllers' stores, while they run.
+    pub fn cache(&self) -> Option<Arc<Cache>> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the stores the controllers now fill (each run has its own).
+    pub fn set_cache(&self, cache: Option<Arc<Cache>>) {
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = cache;
     }
 }

@@ -11,7 +11,10 @@
 //! - [`metrics`]: Prometheus metrics of reconciles and steps.
 //! - [`events`]: Kubernetes Events for every action and refusal.
 //! - [`run`]: both controllers on one client, until shutdown.
+//! - [`cache`]: the stores a Role pass reads, and the deletions they do
+//!   not show yet.
 
+pub mod cache;
 pub mod cluster;
 pub mod context;
 pub mod error;

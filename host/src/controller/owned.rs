@@ -32,7 +32,7 @@ where
     let name = desired.name_any();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = api.get_opt(&name).await?;
-    let applied = apply::apply(&ctx.client, desired, existing.as_ref()).await?;
+    let (applied, _) = apply::apply(&ctx.client, desired, existing.as_ref()).await?;
     let verb = match applied {
         Applied::Unchanged => return Ok(applied),
         Applied::Created => "created",

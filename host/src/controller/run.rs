@@ -8,11 +8,12 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{ObjectRef, reflector};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, warn};
 
+use super::cache::Cache;
 use super::metrics::{ControllerLabels, Metrics};
 use super::pipeline::{Flow, StepFailed};
 use super::{Context, Settings, cluster, role};
@@ -123,30 +124,42 @@ pub async fn run(
             }
         });
 
+    // Pods and Clusters reach Role passes through stores fed by the very
+    // streams that wake them (see `cache`).
+    let (cache, writers) = Cache::new();
+    ctx.set_cache(Some(Arc::new(cache)));
+    let pod_events = reflector(
+        writers.pods,
+        watcher(api::<Pod>(&client, ns), owned.clone()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let cluster_events = reflector(
+        writers.clusters,
+        watcher(api::<Cluster>(&client, ns), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
     let roles = Controller::new(api::<Role>(&client, ns), watcher::Config::default());
     let role_store = roles.store();
     let roles = roles
         .owns(api::<StatefulSet>(&client, ns), owned.clone())
-        .owns(api::<Service>(&client, ns), owned.clone())
-        .watches(api::<Pod>(&client, ns), owned, |pod: Pod| {
+        .owns(api::<Service>(&client, ns), owned)
+        .watches_stream(pod_events, |pod: Pod| {
             let namespace = pod.namespace();
             pod.labels().get(labels::ROLE).map(|role| {
                 ObjectRef::<Role>::new(role).within(namespace.as_deref().unwrap_or_default())
             })
         })
         // A Cluster's change (its bootstrap, its leader) wakes its Roles.
-        .watches(
-            api::<Cluster>(&client, ns),
-            watcher::Config::default(),
-            |cluster: Cluster| {
-                let namespace = cluster.namespace().unwrap_or_default();
-                cluster
-                    .spec
-                    .role_names()
-                    .map(|r| ObjectRef::<Role>::new(r).within(&namespace))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(cluster_events, |cluster: Cluster| {
+            let namespace = cluster.namespace().unwrap_or_default();
+            cluster
+                .spec
+                .role_names()
+                .map(|r| ObjectRef::<Role>::new(r).within(&namespace))
+                .collect::<Vec<_>>()
+        })
         // A custom strategy's ConfigMap wakes the Roles that use it: a new
         // component is validated again.
         .watches(
@@ -171,7 +184,7 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(stopped(stop_rx))
-        .run(role::reconcile, error_policy, ctx)
+        .run(role::reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 debug!(error = %e, "role controller");
@@ -183,4 +196,6 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     futures::join!(clusters, roles);
+    // The stores stop with the streams: later passes ask the apiserver.
+    ctx.set_cache(None);
 }

@@ -1,4 +1,13 @@
 //! Conditions from how a pass ended, and writing a status.
+//!
+//! A pass starts from the object in the watch cache, which may not show the
+//! status the previous pass wrote yet. Starting from the older status would
+//! repeat work (announce a rollout twice, reset a strategy's state), so the
+//! operator remembers what it wrote last ([`Written`]) and a pass starts
+//! from that. Only this operator writes these statuses.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -59,8 +68,53 @@ pub fn set_conditions(
     }
 }
 
+/// The statuses this operator wrote last, by kind, namespace and name (one
+/// entry per object name, so it stays as small as the set of objects),
+/// with the UID they were written for (a recreated object starts afresh).
+#[derive(Debug, Default)]
+pub struct Written(Mutex<HashMap<String, (String, serde_json::Value)>>);
+
+impl Written {
+    fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
+        format!(
+            "{}/{}/{}",
+            K::kind(&()),
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        )
+    }
+
+    fn get<K: Resource<DynamicType = ()>>(&self, object: &K) -> Option<serde_json::Value> {
+        let uid = object.uid()?;
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&Self::key(object))
+            .filter(|(written_for, _)| *written_for == uid)
+            .map(|(_, status)| status.clone())
+    }
+
+    fn put<K: Resource<DynamicType = ()>>(&self, object: &K, status: serde_json::Value) {
+        if let Some(uid) = object.uid() {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.insert(Self::key(object), (uid, status));
+        }
+    }
+
+    /// The status a pass over `object` starts from: the one this operator
+    /// wrote last, else the object's own.
+    pub fn latest<K, S>(&self, object: &K, observed: Option<&S>) -> Option<S>
+    where
+        K: Resource<DynamicType = ()>,
+        S: DeserializeOwned + Clone,
+    {
+        self.get(object)
+            .and_then(|v| serde_json::from_value(v).ok())
+            .or_else(|| observed.cloned())
+    }
+}
+
 /// Writes `status` through the status subresource (server-side apply, the
-/// operator's field manager) when it differs from the object's.
+/// operator's field manager) when it differs from the last one written (or,
+/// when none was, from the object's).
 pub async fn write<K, S>(
     ctx: &Context,
     object: &K,
@@ -74,8 +128,11 @@ where
         + std::fmt::Debug,
     S: Serialize + PartialEq,
 {
-    if old == Some(status) {
-        return Ok(false);
+    let value = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
+    match ctx.written.get(object) {
+        Some(last) if last == value => return Ok(false),
+        None if old == Some(status) => return Ok(false),
+        _ => {}
     }
     let namespace = object.namespace().ok_or(Error::MissingField("namespace"))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -90,5 +147,6 @@ where
         &Patch::Apply(body),
     )
     .await?;
+    ctx.written.put(object, value);
     Ok(true)
 }

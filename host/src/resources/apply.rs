@@ -39,19 +39,20 @@ pub fn desired_hash<K: Serialize>(desired: &K) -> String {
 }
 
 /// Applies `desired` (server-side, forced, as [`FIELD_MANAGER`]) unless
-/// `existing` already carries its hash.
+/// `existing` already carries its hash; returns the object as applied when
+/// a request was made.
 pub async fn apply<K>(
     client: &Client,
     mut desired: K,
     existing: Option<&K>,
-) -> Result<Applied, kube::Error>
+) -> Result<(Applied, Option<K>), kube::Error>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
     let hash = desired_hash(&desired);
     if existing.is_some_and(|e| e.annotations().get(labels::APPLIED_HASH) == Some(&hash)) {
-        return Ok(Applied::Unchanged);
+        return Ok((Applied::Unchanged, None));
     }
     desired
         .annotations_mut()
@@ -66,15 +67,17 @@ where
         map.insert("apiVersion".into(), K::api_version(&dt).into());
         map.insert("kind".into(), K::kind(&dt).into());
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await?;
-    Ok(if existing.is_some() {
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await?;
+    let verb = if existing.is_some() {
         Applied::Updated
     } else {
         Applied::Created
-    })
+    };
+    Ok((verb, Some(applied)))
 }

@@ -18,6 +18,11 @@ pub const REPLICASET: &str = "tarantool.io/replicaset";
 /// Hash of what the operator last applied to an object; equal means the
 /// object needs no write.
 pub const APPLIED_HASH: &str = "tarantool.io/applied-hash";
+/// On a StatefulSet's pod template, and so on its pods: the hash of the
+/// template as the operator built it. A pod whose value differs from its
+/// StatefulSet's is outdated; the operator knows that as soon as it applied
+/// the template, without waiting for the StatefulSet controller's revision.
+pub const TEMPLATE_REVISION: &str = "tarantool.io/template-revision";
 
 /// Labels of every object of a Role.
 pub fn role_labels(cluster: &str, role: &str) -> BTreeMap<String, String> {

@@ -6,8 +6,9 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
     StatefulSetUpdateStrategy,
 };
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::ResourceExt;
 
 use super::labels;
 use crate::api::role::ReplicasetTemplate;
@@ -73,6 +74,26 @@ fn instance_env(obj: &ReplicasetObjects<'_>) -> Vec<EnvVar> {
     env
 }
 
+/// The revision of the pod template `sts` carries (see
+/// [`labels::TEMPLATE_REVISION`]).
+pub fn template_revision(sts: &StatefulSet) -> Option<&str> {
+    sts.spec
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(labels::TEMPLATE_REVISION)
+        .map(String::as_str)
+}
+
+/// The revision of the template `pod` was made from.
+pub fn pod_revision(pod: &Pod) -> Option<&str> {
+    pod.annotations()
+        .get(labels::TEMPLATE_REVISION)
+        .map(String::as_str)
+}
+
 /// The StatefulSet of one replica set.
 pub fn build(obj: &ReplicasetObjects<'_>) -> StatefulSet {
     let labels = labels::replicaset_labels(obj.cluster, obj.role, obj.name);
@@ -90,6 +111,12 @@ pub fn build(obj: &ReplicasetObjects<'_>) -> StatefulSet {
         env.extend(own);
         first.env = Some(env);
     }
+    let revision = super::apply::desired_hash(&pod);
+    pod.metadata
+        .get_or_insert_with(ObjectMeta::default)
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(labels::TEMPLATE_REVISION.to_string(), revision);
     let claims = obj
         .template
         .volume_claim_templates

@@ -152,6 +152,7 @@ async fn statefulset_rolling_update(t: &TestContext, round: usize) -> Result<Dur
                 && status.current_revision == status.update_revision;
         }
         if done {
+            tracing::info!("BENCH done");
             return Ok(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -160,6 +161,7 @@ async fn statefulset_rolling_update(t: &TestContext, round: usize) -> Result<Dur
 
 /// The operator's SwitchMasterUpdate of the storage Role, 10 x 3.
 async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Failure> {
+    tracing::info!("BENCH start");
     let started = Instant::now();
     let image = format!("tarantool/tarantool-operator-examples-kv:{}", round + 2);
     let role = t.api::<Role>().get("storage").await?;
@@ -180,6 +182,7 @@ async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Fail
             &Patch::Merge(json!({"spec": {"replicasetTemplate": template}})),
         )
         .await?;
+    tracing::info!("BENCH patched");
     loop {
         let role = t.api::<Role>().get("storage").await?;
         let current = role
@@ -197,6 +200,7 @@ async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Fail
                     && s.update.as_ref().is_some_and(|u| u.done)
             })
         {
+            tracing::info!("BENCH done");
             return Ok(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -204,6 +208,13 @@ async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Fail
 }
 
 fn main() {
+    if let Ok(f) = std::env::var("MAKESPAN_TRACE") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(f))
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(8 * 1024 * 1024)

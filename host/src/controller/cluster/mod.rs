@@ -109,6 +109,12 @@ pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Actio
         step: "GetObject",
         source,
     })?;
+    if let Some(status) = ctx
+        .written
+        .latest(pass.cluster.as_ref(), pass.cluster.status.as_ref())
+    {
+        pass.status = status;
+    }
     let flow = run_steps(&ctx, &mut pass).await;
     steps::finish(&ctx, &mut pass, &flow)
         .await

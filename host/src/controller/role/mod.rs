@@ -143,6 +143,12 @@ pub async fn reconcile(role: Arc<Role>, ctx: Arc<Context>) -> Result<Action, Ste
         step: "GetObject",
         source,
     })?;
+    if let Some(status) = ctx
+        .written
+        .latest(pass.role.as_ref(), pass.role.status.as_ref())
+    {
+        pass.status = status;
+    }
     let flow = run_steps(&ctx, &mut pass).await;
     steps::finish(&ctx, &mut pass, &flow)
         .await

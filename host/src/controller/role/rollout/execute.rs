@@ -55,13 +55,29 @@ pub async fn execute(
     switching: &Switching<'_>,
 ) -> Result<Executed, Error> {
     let mut done = Executed::default();
-    for action in actions {
+    let mut rest = actions;
+    while let Some(action) = rest.first() {
         match *action {
             Action::Wait(seconds) => done.wait = Some(done.wait.unwrap_or(0).max(seconds)),
-            Action::DeletePod(at) => {
-                if let Some(name) = delete_pod(ctx, role, namespace, built, at).await? {
-                    done.deleted.push(name);
+            Action::DeletePod(_) => {
+                // A run of deletions goes out at once: they do not depend on
+                // each other (the guard checked them together), and one at a
+                // time a pass over 10 replica sets spends 0.4 s on them.
+                let run = rest
+                    .iter()
+                    .take_while(|a| matches!(a, Action::DeletePod(_)))
+                    .count();
+                let deletions = rest[..run].iter().filter_map(|a| match *a {
+                    Action::DeletePod(at) => Some(delete_pod(ctx, role, namespace, built, at)),
+                    _ => None,
+                });
+                for deleted in futures::future::join_all(deletions).await {
+                    if let Some(name) = deleted? {
+                        done.deleted.push(name);
+                    }
                 }
+                rest = &rest[run..];
+                continue;
             }
             Action::SwitchMaster(at) => {
                 match promote(ctx, role, namespace, built, at, switching).await? {
@@ -74,6 +90,7 @@ pub async fn execute(
                 }
             }
         }
+        rest = &rest[1..];
     }
     Ok(done)
 }
@@ -94,13 +111,17 @@ async fn delete_pod(
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let params = DeleteParams {
         preconditions: Some(Preconditions {
-            uid: Some(uid),
+            uid: Some(uid.clone()),
             resource_version: None,
         }),
         ..DeleteParams::default()
     };
     match api.delete(&target.name, &params).await {
-        Ok(_) => {}
+        Ok(_) => {
+            if let Some(cache) = ctx.cache() {
+                cache.expect_deleted(&uid);
+            }
+        }
         // Gone already, or recreated (the precondition failed): the next
         // plan sees the new pod.
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(None),
@@ -278,6 +299,7 @@ mod tests {
             targets: vec![vec![target(0), target(1)]],
             update_revisions: vec![Some("new".into())],
             outdated: 0,
+            stale: 0,
             total: 2,
         }
     }

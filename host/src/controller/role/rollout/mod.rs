@@ -143,29 +143,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     let revision = rollout_revision(pass);
     let strategy_name = pass.role.spec.update_strategy.name.clone();
     let recorded = pass.status.update.as_ref().and_then(|u| u.revision.clone());
-    // The StatefulSet controller must have seen the template first: until
-    // then its update revision is the old one. A new template means a
-    // rollout is coming: say so now, so nobody reads "done" meanwhile.
-    let lagging = pass.statefulsets.iter().any(|s| {
-        names.contains(&s.name_any())
-            && s.status.as_ref().and_then(|st| st.observed_generation) < s.metadata.generation
-    });
-    if lagging {
-        if recorded.is_some() && recorded.as_deref() != Some(revision.as_str()) {
-            pass.status.update = Some(UpdateProgress {
-                strategy: strategy_name,
-                revision: Some(revision),
-                message: Some("waiting for the StatefulSets to take the new template".into()),
-                ..UpdateProgress::default()
-            });
-        }
-        return Ok(Flow::wait(
-            "StatefulSetsSyncing",
-            "waiting for the StatefulSet controller",
-            ctx.settings.poll,
-        ));
-    }
-    let outdated_now = view::build(&view::Inputs {
+    let now_built = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &names,
         observed: &pass.statefulsets,
@@ -176,10 +154,33 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         max_unavailable: 1,
         now: Timestamp::now(),
         state: None,
-    })
-    .outdated;
-    if outdated_now == 0 {
+    });
+    let outdated_now = now_built.outdated;
+    let unready = now_built
+        .view
+        .replicasets
+        .iter()
+        .flat_map(|rs| &rs.pods)
+        .filter(|p| !p.ready)
+        .count();
+    if now_built.stale == 0 {
         match pass.status.update.as_mut() {
+            // Pods deleted by this rollout are still coming back: it ends
+            // when the last of them is ready.
+            Some(update)
+                if update.revision.as_deref() == Some(revision.as_str())
+                    && !update.done
+                    && (outdated_now > 0 || unready > 0) =>
+            {
+                return Ok(Flow::wait(
+                    "Updating",
+                    format!(
+                        "waiting for {} pods to come back",
+                        outdated_now.max(unready)
+                    ),
+                    ctx.settings.poll,
+                ));
+            }
             Some(update) if update.revision.as_deref() == Some(revision.as_str()) => {
                 if !update.done {
                     update.done = true;
@@ -247,6 +248,60 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         return Ok(Flow::wait_for_event("Paused", message));
     }
     let strategy = strategy_for(ctx, pass, &revision).await?;
+    let mut round = plan_and_execute(ctx, pass, &strategy, &revision).await?;
+    if !round.executed.switched.is_empty() && round.executed.deferred.is_none() {
+        // A master moved: plan once more on fresh topology facts, so that
+        // the old master goes in this pass rather than in the next one. The
+        // pods just deleted count as going: they hold the budget.
+        let deleted_at = Time(Timestamp::now());
+        for pod in pass.pods.iter_mut() {
+            if round.executed.deleted.contains(&pod.name_any()) {
+                pod.metadata.deletion_timestamp = Some(deleted_at.clone());
+            }
+        }
+        round = plan_and_execute(ctx, pass, &strategy, &revision).await?;
+    }
+    let (built, decision, executed) = (round.built, round.decision, round.executed);
+    if let Some(why) = executed.deferred {
+        return Ok(Flow::wait("SwitchDeferred", why, ctx.settings.poll));
+    }
+    let after = executed.wait.map_or(ctx.settings.poll, |s| {
+        std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)
+    });
+    Ok(Flow::wait(
+        "Updating",
+        format!(
+            "{}/{} pods updated: {}",
+            built.total - built.outdated,
+            built.total,
+            decision.message
+        ),
+        after,
+    ))
+}
+
+/// One plan of a pass: what the strategy saw, decided, and what was done.
+struct Round {
+    built: view::Built,
+    decision: strategy_sdk::Decision,
+    executed: Executed,
+}
+
+/// Builds the view from what the pass observed and fresh topology facts,
+/// asks the strategy, checks its decision, carries it out and records it.
+async fn plan_and_execute(
+    ctx: &Context,
+    pass: &mut RolePass,
+    strategy: &WasmStrategy,
+    revision: &str,
+) -> Result<Round, Error> {
+    let names = members::statefulset_names(&pass.role);
+    let replicas = pass
+        .role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let strategy_name = pass.role.spec.update_strategy.name.clone();
     let (topology, replicasets) = topology_facts(ctx, pass).await?;
     if topology.is_some() {
         // Fresh masters and weights for the status, too.
@@ -302,25 +357,14 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     )
     .await?;
     record(
-        ctx, pass, &strategy, &revision, &built, &decision, &executed, now,
+        ctx, pass, strategy, revision, &built, &decision, &executed, now,
     )
     .await;
-    if let Some(why) = executed.deferred {
-        return Ok(Flow::wait("SwitchDeferred", why, ctx.settings.poll));
-    }
-    let after = executed.wait.map_or(ctx.settings.poll, |s| {
-        std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)
-    });
-    Ok(Flow::wait(
-        "Updating",
-        format!(
-            "{}/{} pods updated: {}",
-            built.total - built.outdated,
-            built.total,
-            decision.message
-        ),
-        after,
-    ))
+    Ok(Round {
+        built,
+        decision,
+        executed,
+    })
 }
 
 /// Pauses the update when an updated pod stays unready past the deadline:

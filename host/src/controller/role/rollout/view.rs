@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use strategy_sdk::{Pod as ViewPod, PodRef, ReplicaSet, RoleView};
 
 use crate::controller::members;
-use crate::resources::names;
+use crate::resources::{names, statefulset};
 use crate::topology::ReplicasetInfo;
 
 /// The label the StatefulSet controller puts on each pod: its revision.
@@ -38,8 +38,13 @@ pub struct Built {
     pub targets: Vec<Vec<PodTarget>>,
     /// Each replica set's StatefulSet update revision.
     pub update_revisions: Vec<Option<String>>,
-    /// Pods not on their StatefulSet's update revision.
+    /// Pods not known to run their StatefulSet's template revision (those
+    /// missing included: they are on their way back).
     pub outdated: usize,
+    /// Pods that exist and run another template: what a rollout is for.
+    /// Missing pods are not: the StatefulSet controller creates them from
+    /// the current template.
+    pub stale: usize,
     /// Pods of the Role.
     pub total: usize,
 }
@@ -90,12 +95,16 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
     let mut replicasets = Vec::new();
     let mut targets = Vec::new();
     let mut update_revisions = Vec::new();
-    let (mut outdated, mut total) = (0, 0);
+    let (mut outdated, mut stale, mut total) = (0, 0, 0);
     for sts_name in inputs.statefulsets {
         let sts = inputs.observed.iter().find(|s| &s.name_any() == sts_name);
+        // For Events only: what the StatefulSet controller calls the
+        // revisions. Whether a pod is updated is the operator's own
+        // template revision.
         let update_revision = sts
             .and_then(|s| s.status.as_ref())
             .and_then(|s| s.update_revision.clone());
+        let template_revision = sts.and_then(statefulset::template_revision);
         let info = inputs
             .topology
             .and_then(|t| t.iter().find(|r| &r.alias == sts_name));
@@ -106,10 +115,14 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
             let pod = inputs.pods.iter().find(|p| p.name_any() == name);
             let revision = pod.and_then(|p| p.labels().get(REVISION_LABEL).cloned());
             let server = info.and_then(|i| i.server_by_alias(&name));
-            let updated = revision.is_some() && revision == update_revision;
+            let updated = pod.and_then(statefulset::pod_revision).is_some()
+                && pod.and_then(statefulset::pod_revision) == template_revision;
             total += 1;
             if !updated {
                 outdated += 1;
+                if pod.is_some() {
+                    stale += 1;
+                }
             }
             view_pods.push(ViewPod {
                 ordinal,
@@ -161,6 +174,7 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
         targets,
         update_revisions,
         outdated,
+        stale,
         total,
     }
 }

@@ -1,0 +1,196 @@
+//! What a Role pass reads instead of asking the apiserver every time: the
+//! Clusters and the operator's pods, in reflector stores fed by the same
+//! watch streams that wake the Role controller (a pass woken by a change
+//! sees that change), and the pods this operator deleted whose deletion the
+//! store does not show yet.
+//!
+//! The last part is what makes a cache safe for rolling updates. A pass
+//! that deletes a pod may be followed at once by another (its own status
+//! write wakes the Role); if the pod watch has not delivered the deletion
+//! yet, the store still shows the pod ready, and the strategy could take a
+//! second pod of the same replica set beyond the budget. So deletions are
+//! remembered (by UID) and such pods read as terminating until the store
+//! catches up: the ReplicaSet controller's "expectations", in small.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::reflector::{self, Store, store::Writer};
+
+use crate::api::cluster::Cluster;
+use crate::resources::labels;
+
+/// How long a remembered deletion is trusted without the store showing it:
+/// a deleted pod is marked terminating by the apiserver at once, so the
+/// watch shows it within this unless the watch is broken (then the
+/// reflector relists, and the pass reads the truth again).
+const EXPECTATION_TTL: Duration = Duration::from_secs(60);
+
+/// The stores and the remembered deletions.
+pub struct Cache {
+    clusters: Store<Cluster>,
+    pods: Store<Pod>,
+    deleted: Mutex<HashMap<String, Instant>>,
+}
+
+/// The writing halves of the stores, for the watch streams in
+/// [`crate::controller::run`].
+pub struct Writers {
+    /// Feeds the Cluster store.
+    pub clusters: Writer<Cluster>,
+    /// Feeds the pod store.
+    pub pods: Writer<Pod>,
+}
+
+impl Cache {
+    /// Empty stores and their writers.
+    pub fn new() -> (Self, Writers) {
+        let (clusters, clusters_writer) = reflector::store();
+        let (pods, pods_writer) = reflector::store();
+        (
+            Self {
+                clusters,
+                pods,
+                deleted: Mutex::default(),
+            },
+            Writers {
+                clusters: clusters_writer,
+                pods: pods_writer,
+            },
+        )
+    }
+
+    /// Whether both stores hold a first full listing (until then a pass
+    /// asks the apiserver). Never waits: the stores' readiness signal wakes
+    /// only the last of several waiters, so a pass waiting on it could wait
+    /// forever.
+    pub fn ready(&self) -> bool {
+        let ready = |wait: Option<Result<(), _>>| matches!(wait, Some(Ok(())));
+        ready(self.clusters.wait_until_ready().now_or_never())
+            && ready(self.pods.wait_until_ready().now_or_never())
+    }
+
+    /// The Clusters of `namespace`.
+    pub fn clusters(&self, namespace: &str) -> Vec<Cluster> {
+        self.clusters
+            .state()
+            .into_iter()
+            .filter(|c| c.namespace().as_deref() == Some(namespace))
+            .map(|c| c.as_ref().clone())
+            .collect()
+    }
+
+    /// The pods of Role `role` in `namespace`; those this operator deleted
+    /// and the store still shows alive read as terminating.
+    pub fn role_pods(&self, namespace: &str, role: &str) -> Vec<Pod> {
+        let all = self.pods.state();
+        let mut deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget what the store caught up with: the pod is terminating or
+        // gone.
+        deleted.retain(|uid, since| {
+            since.elapsed() < EXPECTATION_TTL
+                && all.iter().any(|p| {
+                    p.uid().as_deref() == Some(uid.as_str())
+                        && p.metadata.deletion_timestamp.is_none()
+                })
+        });
+        let now = Time(Timestamp::now());
+        all.iter()
+            .filter(|p| {
+                p.namespace().as_deref() == Some(namespace)
+                    && p.labels().get(labels::ROLE).map(String::as_str) == Some(role)
+            })
+            .map(|p| {
+                let mut pod = p.as_ref().clone();
+                if pod.uid().is_some_and(|uid| deleted.contains_key(&uid)) {
+                    pod.metadata.deletion_timestamp = Some(now.clone());
+                }
+                pod
+            })
+            .collect()
+    }
+
+    /// Remembers that this operator deleted the pod with `uid`.
+    pub fn expect_deleted(&self, uid: &str) {
+        self.deleted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_string(), Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+    use kube::runtime::watcher::Event;
+
+    fn pod(name: &str, uid: &str, terminating: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                uid: Some(uid.into()),
+                labels: Some([(labels::ROLE.to_string(), "storage".to_string())].into()),
+                deletion_timestamp: terminating.then(|| Time(Timestamp::now())),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn a_deleted_pod_reads_as_terminating_until_the_store_shows_it() {
+        let (cache, mut writers) = Cache::new();
+        writers.pods.apply_watcher_event(&Event::Init);
+        writers
+            .pods
+            .apply_watcher_event(&Event::InitApply(pod("storage-0-h-0", "u0", false)));
+        writers
+            .pods
+            .apply_watcher_event(&Event::InitApply(pod("storage-0-h-1", "u1", false)));
+        assert!(!cache.ready(), "no listing yet");
+        writers.pods.apply_watcher_event(&Event::InitDone);
+        writers.clusters.apply_watcher_event(&Event::Init);
+        writers.clusters.apply_watcher_event(&Event::InitDone);
+        assert!(cache.ready());
+
+        cache.expect_deleted("u0");
+        let pods = cache.role_pods("ns", "storage");
+        assert_eq!(pods.len(), 2);
+        let terminating = |pods: &[Pod], name: &str| {
+            pods.iter()
+                .find(|p| p.name_any() == name)
+                .is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+        };
+        assert!(
+            terminating(&pods, "storage-0-h-0"),
+            "the store lags: still going"
+        );
+        assert!(!terminating(&pods, "storage-0-h-1"));
+
+        // The watch delivers the deletion: the expectation is met and
+        // forgotten, and a pod recreated under the same name is not marked.
+        writers
+            .pods
+            .apply_watcher_event(&Event::Apply(pod("storage-0-h-0", "u0", true)));
+        assert!(terminating(
+            &cache.role_pods("ns", "storage"),
+            "storage-0-h-0"
+        ));
+        writers
+            .pods
+            .apply_watcher_event(&Event::Apply(pod("storage-0-h-0", "u2", false)));
+        assert!(!terminating(
+            &cache.role_pods("ns", "storage"),
+            "storage-0-h-0"
+        ));
+        assert!(cache.role_pods("other", "storage").is_empty());
+    }
+}
