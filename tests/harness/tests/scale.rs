@@ -168,17 +168,20 @@ async fn replica_sets_scale_down_after_draining_and_back_up() {
                 .is_none(),
             || "not expelled".into(),
         )?;
-        let claims = t
-            .api::<PersistentVolumeClaim>()
-            .list(&ListParams::default())
-            .await?;
-        check(
-            claims
+        // Deleted by the operator; gone once the PVC protection controller
+        // saw the last pod using them go.
+        t.eventually("the retired replica set's volumes gone", || async {
+            let claims = t
+                .api::<PersistentVolumeClaim>()
+                .list(&ListParams::default())
+                .await?;
+            Ok(claims
                 .items
                 .iter()
-                .all(|c| !c.name_any().contains(&before[1])),
-            || "its volumes remain".into(),
-        )?;
+                .all(|c| !c.name_any().contains(&before[1]))
+                .then_some(()))
+        })
+        .await?;
         // The drain came before the expel: its weight went to 0 first.
         {
             let model = operator.topology.state();
