@@ -553,6 +553,19 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
         VshardBootstrap::AlreadyBootstrapped
     );
 
+    // No promotion under disabled failover: the priority moved the master.
+    assert!(!t.promote("rs-uuid", "ub").await.unwrap());
+    let promoted = |calls: &Value| {
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == "failover_promote")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(promoted(&fake_calls(&instance).await).is_empty());
+
     let failover = t.failover().await.unwrap();
     assert_eq!(
         failover,
@@ -572,6 +585,14 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
     t.set_failover(&wanted).await.unwrap();
     let got = t.failover().await.unwrap();
     assert_eq!(got.mode, "stateful");
+    // Under stateful failover the appointed master moves only when promoted.
+    assert!(t.promote("rs-uuid", "ub").await.unwrap());
+    assert_eq!(
+        promoted(&fake_calls(&instance).await),
+        vec![
+            json!({"name": "failover_promote", "arg": {"leaders": {"rs-uuid": "ub"}, "opts": {"force_inconsistency": false}}})
+        ]
+    );
     assert_eq!(got.state_provider.as_deref(), Some("stateboard"));
     assert_eq!(got.tarantool_params, wanted.tarantool_params);
     assert_eq!(got.failover_timeout, Some(20.0));

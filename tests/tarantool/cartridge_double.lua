@@ -70,6 +70,7 @@ local E_VSHARD_CFG = 'ValidateConfigError'
 local E_BOOTSTRAP = 'Bootstrapping vshard failed'
 local E_FAILOVER = 'FailoverSetParamsError'
 local E_PATCH = 'PatchClusterwideError'
+local E_PROMOTE = 'PromoteLeaderError'
 
 -- A validation step raises a Cartridge error object; the API function turns
 -- it into `nil, err` (as Cartridge's `errors.pcall` does).
@@ -923,7 +924,42 @@ local function get_info(uri)
     }
 end
 
+-- failover_promote({[replicaset_uuid] = instance_uuid}, opts): appoints the
+-- active master under stateful and raft failover (where failover_priority
+-- alone does not move it); refused in the other modes, as Cartridge does.
+local failover_promote = catching(function(leaders, opts)
+    local _, m = caller()
+    count(m, 'failover_promote')
+    if type(leaders) ~= 'table' then
+        error('bad argument #1 to failover_promote (table expected, got ' .. type(leaders) .. ')', 0)
+    end
+    if opts ~= nil and type(opts) ~= 'table' then
+        error('bad argument #2 to failover_promote (?table expected, got ' .. type(opts) .. ')', 0)
+    end
+    local mode = m.failover.mode or 'disabled'
+    if mode ~= 'stateful' and mode ~= 'raft' then
+        raise(E_PROMOTE, 'Promotion only works with stateful failover')
+    end
+    for rs_uuid, u in pairs(leaders) do
+        if m.replicasets[rs_uuid] == nil then
+            raise(E_PROMOTE, 'Replicaset %q doesn\'t exist', rs_uuid)
+        end
+        local s = m.servers[u]
+        if s == nil or s.expelled or s.replicaset_uuid ~= rs_uuid then
+            raise(E_PROMOTE, 'Server %q doesn\'t belong to replicaset %q', u, rs_uuid)
+        end
+        if s.disabled or not reachable(m.namespace, server_alias(m, u)) then
+            raise(E_PROMOTE, 'Server %q is unreachable or disabled', u)
+        end
+    end
+    for rs_uuid, u in pairs(leaders) do
+        m.active[rs_uuid] = u
+    end
+    return true
+end)
+
 package.loaded['cartridge'] = {
+    failover_promote = failover_promote,
     VERSION = '2.7.3-double',
     admin_edit_topology = edit_topology,
     admin_get_replicasets = admin_get_replicasets,

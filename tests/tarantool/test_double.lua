@@ -267,6 +267,31 @@ test('failover params are validated like Cartridge', function()
     eq(set("{mode = 'disabled'}"), true, 'back to disabled')
 end)
 
+test('stateful failover: the priority does not move the active master, failover_promote does', function()
+    local router = sock(NS_A, 'router-0')
+    local function promote(rs, u)
+        local r = run(router, ("local ok, err = require('cartridge').failover_promote({[%q] = %q}) return ok, err and err.class_name, err and err.err"):format(rs, u))
+        return r[1], r[2], r[3]
+    end
+    local ok, class, err = promote(U.rs_s1, U['s1-0'])
+    eq(ok, nil, 'refused without stateful failover') eq(class, 'PromoteLeaderError', 'class')
+    eq(err, 'Promotion only works with stateful failover', 'message')
+    eq(run(router, "return require('cartridge').failover_set_params({mode = 'stateful', state_provider = 'etcd2', etcd2_params = {prefix = '/c'}})")[1], true, 'stateful')
+    local before = replicasets(NS_A, 'router-0').s1.active_master
+    local other = before == 's1-0' and 's1-1' or 's1-0'
+    run(router, ("return require('cartridge').admin_edit_topology({replicasets = {{uuid = %q, failover_priority = {%q}}}}) ~= nil")
+        :format(U.rs_s1, U[other]))
+    eq(replicasets(NS_A, 'router-0').s1.active_master, before, 'the appointed master stays')
+    eq(promote(U.rs_s1, U[other]), true, 'promote')
+    eq(replicasets(NS_A, 'router-0').s1.active_master, other, 'promoted')
+    ok, class, err = promote(U.rs_s1, U['s2-0'])
+    eq(ok, nil, 'a server of another replica set') eq(err, ('Server %q doesn\'t belong to replicaset %q'):format(U['s2-0'], U.rs_s1), 'message')
+    -- As the other tests expect it.
+    run(router, ("return require('cartridge').admin_edit_topology({replicasets = {{uuid = %q, failover_priority = {%q}}}}) ~= nil")
+        :format(U.rs_s1, U[before]))
+    eq(run(router, "return require('cartridge').failover_set_params({mode = 'disabled'})")[1], true, 'disabled')
+end)
+
 test('config_patch_clusterwide and config_get_readonly', function()
     local router = sock(NS_A, 'router-0')
     eq(run(router, "return require('cartridge').config_patch_clusterwide({app = {answer = 42}, other = 'text'})")[1], true, 'patch')

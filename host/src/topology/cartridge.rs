@@ -46,6 +46,9 @@ pub mod lua {
     pub const CONFIG_GET: &str = chunk!("lua/config_get.lua");
     /// `config_patch_clusterwide(args.patch)`.
     pub const CONFIG_PATCH: &str = chunk!("lua/config_patch.lua");
+    /// `failover_promote` of `args.instance` in `args.replicaset`, under
+    /// stateful and raft failover only.
+    pub const PROMOTE: &str = chunk!("lua/promote.lua");
 }
 
 /// [`Topology`] through one instance's console.
@@ -124,6 +127,15 @@ impl Topology for ConsoleTopology {
         })?;
         let _: bool = self.call("admin_edit_topology", lua::EDIT, args).await?;
         Ok(())
+    }
+
+    async fn promote(&self, replicaset: &str, instance: &str) -> Result<bool, TopologyError> {
+        self.call(
+            "failover_promote",
+            lua::PROMOTE,
+            json!({ "replicaset": replicaset, "instance": instance }),
+        )
+        .await
     }
 
     async fn bootstrap_vshard(&self) -> Result<VshardBootstrap, TopologyError> {
@@ -225,6 +237,7 @@ mod tests {
             lua::FAILOVER_SET,
             lua::CONFIG_GET,
             lua::CONFIG_PATCH,
+            lua::PROMOTE,
         ] {
             assert!(code.starts_with("-- Prepended to every chunk"));
             assert!(code.contains("return json.encode("), "{code}");

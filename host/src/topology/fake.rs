@@ -63,6 +63,8 @@ pub enum CallKind {
     Config,
     /// `config_patch_clusterwide`.
     PatchConfig(Map<String, Value>),
+    /// `failover_promote` (replica set, instance), stateful and raft only.
+    Promote(String, String),
 }
 
 impl CallKind {
@@ -70,7 +72,11 @@ impl CallKind {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Self::Edit(_) | Self::BootstrapVshard | Self::SetFailover(_) | Self::PatchConfig(_)
+            Self::Edit(_)
+                | Self::BootstrapVshard
+                | Self::SetFailover(_)
+                | Self::PatchConfig(_)
+                | Self::Promote(..)
         )
     }
 }
@@ -464,6 +470,17 @@ impl Topology for Through {
                 *s = next;
                 Ok(())
             },
+        )
+    }
+
+    async fn promote(&self, replicaset: &str, instance: &str) -> Result<bool, TopologyError> {
+        // The fake's master follows the failover priority in every mode;
+        // the call is recorded so tests see that it was made.
+        self.topology.call(
+            &self.pod,
+            CallKind::Promote(replicaset.to_string(), instance.to_string()),
+            "failover_promote",
+            |s| Ok(matches!(s.failover.mode.as_str(), "stateful" | "raft")),
         )
     }
 

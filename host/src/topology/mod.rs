@@ -98,6 +98,12 @@ pub trait Topology: Send + Sync {
     /// the master in disabled and eventual failover), expel.
     async fn edit(&self, edit: &TopologyEdit) -> Result<(), TopologyError>;
 
+    /// `failover_promote` of `instance` in `replicaset` when the failover
+    /// mode appoints the active master (stateful, raft); `Ok(false)`, and
+    /// nothing done, in the other modes, where [`Topology::edit`]'s failover
+    /// priority switched it already.
+    async fn promote(&self, replicaset: &str, instance: &str) -> Result<bool, TopologyError>;
+
     /// `admin_bootstrap_vshard()`, reporting whether it was already done.
     async fn bootstrap_vshard(&self) -> Result<VshardBootstrap, TopologyError>;
 

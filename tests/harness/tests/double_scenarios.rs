@@ -317,15 +317,46 @@ async fn storage_masters(t: &TestContext) -> Result<Vec<String>, Failure> {
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
-async fn a_supervised_switch_waits_for_approval_on_the_double() {
+async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_double() {
     run("double-supervised", |t| async move {
         let (mut child, log) = start(&t).await?;
         let outcome = async {
+            // Under stateful failover the active master is appointed: a new
+            // failover priority alone leaves it where it is, and each switch
+            // must promote (failover_promote) for the update to go on.
+            t.api::<Cluster>()
+                .patch(
+                    "tarantool-cluster",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"failover": {
+                        "mode": "stateful",
+                        "stateProvider": "etcd2",
+                        "etcd2Params": {"endpoints": ["http://etcd.invalid:2379"], "prefix": "/double"},
+                    }}})),
+                )
+                .await?;
+            t.eventually("stateful failover in Cartridge", || async {
+                let leader = t
+                    .api::<Cluster>()
+                    .get("tarantool-cluster")
+                    .await?
+                    .status
+                    .and_then(|s| s.leader)
+                    .unwrap_or_default();
+                let mode = ExecConnector::new(t.client.clone(), ConsoleOptions::default())
+                    .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None))
+                    .failover()
+                    .await
+                    .map(|f| f.mode)
+                    .unwrap_or_default();
+                Ok((mode == "stateful").then_some(()))
+            })
+            .await?;
             patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "supervised": true}}})).await?;
             let watcher = invariants::watch(&t, 2);
             let before = storage_masters(&t).await?;
             set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
-            let waiting = t
+            t
                 .wait_for::<Role>("storage", "an approval request", |r: Option<&Role>| {
                     r.and_then(|r| r.status.as_ref())
                         .and_then(|s| s.update.as_ref())
@@ -334,7 +365,7 @@ async fn a_supervised_switch_waits_for_approval_on_the_double() {
                 })
                 .await?;
             check(storage_masters(&t).await? == before, || "a master switched without approval".into())?;
-            approve_until_done(&t, "storage", &waiting).await?;
+            approve_until_done(&t, "storage").await?;
             settled(&t, 2).await?;
             let after = storage_masters(&t).await?;
             check(after.iter().all(|m| !before.contains(m)), || format!("masters {before:?} -> {after:?}"))?;

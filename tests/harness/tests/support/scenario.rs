@@ -120,67 +120,39 @@ pub async fn start_article(t: &TestContext) -> Result<operator::Operator, Failur
     Ok(operator)
 }
 
-/// Approves, one at a time, every master switch a supervised update of
-/// `role` asks for (`waiting` is the Role as it first asked), until the
-/// update is done or asks for nothing new.
-pub async fn approve_until_done(
-    t: &TestContext,
-    role_name: &str,
-    waiting: &Role,
-) -> Result<(), Failure> {
-    // Approve whatever the operator asks for, one switch at a time,
-    // until the rollout is done.
+/// Approves every master switch the operator asks for on Role `role_name`
+/// (the `tarantool.io/approve-switch` annotation, one pod at a time) until
+/// its rollout is done. A pod asked for again is approved again: the
+/// operator consumes each approval, so a request repeated means the
+/// previous approval was overwritten before it was used (two replica sets
+/// can be waiting at once).
+pub async fn approve_until_done(t: &TestContext, role_name: &str) -> Result<(), Failure> {
     let roles = t.api::<Role>();
-    let asked = |role: &Role| -> Option<String> {
-        let message = role.status.as_ref()?.update.as_ref()?.message.clone()?;
-        let pod = message
-            .split("tarantool.io/approve-switch=")
-            .nth(1)?
-            .split_whitespace()
-            .next()?;
-        Some(pod.to_string())
-    };
-    let mut approved: Vec<String> = Vec::new();
-    let mut next = asked(waiting);
-    for _ in 0..4 {
-        let Some(pod) = next.take() else { break };
-        roles
-            .patch(
-                role_name,
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"metadata": {"annotations": {"tarantool.io/approve-switch": pod}}}),
-                ),
-            )
-            .await?;
-        approved.push(pod);
-        let seen = approved.clone();
-        let role = t
-            .wait_for::<Role>(
-                role_name,
-                "the next approval request or the end",
-                move |r: Option<&Role>| {
-                    let Some(role) = r else { return false };
-                    let done = role
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.update.as_ref())
-                        .is_some_and(|u| u.done);
-                    let message = role
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.update.as_ref())
-                        .and_then(|u| u.message.clone());
-                    let new_request = message
-                        .as_deref()
-                        .and_then(|m| m.split("tarantool.io/approve-switch=").nth(1))
-                        .and_then(|r| r.split_whitespace().next())
-                        .is_some_and(|p| !seen.iter().any(|s| s == p));
-                    done || new_request
-                },
-            )
-            .await?;
-        next = asked(&role).filter(|p| !approved.contains(p));
-    }
+    t.eventually("the rollout done, every switch approved", || async {
+        let role = roles.get(role_name).await?;
+        let update = role.status.as_ref().and_then(|s| s.update.as_ref());
+        if update.is_some_and(|u| u.done) {
+            return Ok(Some(()));
+        }
+        let asked = update
+            .and_then(|u| u.message.as_deref())
+            .and_then(|m| m.split("tarantool.io/approve-switch=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string);
+        let approved = kube::ResourceExt::annotations(&role).get("tarantool.io/approve-switch");
+        if let Some(pod) = asked.filter(|p| approved != Some(p)) {
+            roles
+                .patch(
+                    role_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"metadata": {"annotations": {"tarantool.io/approve-switch": pod}}}),
+                    ),
+                )
+                .await?;
+        }
+        Ok(None)
+    })
+    .await?;
     Ok(())
 }

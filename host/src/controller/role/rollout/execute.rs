@@ -45,7 +45,10 @@ pub struct Executed {
     pub deferred: Option<String>,
 }
 
-/// Carries out `actions` in order.
+/// Carries out `actions` in order. A switch that must wait holds back what
+/// follows in its own replica set (it may rely on the switch), not the
+/// other replica sets: with a supervised update, the switch a human
+/// approved goes ahead even when another replica set's is still waiting.
 pub async fn execute(
     ctx: &Context,
     role: &Role,
@@ -55,6 +58,12 @@ pub async fn execute(
     switching: &Switching<'_>,
 ) -> Result<Executed, Error> {
     let mut done = Executed::default();
+    let mut held: Vec<&str> = Vec::new();
+    let free = |at: PodRef, held: &[&str]| {
+        built
+            .target(at)
+            .is_some_and(|t| !held.contains(&t.replicaset.as_str()))
+    };
     let mut rest = actions;
     while let Some(action) = rest.first() {
         match *action {
@@ -68,7 +77,9 @@ pub async fn execute(
                     .take_while(|a| matches!(a, Action::DeletePod(_)))
                     .count();
                 let deletions = rest[..run].iter().filter_map(|a| match *a {
-                    Action::DeletePod(at) => Some(delete_pod(ctx, role, namespace, built, at)),
+                    Action::DeletePod(at) if free(at, &held) => {
+                        Some(delete_pod(ctx, role, namespace, built, at))
+                    }
                     _ => None,
                 });
                 for deleted in futures::future::join_all(deletions).await {
@@ -79,16 +90,18 @@ pub async fn execute(
                 rest = &rest[run..];
                 continue;
             }
-            Action::SwitchMaster(at) => {
+            Action::SwitchMaster(at) if free(at, &held) => {
                 match promote(ctx, role, namespace, built, at, switching).await? {
                     Ok(switched) => done.switched.push(switched),
                     Err(why) => {
-                        done.deferred = Some(why);
-                        // Whatever follows may rely on the switch: stop here.
-                        break;
+                        done.deferred.get_or_insert(why);
+                        if let Some(target) = built.target(at) {
+                            held.push(&target.replicaset);
+                        }
                     }
                 }
             }
+            Action::SwitchMaster(_) => {}
         }
         rest = &rest[1..];
     }
@@ -147,9 +160,13 @@ pub async fn switch_master(
     to: &str,
     to_alias: &str,
 ) -> Result<(), Error> {
+    // The priority keeps the new master first across restarts; under
+    // stateful and raft failover the active master moves only when
+    // promoted.
     topology
         .edit(&TopologyEdit::switch_master(info, to))
         .await?;
+    topology.promote(&info.uuid, to).await?;
     events::distinct(
         ctx,
         role,
@@ -390,5 +407,81 @@ mod tests {
             "{done:?}"
         );
         assert_eq!(master.as_deref(), Some("rs-0"));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_switch_holds_back_its_replica_set_only() {
+        let connector = FakeConnector::new();
+        let model = connector.topology.clone();
+        let rs = |name: &str, lag: f64| ReplicasetInfo {
+            uuid: format!("{name}-uuid"),
+            alias: name.into(),
+            master: Some(format!("uuid-{name}-0")),
+            servers: vec![
+                server(&format!("{name}-0"), None, true),
+                server(&format!("{name}-1"), Some(lag), true),
+            ],
+            weight: Some(1.0),
+            ..ReplicasetInfo::default()
+        };
+        let infos = vec![rs("a", 5.0), rs("b", 0.0)];
+        model.state().replicasets = infos.clone();
+        let topology = connector.connect(&InstanceTarget::for_pod("ns", "a-0", None));
+        let ctx = testing::context(connector);
+        let role = testing::role(STORAGE);
+        let target = |rs: &str, i: u32| PodTarget {
+            name: format!("{rs}-{i}"),
+            uid: Some(format!("uid-{rs}-{i}")),
+            replicaset: rs.into(),
+            revision: Some("old".into()),
+        };
+        let built = Built {
+            targets: vec![
+                vec![target("a", 0), target("a", 1)],
+                vec![target("b", 0), target("b", 1)],
+            ],
+            update_revisions: vec![Some("new".into()), Some("new".into())],
+            total: 4,
+            ..built()
+        };
+        let at = |replicaset: u32, pod: u32| PodRef { replicaset, pod };
+        // The context's client fails every request: were a-0 deleted, the
+        // execution would fail.
+        let done = execute(
+            &ctx,
+            &role,
+            "ns",
+            &built,
+            &[
+                Action::SwitchMaster(at(0, 1)),
+                Action::DeletePod(at(0, 0)),
+                Action::SwitchMaster(at(1, 1)),
+            ],
+            &Switching {
+                topology: Some(&topology),
+                replicasets: &infos,
+                max_lag_seconds: 1.0,
+                supervised: false,
+            },
+        )
+        .await
+        .expect("execute");
+        assert!(done.deleted.is_empty(), "{done:?}");
+        assert!(
+            done.deferred.as_deref().is_some_and(|w| w.contains("a-1")),
+            "{done:?}"
+        );
+        assert_eq!(
+            done.switched,
+            vec![("b".to_string(), "b-0".to_string(), "b-1".to_string())]
+        );
+        let state = model.state();
+        let master = |uuid: &str| {
+            state
+                .replicaset(uuid)
+                .and_then(|r| r.master_alias().map(str::to_string))
+        };
+        assert_eq!(master("a-uuid").as_deref(), Some("a-0"));
+        assert_eq!(master("b-uuid").as_deref(), Some("b-1"));
     }
 }
