@@ -9,6 +9,7 @@
 mod support;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -17,7 +18,7 @@ use tarantool_operator::api::{Cluster, Role};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo};
+use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, Topology};
 use test_harness::{TestContext, run};
 
 use support::scenario::{
@@ -42,19 +43,26 @@ async fn start(t: &TestContext) -> Result<(tokio::process::Child, PathBuf), Fail
 /// What the double holds, read over exec through the Cluster's leader (or,
 /// while that one restarts, any ready instance).
 async fn cartridge(t: &TestContext) -> Result<Vec<ReplicasetInfo>, Failure> {
-    let connector = ExecConnector::new(t.client.clone(), ConsoleOptions::default());
     Ok(t.eventually("Cartridge to answer", || async {
-        let leader = t
-            .api::<Cluster>()
-            .get("tarantool-cluster")
-            .await?
-            .status
-            .and_then(|s| s.leader)
-            .unwrap_or_default();
-        let topology = connector.connect(&InstanceTarget::for_pod(&t.namespace, &leader, None));
-        Ok(topology.replicasets().await.ok())
+        Ok(leader_topology(t).await?.replicasets().await.ok())
     })
     .await?)
+}
+
+/// Cartridge over exec through the Cluster's leader as the status names it
+/// now.
+async fn leader_topology(t: &TestContext) -> Result<Arc<dyn Topology>, kube::Error> {
+    let leader = t
+        .api::<Cluster>()
+        .get("tarantool-cluster")
+        .await?
+        .status
+        .and_then(|s| s.leader)
+        .unwrap_or_default();
+    Ok(
+        ExecConnector::new(t.client.clone(), ConsoleOptions::default())
+            .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None)),
+    )
 }
 
 async fn storage_buckets(t: &TestContext) -> Result<(u64, Vec<(String, u64)>), Failure> {
@@ -336,20 +344,8 @@ async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_d
                 )
                 .await?;
             t.eventually("stateful failover in Cartridge", || async {
-                let leader = t
-                    .api::<Cluster>()
-                    .get("tarantool-cluster")
-                    .await?
-                    .status
-                    .and_then(|s| s.leader)
-                    .unwrap_or_default();
-                let mode = ExecConnector::new(t.client.clone(), ConsoleOptions::default())
-                    .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None))
-                    .failover()
-                    .await
-                    .map(|f| f.mode)
-                    .unwrap_or_default();
-                Ok((mode == "stateful").then_some(()))
+                let mode = leader_topology(&t).await?.failover().await.map(|f| f.mode);
+                Ok((mode.ok().as_deref() == Some("stateful")).then_some(()))
             })
             .await?;
             patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "supervised": true}}})).await?;
@@ -445,15 +441,8 @@ async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
                 .server_by_alias(&format!("{}-2", names[0]))
                 .cloned()
                 .ok_or_else(|| Failure::Check("no third instance".into()))?;
-            let leader = t
-                .api::<Cluster>()
-                .get("tarantool-cluster")
+            leader_topology(&t)
                 .await?
-                .status
-                .and_then(|s| s.leader)
-                .unwrap_or_default();
-            ExecConnector::new(t.client.clone(), ConsoleOptions::default())
-                .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None))
                 .edit(&tarantool_operator::topology::TopologyEdit::switch_master(
                     &info,
                     &doomed.uuid,

@@ -54,6 +54,14 @@ fn param<T: std::str::FromStr>(pass: &RolePass, key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Instances per replica set the Role wants.
+fn replicas(pass: &RolePass) -> u32 {
+    pass.role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0))
+}
+
 fn refused(reason: &'static str, message: impl Into<String>) -> Error {
     Error::Strategy {
         reason,
@@ -135,11 +143,7 @@ async fn topology_facts(
 /// The rolling-update step.
 pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let names = members::statefulset_names(&pass.role);
-    let replicas = pass
-        .role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let replicas = replicas(pass);
     let revision = rollout_revision(pass);
     let strategy_name = pass.role.spec.update_strategy.name.clone();
     let recorded = pass.status.update.as_ref().and_then(|u| u.revision.clone());
@@ -296,11 +300,7 @@ async fn plan_and_execute(
     revision: &str,
 ) -> Result<Round, Error> {
     let names = members::statefulset_names(&pass.role);
-    let replicas = pass
-        .role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let replicas = replicas(pass);
     let strategy_name = pass.role.spec.update_strategy.name.clone();
     let (topology, replicasets) = topology_facts(ctx, pass).await?;
     if topology.is_some() {

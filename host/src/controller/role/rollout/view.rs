@@ -99,9 +99,12 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
     for sts_name in inputs.statefulsets {
         let sts = inputs.observed.iter().find(|s| &s.name_any() == sts_name);
         // For Events only: what the StatefulSet controller calls the
-        // revisions. Whether a pod is updated is the operator's own
-        // template revision.
+        // revisions (unknown until it has seen the current template).
+        // Whether a pod is updated is the operator's own template revision.
         let update_revision = sts
+            .filter(|s| {
+                s.status.as_ref().and_then(|st| st.observed_generation) >= s.metadata.generation
+            })
             .and_then(|s| s.status.as_ref())
             .and_then(|s| s.update_revision.clone());
         let template_revision = sts.and_then(statefulset::template_revision);
