@@ -152,7 +152,7 @@ async fn statefulset_rolling_update(t: &TestContext, round: usize) -> Result<Dur
                 && status.current_revision == status.update_revision;
         }
         if done {
-            tracing::info!("BENCH done");
+            tracing::info!(round, "StatefulSet RollingUpdate done");
             return Ok(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -161,7 +161,7 @@ async fn statefulset_rolling_update(t: &TestContext, round: usize) -> Result<Dur
 
 /// The operator's SwitchMasterUpdate of the storage Role, 10 x 3.
 async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Failure> {
-    tracing::info!("BENCH start");
+    tracing::info!(round, "operator update starts");
     let started = Instant::now();
     let image = format!("tarantool/tarantool-operator-examples-kv:{}", round + 2);
     let role = t.api::<Role>().get("storage").await?;
@@ -182,7 +182,7 @@ async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Fail
             &Patch::Merge(json!({"spec": {"replicasetTemplate": template}})),
         )
         .await?;
-    tracing::info!("BENCH patched");
+    tracing::info!(round, "operator update: template patched");
     loop {
         let role = t.api::<Role>().get("storage").await?;
         let current = role
@@ -200,7 +200,7 @@ async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Fail
                     && s.update.as_ref().is_some_and(|u| u.done)
             })
         {
-            tracing::info!("BENCH done");
+            tracing::info!(round, "operator update done");
             return Ok(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -208,6 +208,9 @@ async fn operator_update(t: &TestContext, round: usize) -> Result<Duration, Fail
 }
 
 fn main() {
+    // MAKESPAN_TRACE=<filter> (e.g. `tarantool_operator=debug,makespan=info`)
+    // logs the operator's steps with their durations and this bench's
+    // milestones on stderr, timed from the start: where a rollout's time goes.
     if let Ok(f) = std::env::var("MAKESPAN_TRACE") {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(f))
