@@ -22,7 +22,8 @@ use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, To
 use test_harness::{TestContext, run};
 
 use support::scenario::{
-    Failure, approve_until_done, check, create_article, set_image, wait_bootstrapped, wait_joined,
+    Failure, approve_until_done, check, create_article, on_delete_pending, set_image, settled,
+    wait_bootstrapped, wait_joined,
 };
 use support::{invariants, process};
 
@@ -82,29 +83,6 @@ async fn patch_role(t: &TestContext, role: &str, patch: serde_json::Value) -> Re
     Ok(())
 }
 
-/// The storage Role on the current spec with `replicasets` replica sets,
-/// every instance ready and joined, no rollout running.
-async fn settled(t: &TestContext, replicasets: usize) -> Result<Role, Failure> {
-    Ok(t.wait_for::<Role>(
-        "storage",
-        "the storage Role settled",
-        move |r: Option<&Role>| {
-            let Some(role) = r else { return false };
-            let wanted = statefulset_names(role);
-            role.status.as_ref().is_some_and(|s| {
-                s.observed_generation == role.metadata.generation
-                    && wanted.len() == replicasets
-                    && s.replicasets.len() == replicasets
-                    && s.replicasets
-                        .iter()
-                        .all(|rs| wanted.contains(&rs.name) && rs.joined == 2 && rs.ready == 2)
-                    && s.update.as_ref().is_none_or(|u| u.done)
-            })
-        },
-    )
-    .await?)
-}
-
 fn clean(v: &invariants::Violations) -> Result<(), Failure> {
     check(v.budget.is_empty() && v.master_deleted.is_empty(), || {
         format!("invariants: {v:?}")
@@ -143,7 +121,7 @@ async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
             let watcher = invariants::watch(&t, 2);
             let masters_before: Vec<String> = cartridge(&t).await?.iter().filter_map(|r| r.master_alias().map(str::to_string)).collect();
             set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
-            let role = settled(&t, 2).await?;
+            let role = settled(&t, 2, 2).await?;
             let update = role.status.and_then(|s| s.update).unwrap_or_default();
             check(update.strategy == "Canary" && update.component.is_some() && update.done, || format!("{update:?}"))?;
             clean(&watcher.lock().unwrap_or_else(|e| e.into_inner()))?;
@@ -195,7 +173,7 @@ async fn a_paused_update_waits_on_the_double_until_resumed() {
                 json!({"spec": {"updateStrategy": {"paused": null}}}),
             )
             .await?;
-            settled(&t, 2).await?;
+            settled(&t, 2, 2).await?;
             let v = watcher.lock().unwrap_or_else(|e| e.into_inner());
             check(v.deletions >= 4, || format!("{} deletions", v.deletions))?;
             clean(&v)
@@ -214,7 +192,7 @@ async fn replica_sets_drain_before_they_go_and_come_back_on_the_double() {
         let outcome = async {
             let before = statefulset_names(&t.api::<Role>().get("storage").await?);
             patch_role(&t, "storage", json!({"spec": {"replicasets": 1}})).await?;
-            settled(&t, 1).await?;
+            settled(&t, 1, 2).await?;
             t.wait_deleted::<k8s_openapi::api::apps::v1::StatefulSet>(
                 &before[1],
                 "the retired StatefulSet",
@@ -225,7 +203,7 @@ async fn replica_sets_drain_before_they_go_and_come_back_on_the_double() {
                 format!("after scaling down: {per:?}")
             })?;
             patch_role(&t, "storage", json!({"spec": {"replicasets": 2}})).await?;
-            settled(&t, 2).await?;
+            settled(&t, 2, 2).await?;
             let (total, per) = storage_buckets(&t).await?;
             check(total == 30_000 && per.len() == 2, || {
                 format!("after scaling up: {per:?}")
@@ -267,7 +245,7 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
                 json!({"spec": {"replicasetTemplate": template}}),
             )
             .await?;
-            let role = settled(&t, 2).await?;
+            let role = settled(&t, 2, 2).await?;
             let after = statefulset_names(&role);
             check(after.iter().all(|n| !before.contains(n)), || {
                 format!("{before:?} -> {after:?}")
@@ -362,7 +340,7 @@ async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_d
                 .await?;
             check(storage_masters(&t).await? == before, || "a master switched without approval".into())?;
             approve_until_done(&t, "storage").await?;
-            settled(&t, 2).await?;
+            settled(&t, 2, 2).await?;
             let after = storage_masters(&t).await?;
             check(after.iter().all(|m| !before.contains(m)), || format!("masters {before:?} -> {after:?}"))?;
             clean(&watcher.lock().unwrap_or_else(|e| e.into_inner()))
@@ -514,21 +492,7 @@ async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
                 "tarantool/tarantool-operator-examples-kv:0.0.5",
             )
             .await?;
-            t.wait_for::<Role>(
-                "router",
-                "OnDelete to report pending pods",
-                |r: Option<&Role>| {
-                    r.and_then(|r| r.status.as_ref())
-                        .and_then(|s| s.update.as_ref())
-                        .is_some_and(|u| {
-                            u.strategy == "OnDelete"
-                                && u.total_pods == 2
-                                && u.updated_pods == 0
-                                && u.message.is_some()
-                        })
-                },
-            )
-            .await?;
+            on_delete_pending(&t, "router", 2).await?;
             check(
                 watcher.lock().unwrap_or_else(|e| e.into_inner()).deletions == before,
                 || "OnDelete deleted a pod".into(),

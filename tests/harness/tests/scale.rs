@@ -17,32 +17,7 @@ use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 
 use support::operator::Operator;
-use support::scenario::{Failure, check, start_article};
-
-/// The storage Role converged on `replicasets` x `replicas`, every member
-/// recorded.
-async fn settled(t: &TestContext, replicasets: usize, replicas: i32) -> Result<Role, Failure> {
-    Ok(t.wait_for::<Role>(
-        "storage",
-        "the storage Role settled",
-        move |r: Option<&Role>| {
-            let Some(role) = r else { return false };
-            let wanted = statefulset_names(role);
-            role.status.as_ref().is_some_and(|s| {
-                s.observed_generation == role.metadata.generation
-                    && s.replicasets.len() == replicasets
-                    && wanted.len() == replicasets
-                    && s.replicasets.iter().all(|rs| {
-                        wanted.contains(&rs.name)
-                            && rs.joined == replicas
-                            && rs.ready == replicas
-                            && rs.replicas == replicas
-                    })
-            })
-        },
-    )
-    .await?)
-}
+use support::scenario::{Failure, check, settled, start_article};
 
 async fn patch_storage(t: &TestContext, patch: serde_json::Value) -> Result<(), Failure> {
     t.api::<Role>()

@@ -24,8 +24,8 @@ use test_harness::{TestContext, run};
 
 use support::operator;
 use support::scenario::{
-    Failure, approve_until_done, create_article, ready, set_image, start_article,
-    wait_bootstrapped, wait_joined,
+    Failure, approve_until_done, create_article, on_delete_pending, ready, set_image,
+    start_article, wait_bootstrapped, wait_joined,
 };
 
 /// What the invariant watcher saw.
@@ -506,22 +506,7 @@ async fn on_delete_leaves_deletion_to_the_user_and_reports_what_is_pending() {
             "tarantool/tarantool-operator-examples-kv:0.0.5",
         )
         .await?;
-        let role = t
-            .wait_for::<Role>(
-                "router",
-                "OnDelete to report pending pods",
-                |r: Option<&Role>| {
-                    r.and_then(|r| r.status.as_ref())
-                        .and_then(|s| s.update.as_ref())
-                        .is_some_and(|u| {
-                            u.strategy == "OnDelete"
-                                && u.total_pods == 2
-                                && u.updated_pods == 0
-                                && u.message.is_some()
-                        })
-                },
-            )
-            .await?;
+        let role = on_delete_pending(&t, "router", 2).await?;
         if deleted_count(&seen) != 0 {
             return Err(Failure::Check("OnDelete deleted a pod".into()));
         }

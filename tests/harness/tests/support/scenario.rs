@@ -1,10 +1,10 @@
 //! What the scenario tests share: their error type, and the steps of the
 //! article's cluster (create it, wait for it, change its image).
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::controller::members::statefulset_names;
 use test_harness::TestContext;
 
 use super::operator;
@@ -35,17 +35,9 @@ pub fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
     }
 }
 
-/// Whether a pod is ready and not being deleted.
-pub fn ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
+/// Whether a pod is ready and not being deleted: the operator's own test.
+pub use tarantool_operator::controller::members::is_ready as ready;
 
-/// Creates the article's router and storage Roles and its Cluster.
 pub async fn create_article(t: &TestContext) -> Result<(), Failure> {
     operator::create::<Role>(t, "examples/article/router.yaml").await?;
     operator::create::<Role>(t, "examples/article/storage.yaml").await?;
@@ -155,4 +147,51 @@ pub async fn approve_until_done(t: &TestContext, role_name: &str) -> Result<(), 
     })
     .await?;
     Ok(())
+}
+
+/// The storage Role converged on its current spec: `replicasets` replica
+/// sets of `replicas` instances, every one ready and joined, no rollout
+/// running.
+pub async fn settled(t: &TestContext, replicasets: usize, replicas: i32) -> Result<Role, Failure> {
+    Ok(t.wait_for::<Role>(
+        "storage",
+        "the storage Role settled",
+        move |r: Option<&Role>| {
+            let Some(role) = r else { return false };
+            let wanted = statefulset_names(role);
+            role.status.as_ref().is_some_and(|s| {
+                s.observed_generation == role.metadata.generation
+                    && s.replicasets.len() == replicasets
+                    && wanted.len() == replicasets
+                    && s.replicasets.iter().all(|rs| {
+                        wanted.contains(&rs.name)
+                            && rs.joined == replicas
+                            && rs.ready == replicas
+                            && rs.replicas == replicas
+                    })
+                    && s.update.as_ref().is_none_or(|u| u.done)
+            })
+        },
+    )
+    .await?)
+}
+
+/// Role `role` under OnDelete reports its `total` pods pending, none
+/// updated, with a message saying what to delete.
+pub async fn on_delete_pending(t: &TestContext, role: &str, total: i32) -> Result<Role, Failure> {
+    Ok(t.wait_for::<Role>(
+        role,
+        "OnDelete to report pending pods",
+        move |r: Option<&Role>| {
+            r.and_then(|r| r.status.as_ref())
+                .and_then(|s| s.update.as_ref())
+                .is_some_and(|u| {
+                    u.strategy == "OnDelete"
+                        && u.total_pods == total
+                        && u.updated_pods == 0
+                        && u.message.is_some()
+                })
+        },
+    )
+    .await?)
 }
