@@ -17,7 +17,9 @@
 --                   pod goes): desired state in files, so the agent and this
 --                   process can start, stop and restart in any order.
 -- Environment: TARANTOOL_BUCKET_COUNT (default 30000), DOUBLE_DRAIN_RATE
---   (buckets per second the simulated rebalancer moves, default 3000).
+--   (buckets per second the simulated rebalancer moves, default 3000; real
+--   vshard on 2 cores moves about 12), DOUBLE_DEFAULT_LAG (the upstream lag a
+--   following replica reports, seconds, default 0.0004).
 
 local console = require('console')
 local fiber = require('fiber')
@@ -34,6 +36,15 @@ local CONTROL = arg[1] or os.getenv('DOUBLE_CONTROL')
 local MARKERS = arg[2] or os.getenv('DOUBLE_MARKERS_DIR')
 local DEFAULT_BUCKETS = tonumber(os.getenv('TARANTOOL_BUCKET_COUNT')) or 30000
 local DEFAULT_RATE = tonumber(os.getenv('DOUBLE_DRAIN_RATE')) or 3000
+-- Real replication lag is tiny (and sometimes negative); below a millisecond
+-- so that the operator, which ranks replicas by whole milliseconds, sees 0.
+local DEFAULT_LAG = tonumber(os.getenv('DOUBLE_DEFAULT_LAG')) or 0.0004
+-- Cartridge's default failover_timeout, and what eventual failover takes on
+-- top of it before the next in priority is master (observed: about 3 s).
+local DEFAULT_FAILOVER_TIMEOUT = 20
+local REALISTIC_FAILOVER_EXTRA = 3
+-- How long an instance that came back is not healthy yet (observed 1-3 s).
+local REALISTIC_RECOVERY = 2
 -- sun_path is 108 bytes with the terminating NUL; a longer path cannot be bound.
 local MAX_SOCKET_PATH = 107
 -- What a console in 'garbage' mode answers: framed like a YAML document (the
@@ -71,17 +82,19 @@ local E_BOOTSTRAP = 'Bootstrapping vshard failed'
 local E_FAILOVER = 'FailoverSetParamsError'
 local E_PATCH = 'PatchClusterwideError'
 local E_PROMOTE = 'PromoteLeaderError'
+local E_STATE_PROVIDER = 'StateProviderError'
 
 -- A validation step raises a Cartridge error object; the API function turns
 -- it into `nil, err` (as Cartridge's `errors.pcall` does).
 local function raise(class_name, fmt, ...)
     error(new_error(class_name, fmt, ...), 0)
 end
+local function pack(...) return {n = select('#', ...), ...} end
 local function catching(fn)
     return function(...)
-        local res = {pcall(fn, ...)}
+        local res = pack(pcall(fn, ...))
         if res[1] then
-            return unpack(res, 2, table.maxn(res))
+            return unpack(res, 2, res.n)
         end
         if getmetatable(res[2]) == error_mt then
             return nil, res[2]
@@ -111,9 +124,19 @@ end
 
 -- ------------------------------------------------------------------ state
 local models = {}     -- namespace -> model (see new_model)
-local instances = {}  -- socket path -> instance {path, namespace, alias, mode, served, server, sessions}
+local instances = {}  -- socket path -> instance {path, namespace, alias, served, served_at, server, sessions}
 local by_alias = {}   -- namespace -> alias -> instance
+local faults = {}     -- namespace -> alias -> {name, opts}: per pod, kept while it is not served
 local drain_rate = DEFAULT_RATE
+
+-- The fault of an instance (a table {name, opts}) or nil.
+local function fault_of(ns, alias)
+    return faults[ns] and faults[ns][alias]
+end
+local function fault_name(ns, alias)
+    local f = fault_of(ns, alias)
+    return f and f.name or 'ok'
+end
 
 local function new_model(ns)
     return {
@@ -128,10 +151,22 @@ local function new_model(ns)
         config = {},       -- application sections of the clusterwide config
         active = {},       -- replica set uuid -> active leader (stateful/raft: sticky)
         lag = {},          -- server alias -> upstream lag (seconds) it reports
+        lag_range = nil,   -- {lo, hi}: random lag for replicas without their own (nil: DEFAULT_LAG)
         upstream_status = {}, -- server alias -> upstream status it reports (default 'follow')
         calls = {},        -- API function name -> number of calls
         recursive = true,  -- admin_get_* results with cyclic references (Cartridge < 2.7.4)
         carry = 0,         -- fraction of a bucket the rebalancer owes from the last tick
+        state_provider = 'ok', -- 'ok', 'unreachable' or 'bad_password' (stateful failover's etcd2/stateboard)
+        failover_delay = nil,  -- nil: failover notices a gone instance at once; else extra seconds
+                               -- on top of failover_timeout (failover_timeout_override if set)
+        failover_timeout_override = nil,
+        recovery = 0,      -- seconds an instance that came back is not healthy (not electable) yet
+        reach = {},        -- alias -> {up = bool, since = clock, returned = bool}: reachability history
+        membership_delay = 0, -- seconds before membership reaches an unjoined instance
+        reached = {},      -- alias -> true: membership reached it (probed, or the delay passed)
+        topology_since = nil, -- clock of the first join
+        config_as_stored = false, -- patched sections lose their map/seq hints ({} reads back as [])
+        vshard_extra = {}, -- vshard section keys besides bucket_count and bootstrapped (patched)
     }
 end
 
@@ -148,17 +183,6 @@ local function count(m, name)
     m.calls[name] = (m.calls[name] or 0) + 1
 end
 
--- The instance a console session talks to: set by the console's on_start hook
--- (below) in the session's fiber, where every statement of the session runs.
-local function caller()
-    local inst = fiber.self().storage.double_instance
-    if inst == nil then
-        error('cartridge double: this console is not an instance socket;' ..
-            ' connect to a pod socket (the control socket only has require("cartridge_double"))', 3)
-    end
-    return inst, model_of(inst.namespace)
-end
-
 -- An advertise URI "<pod>.<service>.<ns>.svc.cluster.local:3301" names the pod
 -- in its first DNS label: that is the alias of the instance it reaches.
 local function alias_of_uri(uri)
@@ -168,6 +192,67 @@ local function alias_of_uri(uri)
     return host and host:match('^([^.]+)')
 end
 
+-- Whether the model has a (non-expelled) server of that pod.
+local function joined_alias(m, alias)
+    for _, u in ipairs(m.server_order) do
+        local s = m.servers[u]
+        if not s.expelled and alias_of_uri(s.uri) == alias then return true end
+    end
+    return false
+end
+
+local function has_topology(m)
+    return next(m.server_order) ~= nil
+end
+
+-- Cartridge answers from an unconfigured instance's own (empty) config until
+-- membership reaches it; then it proxies admin calls to a member. In the
+-- double: an unjoined instance of a namespace with a topology is unreached
+-- for m.membership_delay seconds after it is served (or after the first
+-- join), or until a member probes it; the 'unreached' fault forces it.
+local function unreached(inst, m, f)
+    if f ~= nil and f.name == 'unreached' then return true end
+    if inst.foreign or not has_topology(m) then return false end
+    if m.reached[inst.alias] or joined_alias(m, inst.alias) then return false end
+    local since = math.max(inst.served_at or 0, m.topology_since or 0)
+    if fiber.clock() >= since + (m.membership_delay or 0) then
+        m.reached[inst.alias] = true
+        return false
+    end
+    return true
+end
+
+-- The instance a console session talks to: set by the console's on_start hook
+-- (below) in the session's fiber, where every statement of the session runs.
+-- caller(name) counts the call in that instance's namespace and returns
+--   inst  the instance the call is answered as ('foreign': another one),
+--   view  the model it answers from (unreached: an empty one),
+--   m     the model changes go to, and net.box calls to other instances see,
+--   f     its fault, if any.
+-- A 'refuse' fault raises its Cartridge error here (the API functions are
+-- wrapped in `catching`, so it comes back as `nil, err`).
+local function caller(name)
+    local inst = fiber.self().storage.double_instance
+    if inst == nil then
+        error('cartridge double: this console is not an instance socket;' ..
+            ' connect to a pod socket (the control socket only has require("cartridge_double"))', 3)
+    end
+    count(model_of(inst.namespace), name)
+    local f = fault_of(inst.namespace, inst.alias)
+    if f ~= nil and f.name == 'refuse' then
+        raise(f.opts.class or 'RemoteCallError', '%s', f.opts.message or 'refused by fault injection')
+    end
+    local m = model_of(inst.namespace)
+    if f ~= nil and f.name == 'foreign' then
+        local ns = f.opts.from_ns or inst.namespace
+        inst = {namespace = ns, alias = f.opts.from_alias or inst.alias, foreign = true}
+        m = models[ns] or new_model(ns)
+    end
+    local view = m
+    if unreached(inst, m, f) then view = new_model(m.namespace) end
+    return inst, view, m, f
+end
+
 local function instance_of(ns, alias)
     return alias and by_alias[ns] and by_alias[ns][alias]
 end
@@ -175,7 +260,46 @@ end
 -- Reachable = the pod's socket is served and the instance is not hung.
 local function reachable(ns, alias)
     local inst = instance_of(ns, alias)
-    return inst ~= nil and inst.mode ~= 'hang'
+    return inst ~= nil and fault_name(ns, alias) ~= 'hang'
+end
+
+-- Reachability history, for the failover and recovery delays: called after
+-- anything that can change reachable() (serve, unserve, a fault).
+local function note_reach(ns, alias)
+    local m = models[ns]
+    if m == nil then return end
+    local up = reachable(ns, alias)
+    local r = m.reach[alias]
+    if r == nil then
+        m.reach[alias] = {up = up, since = fiber.clock(), returned = false}
+    elseif r.up ~= up then
+        m.reach[alias] = {up = up, since = fiber.clock(), returned = up}
+    end
+end
+
+-- An instance that came back (served again, released from a hang) is not
+-- healthy for m.recovery seconds: Cartridge is still connecting it.
+local function recovering(m, alias)
+    local r = m.reach[alias]
+    return r ~= nil and r.up and r.returned and fiber.clock() < r.since + (m.recovery or 0)
+end
+
+-- Seconds failover takes to notice a gone instance: 0 unless
+-- set_failover_delay / set_realistic_failover turned it on.
+local function detection_delay(m)
+    if m.failover_delay == nil then return 0 end
+    local timeout = m.failover_timeout_override or m.failover.failover_timeout or DEFAULT_FAILOVER_TIMEOUT
+    return timeout + m.failover_delay
+end
+
+-- Whether failover counts the instance as alive: reachable and recovered,
+-- or gone so recently that failover has not noticed yet.
+local function failover_alive(m, alias)
+    if reachable(m.namespace, alias) then
+        return not recovering(m, alias)
+    end
+    local r = m.reach[alias]
+    return r ~= nil and not r.up and fiber.clock() < r.since + detection_delay(m)
 end
 
 local function is_storage(rs)
@@ -228,9 +352,14 @@ local function active_leader(m, rs_uuid)
         return order[1]
     end
     local function ok(u)
-        return u ~= nil and not m.servers[u].disabled and reachable(m.namespace, server_alias(m, u))
+        return u ~= nil and not m.servers[u].disabled and failover_alive(m, server_alias(m, u))
     end
     if (mode == 'stateful' or mode == 'raft') and ok(m.active[rs_uuid]) and find(order, m.active[rs_uuid]) then
+        return m.active[rs_uuid]
+    end
+    -- Without its state provider the stateful coordinator cannot appoint
+    -- anyone: the last appointment stays, even if that leader is gone.
+    if mode == 'stateful' and m.state_provider ~= 'ok' and m.active[rs_uuid] and find(order, m.active[rs_uuid]) then
         return m.active[rs_uuid]
     end
     for _, u in ipairs(order) do
@@ -246,11 +375,15 @@ end
 local VOID = function() return {uri = 'void', uuid = 'void', status = 'void', message = 'void'} end
 
 local function server_status(m, s)
-    local inst = instance_of(m.namespace, alias_of_uri(s.uri))
+    local alias = alias_of_uri(s.uri)
+    local inst = instance_of(m.namespace, alias)
     if inst == nil then
         return 'unreachable', 'Server status is "dead"'
-    elseif inst.mode == 'hang' then
+    elseif fault_name(m.namespace, alias) == 'hang' then
         return 'unreachable', 'Server status is "suspect"'
+    elseif recovering(m, alias) then
+        -- Cartridge reports the member's state while it is not configured.
+        return 'warning', 'ConnectingFullmesh'
     end
     return 'healthy', ''
 end
@@ -343,10 +476,6 @@ local function topology_cfg(m)
     return t
 end
 
-local function has_topology(m)
-    return next(m.server_order) ~= nil
-end
-
 -- ------------------------------------------------------------------ buckets
 -- Target bucket counts: bucket_count split over storages with weight > 0 in
 -- proportion to their weights (largest remainder, so the sum is exact).
@@ -421,17 +550,19 @@ end)
 
 -- ------------------------------------------------------------------ cartridge API
 local edit_topology = catching(function(args)
-    local inst, m = caller()
-    count(m, 'admin_edit_topology')
+    local inst, view, m = caller('admin_edit_topology')
     if type(args) ~= 'table' then
         error('bad argument #1 to admin_edit_topology (table expected, got ' .. type(args) .. ')', 0)
     end
+    -- An instance membership has not reached edits its own (empty) config
+    -- (Cartridge proxies the call only once it knows a member).
+    local src = view
     -- Work on a copy and commit only if every check passes: Cartridge applies a
     -- topology change as one two-phase commit, all or nothing.
     local t = {
-        namespace = m.namespace, failover = m.failover, bootstrapped = m.bootstrapped,
-        replicasets = deepcopy(m.replicasets), rs_order = deepcopy(m.rs_order),
-        servers = deepcopy(m.servers), server_order = deepcopy(m.server_order),
+        namespace = m.namespace, failover = src.failover, bootstrapped = src.bootstrapped,
+        replicasets = deepcopy(src.replicasets), rs_order = deepcopy(src.rs_order),
+        servers = deepcopy(src.servers), server_order = deepcopy(src.server_order),
     }
     local ret_servers, ret_rs = {}, {}
 
@@ -545,10 +676,13 @@ local edit_topology = catching(function(args)
     local old_rs_order = t.rs_order
     t.rs_order = kept
 
-    -- topology.validate: the instance doing the change must stay in the cluster.
+    -- topology.validate: the instance doing the change must stay in the
+    -- cluster. Cartridge checks "is listed" only for an instance that has a
+    -- uuid already: an edit through a fresh instance that does not join it
+    -- configures the cluster without it (it stays unconfigured and proxies).
     local me
-    for _, u in ipairs(m.server_order) do
-        local s = m.servers[u]
+    for _, u in ipairs(src.server_order) do
+        local s = src.servers[u]
         if not s.expelled and alias_of_uri(s.uri) == inst.alias then me = u end
     end
     if me ~= nil and t.servers[me].expelled then
@@ -557,14 +691,8 @@ local edit_topology = catching(function(args)
     if me ~= nil and t.servers[me].disabled then
         raise(E_TOPOLOGY, 'Current instance %q can not be disabled', t.servers[me].uri)
     end
-    if not has_topology(m) then
-        local listed = false
-        for _, u in ipairs(t.server_order) do
-            if alias_of_uri(t.servers[u].uri) == inst.alias then listed = true end
-        end
-        if not listed and next(t.server_order) ~= nil then
-            raise(E_TOPOLOGY, 'Current instance %q is not listed in config', inst.alias)
-        end
+    if me ~= nil and t.servers[me] == nil then
+        raise(E_TOPOLOGY, 'Current instance %q is not listed in config', src.servers[me].uri)
     end
     if (t.failover.mode == 'raft') then
         for _, ru in ipairs(t.rs_order) do
@@ -591,9 +719,9 @@ local edit_topology = catching(function(args)
     if storages > 0 and total_w <= 0 then
         raise(E_VSHARD_CFG, 'At least one vshard-storage (default) must have weight > 0')
     end
-    if m.bootstrapped then
+    if src.bootstrapped then
         for _, ru in ipairs(old_rs_order) do
-            local old = m.replicasets[ru]
+            local old = src.replicasets[ru]
             local new = t.replicasets[ru]
             if old ~= nil and is_storage(old) and (new == nil or not is_storage(new)) then
                 if old.weight ~= 0 then
@@ -606,7 +734,20 @@ local edit_topology = catching(function(args)
         end
     end
 
+    if src ~= m and has_topology(m) then
+        -- A second cluster over the first: the configured members refuse
+        -- the prepare of a config that drops servers they know.
+        for _, u in ipairs(m.server_order) do
+            if t.servers[u] == nil then
+                raise(E_TOPOLOGY, 'servers[%s] can not be removed from config', u)
+            end
+        end
+        raise('Prepare2pcError', 'cartridge double: an edit through an instance membership has not reached,' ..
+            ' in a namespace that already has a cluster, is not modelled')
+    end
+
     m.replicasets, m.rs_order, m.servers, m.server_order = t.replicasets, t.rs_order, t.servers, t.server_order
+    if m.topology_since == nil and has_topology(m) then m.topology_since = fiber.clock() end
     local list, servers = get_topology(m)
     local by_uuid = {}
     for _, o in ipairs(list) do by_uuid[o.uuid] = o end
@@ -616,37 +757,39 @@ local edit_topology = catching(function(args)
     return ret
 end)
 
-local function admin_get_replicasets()
-    local _, m = caller()
-    count(m, 'admin_get_replicasets')
+local admin_get_replicasets = catching(function()
+    local _, m, _, f = caller('admin_get_replicasets') -- m: the model it answers from
+    if f ~= nil and f.name == 'empty' then return {} end
     local list, servers = get_topology(m)
     unlink(m, list, servers)
     return list
-end
+end)
 
-local function admin_get_servers()
-    local _, m = caller()
-    count(m, 'admin_get_servers')
+local admin_get_servers = catching(function()
+    local _, m, _, f = caller('admin_get_servers') -- m: the model it answers from
+    if f ~= nil and f.name == 'empty' then return {} end
     local list, servers = get_topology(m)
     unlink(m, list, servers)
     return server_list(servers)
-end
+end)
 
-local function admin_probe_server(uri)
-    local _, m = caller()
-    count(m, 'admin_probe_server')
+local admin_probe_server = catching(function(uri)
+    local _, view, m = caller('admin_probe_server')
     if type(uri) ~= 'string' then
-        error('bad argument #1 to admin_probe_server (string expected, got ' .. type(uri) .. ')', 2)
+        error('bad argument #1 to admin_probe_server (string expected, got ' .. type(uri) .. ')', 0)
     end
-    if reachable(m.namespace, alias_of_uri(uri)) then
+    local alias = alias_of_uri(uri)
+    if reachable(m.namespace, alias) then
+        -- membership.probe_uri: a member that probes an instance makes it
+        -- known to the cluster (and the cluster to it).
+        if view == m and has_topology(m) then m.reached[alias] = true end
         return true
     end
     return nil, new_error('ProbeServerError', 'Probe %q failed: no response', uri)
-end
+end)
 
 local admin_bootstrap_vshard = catching(function()
-    local _, m = caller()
-    count(m, 'admin_bootstrap_vshard')
+    local _, m = caller('admin_bootstrap_vshard') -- m: the model it answers from
     if not has_topology(m) then
         raise('RemoteCallError', 'No remotes with role "vshard-router" available')
     end
@@ -699,11 +842,10 @@ local function failover_params(m)
     return ret
 end
 
-local function failover_get_params()
-    local _, m = caller()
-    count(m, 'failover_get_params')
+local failover_get_params = catching(function()
+    local _, m = caller('failover_get_params') -- m: the model it answers from
     return failover_params(m)
-end
+end)
 
 local FAILOVER_KEYS = {
     mode = 'string', state_provider = 'string', failover_timeout = 'number',
@@ -713,8 +855,7 @@ local FAILOVER_KEYS = {
 }
 
 local failover_set_params = catching(function(opts)
-    local _, m = caller()
-    count(m, 'failover_set_params')
+    local _, m = caller('failover_set_params') -- m: the model it answers from
     if opts ~= nil and type(opts) ~= 'table' then
         error('bad argument #1 to failover_set_params (?table expected, got ' .. type(opts) .. ')', 0)
     end
@@ -775,30 +916,91 @@ local failover_set_params = catching(function(opts)
     return true
 end)
 
--- Sections the double keeps in its own model (Cartridge keeps them in the
--- clusterwide config too, but patching them by hand is not modelled).
-local SYSTEM_SECTIONS = {topology = true, vshard = true, vshard_groups = true}
+-- Sections the double keeps in its own model: `vshard` can be patched (as in
+-- Cartridge, validated like vshard-utils does); patching `topology` and
+-- `vshard_groups` by hand is not modelled.
+local SYSTEM_SECTIONS = {topology = true, vshard_groups = true}
+
+-- A copy without map/seq serialization hints: what Cartridge gives back
+-- after storing a section (json.encode then writes an empty table as []).
+local function plain(v)
+    if type(v) ~= 'table' then return v end
+    local r = {}
+    for k, x in pairs(v) do r[plain(k)] = plain(x) end
+    return r
+end
+
+-- vshard-utils.validate_vshard_group: optional numeric options, whether 0
+-- is allowed, and the word its message uses (the sched_* ones say
+-- "non-negative" but refuse 0).
+local VSHARD_NUMBERS = {
+    rebalancer_max_receiving = {false, 'positive'}, rebalancer_max_sending = {false, 'positive'},
+    collect_bucket_garbage_interval = {false, 'positive'}, sched_ref_quota = {false, 'non-negative'},
+    sched_move_quota = {false, 'non-negative'}, sync_timeout = {true, 'non-negative'},
+    rebalancer_disbalance_threshold = {true, 'non-negative'},
+}
+local function patch_vshard(m, v)
+    if type(v) ~= 'table' then raise(E_VSHARD_CFG, 'section vshard must be a table') end
+    if type(v.bucket_count) ~= 'number' then raise(E_VSHARD_CFG, 'vshard.bucket_count must be a number') end
+    if v.bucket_count <= 0 then raise(E_VSHARD_CFG, 'vshard.bucket_count must be positive') end
+    for k, bound in pairs(VSHARD_NUMBERS) do
+        local x = v[k]
+        if x ~= nil then
+            if type(x) ~= 'number' then raise(E_VSHARD_CFG, 'vshard.%s must be a number', k) end
+            if x < 0 or (x == 0 and not bound[1]) then
+                raise(E_VSHARD_CFG, 'vshard.%s must be %s', k, bound[2])
+            end
+        end
+    end
+    for _, k in ipairs({'collect_lua_garbage', 'connection_fetch_schema'}) do
+        if v[k] ~= nil and type(v[k]) ~= 'boolean' then raise(E_VSHARD_CFG, 'vshard.%s must be a boolean', k) end
+    end
+    if v.rebalancer_mode ~= nil and v.rebalancer_mode ~= 'auto' and v.rebalancer_mode ~= 'manual'
+        and v.rebalancer_mode ~= 'off' then
+        raise(E_VSHARD_CFG, 'vshard.rebalancer must be one of: "auto", "manual", "off"')
+    end
+    if v.bucket_count ~= m.bucket_count then raise(E_VSHARD_CFG, "vshard.bucket_count can't be changed") end
+    if type(v.bootstrapped) ~= 'boolean' then raise(E_VSHARD_CFG, 'vshard.bootstrapped must be true or false') end
+    return function()
+        -- The flag only, as in Cartridge: no bucket is created or dropped.
+        m.bootstrapped = v.bootstrapped
+        m.vshard_extra = {}
+        for k, x in pairs(v) do
+            if k ~= 'bucket_count' and k ~= 'bootstrapped' then
+                m.vshard_extra[k] = m.config_as_stored and plain(x) or deepcopy(x)
+            end
+        end
+    end
+end
 
 local config_patch_clusterwide = catching(function(patch)
-    local _, m = caller()
-    count(m, 'config_patch_clusterwide')
+    local _, m = caller('config_patch_clusterwide') -- m: the model it answers from
     if type(patch) ~= 'table' then
         error('bad argument #1 to config_patch_clusterwide (table expected, got ' .. type(patch) .. ')', 0)
     end
     if not has_topology(m) then
         raise(E_PATCH, "Current instance isn't bootstrapped yet")
     end
-    for k in pairs(patch) do
+    local apply_vshard
+    for k, v in pairs(patch) do
         if type(k) ~= 'string' then
             raise(E_PATCH, 'Config section names must be strings, got %s', type(k))
         end
         if SYSTEM_SECTIONS[k] then
             raise(E_PATCH, 'cartridge double: patching the %q section is not modelled', k)
         end
+        if k == 'vshard' then
+            apply_vshard = patch_vshard(m, v ~= box.NULL and v or nil)
+        end
     end
+    if apply_vshard then apply_vshard() end
     for k, v in pairs(patch) do
-        if v == nil or v == box.NULL then  -- box.NULL (json.null) deletes a section
+        if k == 'vshard' then -- luacheck: ignore 542
+            -- kept in the model (above)
+        elseif v == nil or v == box.NULL then  -- box.NULL (json.null) deletes a section
             m.config[k] = nil
+        elseif m.config_as_stored then
+            m.config[k] = plain(v)
         else
             m.config[k] = deepcopy(v)
         end
@@ -806,20 +1008,20 @@ local config_patch_clusterwide = catching(function(patch)
     return true
 end)
 
-local function config_get_readonly(section)
-    local _, m = caller()
-    count(m, 'config_get_readonly')
+local config_get_readonly = catching(function(section)
+    local _, m = caller('config_get_readonly') -- m: the model it answers from
     if not has_topology(m) then
         return nil
     end
     local conf = deepcopy(m.config)
     conf.topology = topology_cfg(m)
-    conf.vshard = {bucket_count = m.bucket_count, bootstrapped = m.bootstrapped}
+    conf.vshard = deepcopy(m.vshard_extra)
+    conf.vshard.bucket_count, conf.vshard.bootstrapped = m.bucket_count, m.bootstrapped
     if section ~= nil then
         return conf[section]
     end
     return conf
-end
+end)
 
 -- ------------------------------------------------------------------ lua-api.stat / boxinfo
 -- What a net.box call to another instance returns when it cannot be made.
@@ -827,7 +1029,7 @@ local function remote_failure(m, uri)
     local inst = instance_of(m.namespace, alias_of_uri(uri))
     if inst == nil then
         return new_error('NetboxCallError', '%q: Connection refused', uri)
-    elseif inst.mode == 'hang' then
+    elseif fault_name(inst.namespace, inst.alias) == 'hang' then
         fiber.sleep(1) -- Cartridge calls with {timeout = 1}
         return new_error('NetboxCallError', '%q: timed out', uri)
     end
@@ -850,9 +1052,19 @@ local function joined_server(m, uri, inst)
     return nil
 end
 
-local function get_stat(uri)
-    local inst, m = caller()
-    count(m, 'get_stat')
+-- The upstream lag a replica reports: its own (set_lag), else one drawn from
+-- the namespace's range (set_lag_range), else DEFAULT_LAG.
+local function lag_of(m, alias)
+    if m.lag[alias] ~= nil then return m.lag[alias] end
+    if m.lag_range ~= nil then
+        local lo, hi = m.lag_range[1], m.lag_range[2]
+        return lo + math.random() * (hi - lo)
+    end
+    return DEFAULT_LAG
+end
+
+local get_stat = catching(function(uri)
+    local inst, _, m = caller('get_stat') -- net.box calls: membership plays no part
     if uri ~= nil then
         local err = remote_failure(m, uri)
         if err then return nil, err end
@@ -869,11 +1081,10 @@ local function get_stat(uri)
         arena_size = 32 * mib, arena_used = 8 * mib, arena_used_ratio = '25.00%',
         vshard_buckets_count = is_storage(rs) and rs.buckets or nil,
     }
-end
+end)
 
-local function get_info(uri)
-    local inst, m = caller()
-    count(m, 'get_info')
+local get_info = catching(function(uri)
+    local inst, _, m = caller('get_info')
     if uri ~= nil then
         local err = remote_failure(m, uri)
         if err then return nil, err end
@@ -893,7 +1104,7 @@ local function get_info(uri)
             local peer_alias = alias_of_uri(peer.uri)
             if reachable(m.namespace, peer_alias) then
                 entry.upstream_status = m.upstream_status[me] or 'follow'
-                entry.upstream_lag = m.lag[me] or 0
+                entry.upstream_lag = lag_of(m, me)
                 entry.upstream_idle = 0
                 entry.upstream_peer = peer.uri
                 entry.downstream_status = 'follow'
@@ -920,16 +1131,18 @@ local function get_info(uri)
             replication_connect_quorum = #order, replication_timeout = 1,
             vclock = {0}, replication_info = replication_info,
         },
-        cartridge = {version = '2.7.3-double', state = 'RolesConfigured'},
+        cartridge = {version = '2.7.3-double', state = recovering(m, me) and 'ConnectingFullmesh' or 'RolesConfigured'},
     }
-end
+end)
 
 -- failover_promote({[replicaset_uuid] = instance_uuid}, opts): appoints the
 -- active master under stateful and raft failover (where failover_priority
--- alone does not move it); refused in the other modes, as Cartridge does.
+-- alone does not move it); refused in the other modes (the operator's chunk
+-- does not call it there). Under stateful failover it needs the state
+-- provider: set_state_provider(ns, 'unreachable') makes it fail as
+-- Cartridge's failover.get_coordinator() does.
 local failover_promote = catching(function(leaders, opts)
-    local _, m = caller()
-    count(m, 'failover_promote')
+    local _, m = caller('failover_promote') -- m: the model it answers from
     if type(leaders) ~= 'table' then
         error('bad argument #1 to failover_promote (table expected, got ' .. type(leaders) .. ')', 0)
     end
@@ -939,6 +1152,9 @@ local failover_promote = catching(function(leaders, opts)
     local mode = m.failover.mode or 'disabled'
     if mode ~= 'stateful' and mode ~= 'raft' then
         raise(E_PROMOTE, 'Promotion only works with stateful failover')
+    end
+    if mode == 'stateful' and m.state_provider ~= 'ok' then
+        raise(E_STATE_PROVIDER, 'State provider unavailable')
     end
     for rs_uuid, u in pairs(leaders) do
         if m.replicasets[rs_uuid] == nil then
@@ -1010,12 +1226,13 @@ local function serve(path, ns, alias)
     if not ok then
         error(('serve: cannot listen on %s: %s'):format(path, server), 2)
     end
-    inst = {path = path, namespace = ns, alias = alias, mode = 'ok', served = true,
+    inst = {path = path, namespace = ns, alias = alias, served = true, served_at = fiber.clock(),
         server = server, sessions = {}}
     instances[path] = inst
     by_alias[ns] = by_alias[ns] or {}
     by_alias[ns][alias] = inst
     model_of(ns)
+    note_reach(ns, alias)
     log.info('serving %s/%s at %s', ns, alias, path)
     return true
 end
@@ -1026,6 +1243,7 @@ local function unserve(path)
     inst.served = false
     instances[path] = nil
     by_alias[inst.namespace][inst.alias] = nil
+    note_reach(inst.namespace, inst.alias)
     pcall(inst.server.close, inst.server)
     fio.unlink(path)
     close_sessions(inst)
@@ -1044,13 +1262,16 @@ console.on_start(function(self)
     local base_eval = self.eval
     self.eval = function(repl, line)
         -- A hung instance accepts connections but never answers.
-        while inst.mode == 'hang' and inst.served do fiber.sleep(0.05) end
+        while fault_name(inst.namespace, inst.alias) == 'hang' and inst.served do fiber.sleep(0.05) end
+        -- A late one answers after its delay (the statement runs after it).
+        local f = fault_of(inst.namespace, inst.alias)
+        if f ~= nil and f.name == 'late' and line ~= nil then fiber.sleep(f.opts.delay or 3) end
         if not inst.served or line == nil then
             inst.sessions[repl.client] = nil
             return nil -- ends the session
         end
         local out = base_eval(repl, line)
-        if inst.mode == 'garbage' then return GARBAGE end
+        if fault_name(inst.namespace, inst.alias) == 'garbage' then return GARBAGE end
         return out
     end
 end)
@@ -1111,7 +1332,11 @@ local function dump_model(m)
         namespace = m.namespace, bucket_count = m.bucket_count, bootstrapped = m.bootstrapped,
         failover = failover_params(m), config = m.config, calls = m.calls,
         lag = m.lag, upstream_status = m.upstream_status, recursive = m.recursive,
-        drain_rate = m.drain_rate or drain_rate,
+        drain_rate = m.drain_rate or drain_rate, default_lag = DEFAULT_LAG, lag_range = m.lag_range,
+        state_provider = m.state_provider, failover_delay = m.failover_delay,
+        failover_timeout_override = m.failover_timeout_override, recovery = m.recovery,
+        membership_delay = m.membership_delay, config_as_stored = m.config_as_stored,
+        faults = deepcopy(faults[m.namespace] or {}),
         replicasets = {}, servers = {},
     }
     for _, ru in ipairs(m.rs_order) do
@@ -1135,7 +1360,8 @@ control.unserve = unserve
 function control.instances()
     local r = {}
     for path, inst in pairs(instances) do
-        table.insert(r, {path = path, namespace = inst.namespace, alias = inst.alias, mode = inst.mode,
+        table.insert(r, {path = path, namespace = inst.namespace, alias = inst.alias,
+            mode = fault_name(inst.namespace, inst.alias),
             sessions = (function() local n = 0 for _ in pairs(inst.sessions) do n = n + 1 end return n end)()})
     end
     table.sort(r, function(a, b) return a.path < b.path end)
@@ -1151,24 +1377,85 @@ end
 function control.model(ns) return dump_model(need_model(ns)) end
 -- The same as a JSON string.
 function control.dump(ns) return json.encode(dump_model(need_model(ns))) end
+-- The upstream lag (seconds, may be negative) that alias reports; nil: back
+-- to the namespace's default.
 function control.set_lag(ns, alias, seconds)
+    if seconds ~= nil and seconds ~= box.NULL and tonumber(seconds) == nil then
+        error('set_lag: seconds must be a number', 2)
+    end
     need_model(ns).lag[alias] = tonumber(seconds)
+    return true
+end
+-- Replicas without their own lag report one drawn uniformly from [lo, hi]
+-- on every get_info (e.g. -0.07, 0.07); no arguments: back to DEFAULT_LAG.
+function control.set_lag_range(ns, lo, hi)
+    local m = model_of(ns)
+    if lo == nil or lo == box.NULL then m.lag_range = nil return true end
+    lo, hi = tonumber(lo), tonumber(hi)
+    if lo == nil or hi == nil or hi < lo then error('set_lag_range: numbers lo <= hi are needed', 2) end
+    m.lag_range = {lo, hi}
     return true
 end
 function control.set_upstream_status(ns, alias, status)
     need_model(ns).upstream_status[alias] = status
     return true
 end
--- mode: 'ok', 'hang' (the console accepts but never answers; calls to it from
--- other instances time out) or 'garbage' (the console answers non-YAML).
-function control.set_mode(ns, alias, mode)
-    if mode ~= 'ok' and mode ~= 'hang' and mode ~= 'garbage' then
-        error("mode must be 'ok', 'hang' or 'garbage'", 2)
+-- Per-instance faults, by (namespace, alias): set before the pod is served
+-- or while it is, kept while it is not served (a restarted pod keeps
+-- misbehaving) until cleared with set_fault(ns, alias, nil) or 'ok'.
+--   hang (alias timeout)  the console accepts but never answers; calls to it
+--                         from other instances time out; it is unreachable
+--   garbage               the console answers a framed reply that is not YAML
+--   empty                 admin_get_replicasets/admin_get_servers answer []
+--   late {delay = 3}      every statement on its console runs after delay s
+--   refuse {class = 'RemoteCallError', message = 'refused by fault injection'}
+--                         every Cartridge call on its console returns nil, err
+--   foreign {from_ns = ns, from_alias = alias}
+--                         its console answers as that instance of that
+--                         namespace (a plausible but wrong cluster); changes
+--                         made through it go to that namespace's model
+--   unreached             membership has not reached it: it answers from an
+--                         empty config (admin_get_* give []), edits through it
+--                         do not reach the cluster
+local FAULTS = {ok = true, hang = true, timeout = true, garbage = true, empty = true, late = true,
+    refuse = true, foreign = true, unreached = true}
+local function set_fault(ns, alias, name, opts)
+    if type(ns) ~= 'string' or type(alias) ~= 'string' then
+        error('set_fault(ns, alias, fault, opts): namespace and alias are required', 3)
     end
-    local inst = instance_of(ns, alias)
-    if inst == nil then error(('%s/%s is not served'):format(ns, alias), 2) end
-    inst.mode = mode
+    if name == box.NULL then name = nil end
+    if name ~= nil and not FAULTS[name] then
+        error(('unknown fault %q: one of ok, hang, timeout, garbage, empty, late, refuse, foreign, unreached')
+            :format(tostring(name)), 3)
+    end
+    if opts ~= nil and type(opts) ~= 'table' then error('fault options must be a table', 3) end
+    opts = deepcopy(opts or {})
+    if name == 'late' and opts.delay ~= nil and (type(opts.delay) ~= 'number' or opts.delay < 0) then
+        error('late: delay must be a non-negative number of seconds', 3)
+    end
+    if name == 'timeout' then name = 'hang' end
+    faults[ns] = faults[ns] or {}
+    faults[ns][alias] = (name ~= nil and name ~= 'ok') and {name = name, opts = opts} or nil
+    note_reach(ns, alias)
     return true
+end
+function control.set_fault(ns, alias, name, opts)
+    return set_fault(ns, alias, name, opts)
+end
+-- The fault of an instance ('ok' when none) and its options.
+function control.fault(ns, alias)
+    local f = fault_of(ns, alias)
+    if f == nil then return 'ok' end
+    return f.name, deepcopy(f.opts)
+end
+-- mode: set_fault for a served instance, with default options (kept for
+-- the original modes 'ok', 'hang' and 'garbage').
+function control.set_mode(ns, alias, mode)
+    if type(mode) ~= 'string' or not FAULTS[mode] then
+        error("mode must be 'ok', 'hang', 'timeout', 'garbage', 'empty', 'late', 'refuse', 'foreign' or 'unreached'", 2)
+    end
+    if instance_of(ns, alias) == nil then error(('%s/%s is not served'):format(ns, alias), 2) end
+    return set_fault(ns, alias, mode)
 end
 -- Buckets per second the rebalancer moves: for one namespace, or the default.
 function control.set_drain_rate(rate, ns)
@@ -1181,6 +1468,68 @@ function control.set_bucket_count(ns, n)
     local m = model_of(ns)
     if m.bootstrapped then error('bucket_count cannot change after vshard bootstrap', 2) end
     m.bucket_count = assert(tonumber(n), 'a number is needed')
+    return true
+end
+-- Stateful failover's state provider: 'ok' (default) or 'unreachable' (also
+-- 'bad_password', which Cartridge reports the same way): failover_promote
+-- fails with StateProviderError "State provider unavailable", and the
+-- coordinator appoints nobody (a gone leader stays the active one).
+function control.set_state_provider(ns, state)
+    if state ~= 'ok' and state ~= 'unreachable' and state ~= 'bad_password' then
+        error("state must be 'ok', 'unreachable' or 'bad_password'", 2)
+    end
+    model_of(ns).state_provider = state
+    return true
+end
+-- Failover (eventual, stateful, raft) notices a gone instance only after
+-- failover_timeout (the failover params', or `timeout` if given) plus
+-- `extra` seconds; until then it stays the master (unhealthy). nil: at once.
+function control.set_failover_delay(ns, extra, timeout)
+    local m = model_of(ns)
+    if extra == nil or extra == box.NULL then
+        m.failover_delay, m.failover_timeout_override = nil, nil
+        return true
+    end
+    extra, timeout = tonumber(extra), timeout ~= box.NULL and tonumber(timeout) or nil
+    if extra == nil or extra < 0 or (timeout ~= nil and timeout < 0) then
+        error('set_failover_delay: non-negative seconds are needed', 2)
+    end
+    m.failover_delay, m.failover_timeout_override = extra, timeout
+    return true
+end
+-- Seconds an instance that came back (served again, released from a hang)
+-- is 'warning' (not healthy) and not electable. Default 0.
+function control.set_recovery(ns, seconds)
+    seconds = tonumber(seconds)
+    if seconds == nil or seconds < 0 then error('set_recovery: non-negative seconds are needed', 2) end
+    model_of(ns).recovery = seconds
+    return true
+end
+-- Both as observed on real Cartridge: failover_timeout + 3 s to switch,
+-- 2 s to recover (off: both back to 0).
+function control.set_realistic_failover(ns, on)
+    local m = model_of(ns)
+    if on then
+        m.failover_delay, m.failover_timeout_override, m.recovery = REALISTIC_FAILOVER_EXTRA, nil, REALISTIC_RECOVERY
+    else
+        m.failover_delay, m.failover_timeout_override, m.recovery = nil, nil, 0
+    end
+    return true
+end
+-- Seconds before membership reaches an unjoined instance of a namespace that
+-- has a cluster (counted from when it is served, or from the first join);
+-- until then it answers admin_get_* with [] . Default 0.
+function control.set_membership_delay(ns, seconds)
+    seconds = tonumber(seconds)
+    if seconds == nil or seconds < 0 then error('set_membership_delay: non-negative seconds are needed', 2) end
+    model_of(ns).membership_delay = seconds
+    return true
+end
+-- true: config sections come back as Cartridge stores them, without map/seq
+-- hints, so a section patched as {} reads back as [] through json.encode.
+-- Default false (what was patched comes back as it was).
+function control.set_config_as_stored(ns, yes)
+    model_of(ns).config_as_stored = yes and true or false
     return true
 end
 function control.set_recursive(ns, yes)
@@ -1205,7 +1554,7 @@ end
 -- Forget the model of a namespace (all namespaces without an argument);
 -- served sockets stay served.
 function control.reset(ns)
-    if ns == nil then models = {} else models[ns] = nil end
+    if ns == nil then models, faults = {}, {} else models[ns], faults[ns] = nil, nil end
     return true
 end
 package.loaded['cartridge_double'] = control
