@@ -45,10 +45,10 @@ as the chart's ServiceAccount; change both together.
 - apiGroups: [""]
   resources: ["pods/exec"]
   verbs: ["create", "get"]
-# After a volumeClaimTemplates change, or when a Role has fewer replica sets,
-# the old StatefulSets are drained and deleted, and then their claims (a
-# StatefulSet deleted keeps them: whenDeleted Retain). Claims are created by
-# the StatefulSet controller, which also deletes those of pods scaled away.
+# Claims are created by the StatefulSet controller and deleted only by the
+# operator (whenScaled and whenDeleted: Retain), once Cartridge confirmed
+# their instances expelled: after a volumeClaimTemplates change, fewer replica
+# sets, or fewer replicas. Listed to see that they are gone.
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "delete"]

@@ -242,6 +242,50 @@ pub struct ReplicasetStatus {
     /// Its vshard weight as Cartridge reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<f64>,
+    /// How far its removal has gone, while the spec no longer names it
+    /// (fewer replica sets, or a new volume template). Recorded before each
+    /// destructive step, so that a restarted operator knows that an absent
+    /// replica set was expelled by itself and not merely unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal: Option<RemovalStage>,
+    /// Instances removed by a smaller `replicas`, from the moment their
+    /// expel is decided until their volumes are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["pod"]))]
+    pub removed_instances: Vec<InstanceRemoval>,
+}
+
+/// How far the removal of a replica set has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RemovalStage {
+    /// Weight 0: its buckets are moving away.
+    Draining,
+    /// Drained and out of the leader's way: it is expelled next, and once a
+    /// verified member no longer reports it, its StatefulSet and volumes
+    /// are deleted.
+    Expelling,
+}
+
+/// An instance on its way out of the topology and off its volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRemoval {
+    /// Its pod (gone by now).
+    pub pod: String,
+    /// The instance UUID to expel.
+    pub uuid: String,
+    /// How far it went.
+    pub stage: InstanceStage,
+}
+
+/// How far the removal of an instance has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum InstanceStage {
+    /// Its expel is due (its ordinal's epoch was moved first).
+    Expelling,
+    /// A verified member no longer reports it: its volume claims were
+    /// deleted, and the ordinal may come back once they are gone.
+    ClaimsDeleting,
 }
 
 /// Progress of a rolling update.

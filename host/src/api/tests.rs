@@ -197,6 +197,12 @@ fn round_trips_keep_every_field() {
             joined: 2,
             master: Some("storage-0-7dfd9f68f-0".into()),
             weight: Some(1.0),
+            removal: Some(RemovalStage::Draining),
+            removed_instances: vec![InstanceRemoval {
+                pod: "storage-0-7dfd9f68f-2".into(),
+                uuid: "bbbbbbbb-0000-5000-8000-000000000000".into(),
+                stage: InstanceStage::Expelling,
+            }],
         }],
         applied_vshard: Some("abc".into()),
         update: Some(UpdateProgress {

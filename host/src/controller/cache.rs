@@ -116,6 +116,15 @@ impl Cache {
             .collect()
     }
 
+    /// The pod `name` in `namespace`, as the store has it.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        self.pods
+            .state()
+            .iter()
+            .find(|p| p.namespace().as_deref() == Some(namespace) && p.name_any() == name)
+            .map(|p| p.as_ref().clone())
+    }
+
     /// Remembers that this operator deleted the pod with `uid`.
     pub fn expect_deleted(&self, uid: &str) {
         self.deleted

@@ -56,6 +56,28 @@ pub fn pods(role: &Role, ready: bool) -> Vec<Pod> {
         .collect()
 }
 
+/// The StatefulSets a Role's spec names, as the API server would hold
+/// them (name, UID as the pods' owner references give it, size).
+pub fn statefulsets(role: &Role) -> Vec<k8s_openapi::api::apps::v1::StatefulSet> {
+    let replicas = role.spec.replicaset_template().map_or(0, |t| t.replicas);
+    super::members::statefulset_names(role)
+        .into_iter()
+        .map(|name| k8s_openapi::api::apps::v1::StatefulSet {
+            metadata: ObjectMeta {
+                uid: Some(format!("uid-{name}")),
+                name: Some(name),
+                namespace: Some("ns".into()),
+                ..ObjectMeta::default()
+            },
+            spec: k8s_openapi::api::apps::v1::StatefulSetSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            },
+            status: None,
+        })
+        .collect()
+}
+
 /// One pod of `role`'s StatefulSet `sts`.
 pub fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
     Pod {

@@ -3,12 +3,14 @@
 //!
 //! Cartridge never lets an expelled instance UUID join again, and a pod
 //! that comes back after a scale-down starts on a fresh volume (the
-//! StatefulSet deletes the claims of the pods it scales away). So when the
+//! operator deletes an expelled instance's claims, and the StatefulSet
+//! grows over its ordinal only once they are gone). So when the
 //! operator expels an ordinal's instance it first bumps the ordinal's
 //! epoch, and the pod that later takes the ordinal joins under a new UUID
-//! (`topology::identity::instance_uuid`). The bump is written before the
-//! expel: a crash between the two leaves a member whose UUID is of an older
-//! epoch, which the next pass expels without bumping again.
+//! (`topology::identity::instance_uuid`). The bump is written in the pass
+//! that records the expel, before the expel itself (a later pass): a crash
+//! between the two leaves a member whose UUID is of an older epoch, which
+//! a later pass expels without bumping again.
 
 use std::collections::BTreeMap;
 

@@ -157,13 +157,15 @@ pub fn build(obj: &ReplicasetObjects<'_>) -> StatefulSet {
             }),
             template: pod,
             volume_claim_templates: (!claims.is_empty()).then_some(claims),
-            // A pod scaled away is expelled from Cartridge; its volume must
-            // go with it, or a pod scaled back in would start on the data
-            // of an expelled instance. Deleting the whole StatefulSet keeps
-            // the volumes: the operator deletes those itself, after a drain.
+            // Volumes are deleted by the operator, never by Kubernetes: a
+            // claim goes only after Cartridge confirmed its instance
+            // expelled (and drained), and the ordinal comes back only after
+            // its claim is gone, so a pod never starts on an expelled
+            // instance's data. A `kubectl scale` of this StatefulSet loses
+            // nothing: the operator puts the size back.
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_scaled: Some("Delete".into()),
+                    when_scaled: Some("Retain".into()),
                     when_deleted: Some("Retain".into()),
                 },
             ),

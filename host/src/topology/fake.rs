@@ -100,6 +100,9 @@ pub struct FakeState {
     pub unreachable: BTreeSet<String>,
     /// UUIDs of expelled servers: Cartridge never lets them join again.
     pub expelled: BTreeSet<String>,
+    /// Pods whose console answers `admin_get_replicasets` with `[]`, as a
+    /// real instance does before Cartridge membership reaches it.
+    pub answers_empty: BTreeSet<String>,
 }
 
 impl Default for FakeState {
@@ -116,6 +119,7 @@ impl Default for FakeState {
             calls: Vec::new(),
             unreachable: BTreeSet::new(),
             expelled: BTreeSet::new(),
+            answers_empty: BTreeSet::new(),
         }
     }
 }
@@ -247,6 +251,7 @@ impl FakeState {
                 replication_lag: Some(0.0),
                 replicating: true,
                 bucket_count: storage.then_some(0),
+                read_only: None,
             });
         }
         if let Some(priority) = &edit.failover_priority {
@@ -445,6 +450,7 @@ impl Topology for Through {
     }
 
     async fn replicasets(&self) -> Result<Vec<ReplicasetInfo>, TopologyError> {
+        let through = self.pod.as_str();
         self.topology.call(
             &self.pod,
             CallKind::Replicasets,
@@ -453,7 +459,20 @@ impl Topology for Through {
                 // The vshard rebalancer works while nobody looks: by the next
                 // read, replica sets of weight 0 are empty.
                 s.drain();
-                Ok(s.replicasets.clone())
+                if s.answers_empty.contains(through) {
+                    return Ok(Vec::new());
+                }
+                // Each server says itself whether it takes writes: the
+                // master does (and every server with all_rw).
+                let mut answer = s.replicasets.clone();
+                for rs in &mut answer {
+                    let (master, all_rw) = (rs.master.clone(), rs.all_rw);
+                    for server in &mut rs.servers {
+                        server.read_only =
+                            Some(!all_rw && master.as_deref() != Some(server.uuid.as_str()));
+                    }
+                }
+                Ok(answer)
             },
         )
     }

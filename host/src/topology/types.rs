@@ -80,6 +80,11 @@ pub struct ServerInfo {
     /// Buckets it reports (`vshard_buckets_count`), storages only.
     #[serde(default)]
     pub bucket_count: Option<u64>,
+    /// It refuses writes (`box.info.ro`), as the server itself reports it;
+    /// `None` when it could not be asked. A master switch is complete only
+    /// when the new master reports `false` and the old one `true`.
+    #[serde(default)]
+    pub read_only: Option<bool>,
 }
 
 /// A change to the topology: one `admin_edit_topology` call.

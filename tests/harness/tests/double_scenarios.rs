@@ -25,7 +25,7 @@ use support::scenario::{
     Failure, approve_until_done, check, create_article, on_delete_pending, set_image, settled,
     wait_bootstrapped, wait_joined,
 };
-use support::{invariants, process};
+use support::{double, invariants, process};
 
 /// The operator binary on the test's namespace, and the article's cluster
 /// bootstrapped on the double.
@@ -498,6 +498,229 @@ async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
                 || "OnDelete deleted a pod".into(),
             )?;
             Ok(())
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+/// Claim names of the Role's PersistentVolumeClaims with their UIDs.
+async fn claims(t: &TestContext) -> Result<Vec<(String, String)>, Failure> {
+    let list = t
+        .api::<PersistentVolumeClaim>()
+        .list(&kube::api::ListParams::default())
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+        .map(|c| {
+            (
+                c.metadata.name.unwrap_or_default(),
+                c.metadata.uid.unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// The Cluster's leader pod, as its status names it.
+async fn leader_pod(t: &TestContext) -> Result<String, Failure> {
+    Ok(t.api::<Cluster>()
+        .get("tarantool-cluster")
+        .await?
+        .status
+        .and_then(|s| s.leader)
+        .unwrap_or_default())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_volume_change_loses_nothing_while_consoles_answer_empty_on_the_double() {
+    run("double-pvc-empty", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let role = t.api::<Role>().get("storage").await?;
+            let before = statefulset_names(&role);
+            // As real Cartridge: new instances answer [] until membership
+            // reaches them, and the Cluster's leader answers [] throughout.
+            let ns = t.namespace.clone();
+            double::set(&t, &format!("set_membership_delay('{ns}', 20)")).await?;
+            let leader = leader_pod(&t).await?;
+            double::set(&t, &format!("set_fault('{ns}', '{leader}', 'empty')")).await?;
+            let mut template = role
+                .spec
+                .replicaset_template()
+                .cloned()
+                .ok_or_else(|| Failure::Check("template".into()))?;
+            for claim in &mut template.volume_claim_templates {
+                if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
+                    resources.requests = Some(
+                        [(
+                            "storage".to_string(),
+                            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
+                        )]
+                        .into(),
+                    );
+                }
+            }
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"replicasetTemplate": template}}),
+            )
+            .await?;
+            // Until the old generation is gone: a claim of an old replica
+            // set may go only once Cartridge itself no longer has it.
+            let deadline = std::time::Instant::now() + test_harness::default_timeout();
+            loop {
+                let present = claims(&t).await?;
+                let members = double::replicaset_aliases(&t).await?;
+                for old in &before {
+                    let claim_gone = !present
+                        .iter()
+                        .any(|(c, _)| c.starts_with(&format!("data-{old}-")));
+                    check(!(claim_gone && members.contains(old)), || {
+                        format!(
+                            "the claims of {old} went while Cartridge still has it: {members:?}"
+                        )
+                    })?;
+                }
+                let sts = t
+                    .api::<k8s_openapi::api::apps::v1::StatefulSet>()
+                    .list(&kube::api::ListParams::default())
+                    .await?;
+                if !sts
+                    .items
+                    .iter()
+                    .any(|s| before.contains(&s.metadata.name.clone().unwrap_or_default()))
+                {
+                    break;
+                }
+                check(std::time::Instant::now() < deadline, || {
+                    "the old generation never went".into()
+                })?;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            double::set(&t, &format!("set_fault('{ns}', '{leader}', nil)")).await?;
+            let role = settled(&t, 2, 2).await?;
+            let after = statefulset_names(&role);
+            let (total, per) = storage_buckets(&t).await?;
+            check(
+                total == 30_000 && per.iter().all(|(rs, _)| after.contains(rs)),
+                || format!("buckets {per:?}"),
+            )
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_replica_scale_down_waits_for_a_refused_promote_on_the_double() {
+    run("double-promote", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let ns = t.namespace.clone();
+            t.api::<Cluster>()
+                .patch(
+                    "tarantool-cluster",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"failover": {
+                        "mode": "stateful",
+                        "stateProvider": "etcd2",
+                        "etcd2Params": {"endpoints": ["http://etcd.invalid:2379"], "prefix": "/double"},
+                    }}})),
+                )
+                .await?;
+            t.eventually("stateful failover in Cartridge", || async {
+                let mode = leader_topology(&t).await?.failover().await.map(|f| f.mode);
+                Ok((mode.ok().as_deref() == Some("stateful")).then_some(()))
+            })
+            .await?;
+            // SwitchMasterUpdate leaves each master on ordinal 1.
+            set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            settled(&t, 2, 2).await?;
+            let masters = storage_masters(&t).await?;
+            check(masters.iter().all(|m| m.ends_with("-1")), || format!("masters {masters:?}"))?;
+            let claims_before = claims(&t).await?;
+            // The state provider is gone: every promote is refused after
+            // its priority edit was committed.
+            double::set(&t, &format!("set_state_provider('{ns}', 'unreachable')")).await?;
+            patch_role(&t, "storage", json!({"spec": {"replicasetTemplate": {"replicas": 1}}})).await?;
+            t.wait_for::<Role>("storage", "the refused promote reported", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref())
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.message.contains("State provider unavailable")))
+            })
+            .await?;
+            let role = t.api::<Role>().get("storage").await?;
+            for name in statefulset_names(&role) {
+                let sts = t.api::<k8s_openapi::api::apps::v1::StatefulSet>().get(&name).await?;
+                check(sts.spec.replicas == Some(2), || format!("{name} shrank before its master moved"))?;
+            }
+            check(storage_masters(&t).await? == masters, || "a master moved without its promote".into())?;
+            check(claims(&t).await? == claims_before, || "a claim went".into())?;
+            // The state provider is back: the switch, the shrink, the expel,
+            // and only then the claims of ordinal 1.
+            double::set(&t, &format!("set_state_provider('{ns}', 'ok')")).await?;
+            settled(&t, 2, 1).await?;
+            wait_instances(&t, 1).await?;
+            let masters = storage_masters(&t).await?;
+            check(masters.iter().all(|m| m.ends_with("-0")), || format!("masters {masters:?}"))?;
+            t.eventually("the claims of the removed instances to go", || async {
+                let Ok(left) = claims(&t).await else {
+                    return Ok(None);
+                };
+                Ok((!left.iter().any(|(c, _)| c.starts_with("data-storage") && c.ends_with("-1"))).then_some(()))
+            })
+            .await?;
+            Ok(())
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_manual_scale_of_a_statefulset_is_undone_without_losing_a_volume_on_the_double() {
+    run("double-drift", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            let role = t.api::<Role>().get("storage").await?;
+            let name = statefulset_names(&role)
+                .into_iter()
+                .next()
+                .ok_or_else(|| Failure::Check("no StatefulSet".into()))?;
+            let claim = format!("data-{name}-1");
+            let uid = claims(&t)
+                .await?
+                .into_iter()
+                .find(|(c, _)| *c == claim)
+                .map(|(_, uid)| uid)
+                .ok_or_else(|| Failure::Check(format!("no claim {claim}")))?;
+            t.kubectl(&["scale", "statefulset", &name, "--replicas=1"])
+                .await?;
+            t.wait_for::<k8s_openapi::api::apps::v1::StatefulSet>(
+                &name,
+                "its size put back",
+                |s: Option<&k8s_openapi::api::apps::v1::StatefulSet>| {
+                    s.is_some_and(|s| s.spec.replicas == Some(2))
+                },
+            )
+            .await?;
+            settled(&t, 2, 2).await?;
+            let after = claims(&t)
+                .await?
+                .into_iter()
+                .find(|(c, _)| *c == claim)
+                .map(|(_, u)| u);
+            check(after.as_deref() == Some(uid.as_str()), || {
+                format!("{claim} was {uid}, now {after:?}")
+            })
         }
         .await;
         finish(&mut child, &log, outcome).await

@@ -253,40 +253,10 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
 async fn double_calls(
     t: &TestContext,
 ) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
-    let ports = std::fs::read_to_string(t.cp.repo().join("target/control-plane/run/ports.env"))
-        .map_err(|e| Failure::Check(format!("ports.env: {e}")))?;
-    let control = ports
-        .lines()
-        .find_map(|l| l.strip_prefix("DOUBLE_CONTROL="))
-        .ok_or_else(|| Failure::Check("no DOUBLE_CONTROL in ports.env".into()))?;
-    let chunk = format!(
-        "return require('json').encode(require('cartridge_double').calls('{}'))",
-        t.namespace
-    );
-    let mut child = tokio::process::Command::new("tarantoolctl")
-        .args(["connect", control])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| Failure::Check(format!("tarantoolctl: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        use tokio::io::AsyncWriteExt;
-        stdin
-            .write_all(chunk.as_bytes())
-            .await
-            .map_err(|e| Failure::Check(e.to_string()))?;
+    match support::double::json(t, &format!("calls('{}')", t.namespace)).await? {
+        serde_json::Value::Object(map) => Ok(map),
+        // An empty Lua table encodes as [].
+        serde_json::Value::Array(list) if list.is_empty() => Ok(serde_json::Map::new()),
+        other => Err(Failure::Check(format!("double calls: {other}"))),
     }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| Failure::Check(e.to_string()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    // `- '{"admin_get_replicasets":3,...}'`: the one YAML item is the JSON.
-    let json = text
-        .lines()
-        .find_map(|l| l.strip_prefix("- "))
-        .map(|v| v.trim_matches('\'').replace("''", "'"))
-        .ok_or_else(|| Failure::Check(format!("double calls: {text}")))?;
-    serde_json::from_str(&json).map_err(|e| Failure::Check(format!("double calls {json}: {e}")))
 }

@@ -1,8 +1,8 @@
 //! The Role controller, a pipeline of steps:
 //!
-//! CheckDeletion -> FindCluster -> Validate -> SyncService ->
-//! SyncStatefulSets -> ObservePods -> JoinTopology -> Retire -> RollingUpdate
-//! -> ObserveReadiness, then
+//! CheckDeletion -> FindCluster -> Validate -> SyncService -> ObservePods ->
+//! ObserveStatefulSets -> Scale -> SyncStatefulSets -> JoinTopology ->
+//! AwaitScaling -> RollingUpdate -> ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
 //!
@@ -10,12 +10,15 @@
 //! this controller joins what scaling adds and keeps the replica sets'
 //! Cartridge settings in line with `spec.vshard`.
 
-pub mod retire;
+pub(crate) mod cartridge;
 pub mod rollout;
+pub(crate) mod scaling;
+pub(crate) mod scaling_exec;
 pub mod steps;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -23,12 +26,13 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
+use self::cartridge::{Answer, CartridgeView};
 use super::pipeline::{Flow, Pipeline, StepFailed};
 use super::{Context, Error};
 use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
 use crate::step;
-use crate::topology::{InstanceTarget, ReplicasetInfo, Topology, TopologyError};
+use crate::topology::{InstanceTarget, ReplicasetInfo};
 
 /// Everything one pass learns and decides about a Role.
 pub struct RolePass {
@@ -44,6 +48,12 @@ pub struct RolePass {
     pub statefulsets: Vec<StatefulSet>,
     /// Its pods.
     pub pods: Vec<Pod>,
+    /// Names of its volume claims, when a step needed them listed.
+    pub claims: Option<BTreeSet<String>>,
+    /// What Cartridge said this pass (asked at most once per need).
+    pub(crate) cartridge: CartridgeView,
+    /// The scaling plan of this pass.
+    pub(crate) scaling: Option<scaling::Plan>,
     /// Its replica sets as Cartridge reported them this pass, if asked.
     pub topology: Option<Vec<ReplicasetInfo>>,
     /// The status being built.
@@ -51,55 +61,86 @@ pub struct RolePass {
 }
 
 impl RolePass {
-    /// Cartridge, and what it reports, through the Cluster's leader, or
-    /// when the leader's console does not answer (its pod is restarting,
-    /// and the Cluster has not moved the leader yet), through a ready
-    /// member of this Role: any member can answer and edit the topology.
-    /// `None` before the Cluster's bootstrap.
-    pub async fn topology(
-        &self,
-        ctx: &Context,
-    ) -> Result<Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>, Error> {
+    /// Asks Cartridge about the Role through one routing policy: the
+    /// Cluster's leader first, then up to two ready pods of the Role's
+    /// joined replica sets (the leader's pod may be restarting). The first
+    /// answer that is evidence ([`cartridge::judge`]) wins; `[]`, a
+    /// timeout, a refusal or a stranger's view from every source is
+    /// [`CartridgeView::Unknown`]. Before the Cluster's bootstrap:
+    /// [`CartridgeView::NotBootstrapped`].
+    pub(crate) async fn ask_cartridge(&self, ctx: &Context) -> CartridgeView {
         let Some(cluster) = self.cluster.as_ref() else {
-            return Ok(None);
+            return CartridgeView::Unknown("no Cluster".into());
         };
         let Some(status) = cluster.status.as_ref().filter(|s| s.bootstrapped) else {
-            return Ok(None);
+            return CartridgeView::NotBootstrapped;
         };
-        let joined: Vec<&str> = self
-            .status
-            .replicasets
-            .iter()
-            .filter(|r| r.joined > 0)
-            .map(|r| r.name.as_str())
-            .collect();
+        let joined = cartridge::joined(&self.status.replicasets);
+        let joined_names: Vec<&str> = joined.iter().map(|(_, name)| name.as_str()).collect();
         let members = self.pods.iter().filter(|p| {
             crate::controller::members::is_ready(p)
                 && p.labels()
                     .get(crate::resources::labels::REPLICASET)
-                    .is_some_and(|rs| joined.contains(&rs.as_str()))
+                    .is_some_and(|rs| joined_names.contains(&rs.as_str()))
         });
         let mut targets: Vec<String> = status.leader.iter().cloned().collect();
-        targets.extend(members.map(ResourceExt::name_any).take(2));
-        let mut last = None;
+        targets.extend(
+            members
+                .map(ResourceExt::name_any)
+                .filter(|p| status.leader.as_ref() != Some(p))
+                .take(2),
+        );
+        let cluster_name = cluster.name_any();
+        let mut reasons = Vec::new();
         for pod in targets {
-            let topology = ctx.connector.connect(&InstanceTarget::for_pod(
+            let expected = self.home_replicaset(ctx, &cluster_name, &pod);
+            let client = ctx.connector.connect(&InstanceTarget::for_pod(
                 &self.namespace,
                 &pod,
                 cluster.spec.console.as_ref(),
             ));
-            match topology.replicasets().await {
-                Ok(replicasets) => return Ok(Some((topology, replicasets))),
-                Err(e @ (TopologyError::Unreachable { .. } | TopologyError::Timeout { .. })) => {
-                    last = Some(e);
+            match client.replicasets().await {
+                Ok(replicasets) => {
+                    match cartridge::judge(&pod, expected.as_deref(), &replicasets, &joined) {
+                        Ok(()) => {
+                            return CartridgeView::Answered(Answer {
+                                source: pod,
+                                replicasets,
+                                client,
+                            });
+                        }
+                        Err(distrust) => reasons.push(format!("{pod} {distrust}")),
+                    }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => reasons.push(format!("{pod}: {e}")),
             }
         }
-        match last {
-            Some(e) => Err(e.into()),
-            None => Ok(None),
+        if reasons.is_empty() {
+            reasons.push("no member to ask".into());
         }
+        CartridgeView::Unknown(reasons.join("; "))
+    }
+
+    /// The replica set UUID pod `pod` must report itself in: its
+    /// StatefulSet's (from the pod's owner reference), when the pod is
+    /// known to this pass or to the controllers' store.
+    fn home_replicaset(&self, ctx: &Context, cluster: &str, pod: &str) -> Option<String> {
+        let found = self
+            .pods
+            .iter()
+            .find(|p| p.name_any() == pod)
+            .cloned()
+            .or_else(|| ctx.cache().and_then(|c| c.pod(&self.namespace, pod)))?;
+        let owner = found
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")?;
+        Some(crate::topology::identity::replicaset_uuid(
+            &self.namespace,
+            cluster,
+            &owner.name,
+            &owner.uid,
+        ))
     }
 
     /// A pass over `role`.
@@ -114,6 +155,9 @@ impl RolePass {
             cluster: None,
             statefulsets: Vec::new(),
             pods: Vec::new(),
+            claims: None,
+            cartridge: CartridgeView::NotAsked,
+            scaling: None,
             topology: None,
             status,
         })
@@ -127,10 +171,16 @@ pub async fn run_steps(ctx: &Context, pass: &mut RolePass) -> Result<Flow, StepF
     step!(p, "FindCluster", steps::find_cluster(ctx, pass));
     step!(p, "Validate", steps::validate(pass));
     step!(p, "SyncService", steps::sync_service(ctx, pass));
-    step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
     step!(p, "ObservePods", steps::observe_pods(ctx, pass));
+    step!(
+        p,
+        "ObserveStatefulSets",
+        steps::observe_statefulsets(ctx, pass)
+    );
+    step!(p, "Scale", steps::scale(ctx, pass));
+    step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
     step!(p, "JoinTopology", steps::join_topology(ctx, pass));
-    step!(p, "Retire", retire::retire(ctx, pass));
+    step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
     step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
     step!(p, "ObserveReadiness", steps::observe_readiness(pass));
     Ok(Flow::Next)

@@ -1,20 +1,24 @@
 //! The Role controller's steps, one function each, in pipeline order.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 
-use super::RolePass;
+use super::cartridge::CartridgeView;
+use super::scaling::{self, StatefulSetFacts};
+use super::{RolePass, scaling_exec};
 use crate::api::cluster::Cluster;
 use crate::api::role::{ReplicasetStatus, RolePhase, RoleStatus};
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
 use crate::resources::apply::{self, Applied, desired_hash};
+use crate::resources::epochs::Epochs;
 use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
-use crate::topology::InstanceTarget;
 use crate::topology::membership::join_edit;
 
 /// The Role is being deleted: nothing to do here (its objects are garbage
@@ -101,9 +105,152 @@ pub async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
     Ok(Flow::Next)
 }
 
-/// One StatefulSet per replica set, applied when it differs from the spec.
-/// StatefulSets the spec no longer names (fewer replica sets, an old volume
-/// generation) are left running: removing them is a drain, not a delete.
+/// The Role's StatefulSets, as they are.
+pub async fn observe_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    let mut existing = api
+        .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
+        .await?
+        .items;
+    existing.sort_by_key(ResourceExt::name_any);
+    pass.statefulsets = existing;
+    Ok(Flow::Next)
+}
+
+/// The scaling facts of this pass (see [`scaling::decide`]).
+fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
+    let wanted = members::statefulset_names(&pass.role);
+    pass.statefulsets
+        .iter()
+        .map(|sts| StatefulSetFacts {
+            name: sts.name_any(),
+            uid: sts.uid().unwrap_or_default(),
+            wanted: wanted.contains(&sts.name_any()),
+            replicas: u32::try_from(sts.spec.replicas.unwrap_or(0)).unwrap_or(0),
+            epochs: Epochs::of(sts),
+            claim_templates: sts
+                .spec
+                .volume_claim_templates
+                .iter()
+                .flatten()
+                .map(ResourceExt::name_any)
+                .collect(),
+            deleting: sts.metadata.deletion_timestamp.is_some(),
+        })
+        .collect()
+}
+
+/// Decides which replica sets and instances leave, and how far each
+/// removal may go this pass, then carries it out (see `scaling`). Asks
+/// Cartridge only when something leaves or a removal is under way.
+pub async fn scale(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
+    let cluster_name = cluster.name_any();
+    let statefulsets = scaling_facts(pass);
+    let pods: BTreeSet<String> = pass.pods.iter().map(ResourceExt::name_any).collect();
+    let replicas = pass
+        .role
+        .spec
+        .replicaset_template()
+        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let leader = cluster.status.as_ref().and_then(|s| s.leader.clone());
+    let max_lag = pass
+        .role
+        .spec
+        .update_strategy
+        .params
+        .get(super::rollout::MAX_REPLICATION_LAG)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0f64);
+    let probe = scaling::Facts {
+        namespace: &pass.namespace,
+        cluster: &cluster_name,
+        replicas,
+        statefulsets: &statefulsets,
+        pods: &pods,
+        claims: None,
+        records: &pass.status.replicasets,
+        view: &CartridgeView::NotAsked,
+        leader: leader.as_deref(),
+        max_lag,
+        weight: pass.role.spec.vshard.as_ref().and_then(|v| v.weight),
+    };
+    let (needs_cartridge, needs_claims) = (
+        scaling::needs_cartridge(&probe),
+        scaling::needs_claims(&probe),
+    );
+    if needs_cartridge {
+        pass.cartridge = pass.ask_cartridge(ctx).await;
+    }
+    if needs_cartridge || needs_claims {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+        let claims = api
+            .list_metadata(&ListParams::default().labels(&labels::role_selector(&pass.name)))
+            .await?;
+        pass.claims = Some(claims.items.iter().map(ResourceExt::name_any).collect());
+    }
+    let plan = scaling::decide(&scaling::Facts {
+        claims: pass.claims.as_ref(),
+        view: &pass.cartridge,
+        records: &pass.status.replicasets,
+        ..probe
+    });
+    if let Some(answer) = pass.cartridge.answer() {
+        pass.topology = Some(answer.replicasets.clone());
+    }
+    scaling_exec::execute(
+        ctx,
+        pass.role.as_ref(),
+        &pass.namespace,
+        &plan,
+        pass.cartridge.answer(),
+    )
+    .await?;
+    // Recorded only once the steps they follow succeeded: a record says
+    // what the next pass may do.
+    scaling::apply_records(&mut pass.status.replicasets, &plan.records);
+    if plan
+        .ops
+        .iter()
+        .any(|op| !matches!(op, scaling::Op::BumpEpochs { .. }))
+    {
+        // What Cartridge said is stale now.
+        pass.cartridge = CartridgeView::NotAsked;
+    }
+    pass.scaling = Some(plan);
+    Ok(Flow::Next)
+}
+
+/// Scaling waits (see `scale`) end the pass before the rolling update.
+pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let Some(plan) = pass.scaling.as_ref().filter(|p| !p.waits.is_empty()) else {
+        return Ok(Flow::Next);
+    };
+    let message = plan
+        .waits
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    // A recorded step goes on in the next pass; the rest move at
+    // Cartridge's pace.
+    let after = if plan.waits.iter().all(scaling::Wait::is_short) {
+        std::time::Duration::from_millis(200)
+    } else {
+        ctx.settings.poll
+    };
+    Ok(Flow::wait(
+        "Scaling",
+        format!("waiting for {message}"),
+        after,
+    ))
+}
+
+/// One StatefulSet per replica set, applied when it differs from the spec
+/// or its size drifted (a `kubectl scale` is put back). The size is the
+/// scaling plan's: a shrink waits for the master's hand-over, a growth for
+/// the volumes of expelled instances to go. StatefulSets the spec no longer
+/// names are left to `scale`: removing them is a drain, not a delete.
 pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
     let cluster_name = cluster.name_any();
@@ -113,23 +260,33 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
         .replicaset_template()
         .cloned()
         .ok_or(Error::MissingField("replicasetTemplate"))?;
-    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let mut existing = api
-        .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
-        .await?
-        .items;
-    if let Some(why) = super::retire::move_masters_off_removed(ctx, pass, &existing).await? {
-        return Ok(Flow::wait("Scaling", why, ctx.settings.poll));
-    }
+    let mut existing = std::mem::take(&mut pass.statefulsets);
     let service = names::headless_service_name(&pass.name);
     let bucket_count = cluster.spec.vshard.as_ref().and_then(|v| v.bucket_count);
     let owner = owner(pass)?;
+    let sizes = pass
+        .scaling
+        .as_ref()
+        .map(|p| p.replicas.clone())
+        .unwrap_or_default();
     // Applied all at once: a template change touches every replica set,
     // and one at a time a Role of 10 spends a third of a second on them.
     let role: &crate::api::role::Role = pass.role.as_ref();
+    let deleting = |name: &str| {
+        pass.scaling.as_ref().is_some_and(|p| p.deletes(name))
+            || existing
+                .iter()
+                .any(|s| s.name_any() == name && s.metadata.deletion_timestamp.is_some())
+    };
     let applies = members::statefulset_names(role)
         .into_iter()
+        // One finishing its removal comes back once it is gone.
+        .filter(|name| !deleting(name))
         .map(|name| {
+            let mut template = template.clone();
+            if let Some(size) = sizes.get(&name) {
+                template.replicas = i32::try_from(*size).unwrap_or(template.replicas);
+            }
             let desired = statefulset::build(&ReplicasetObjects {
                 namespace: &pass.namespace,
                 cluster: &cluster_name,
@@ -141,12 +298,18 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
                 owner: owner.clone(),
             });
             let current = existing.iter().find(|s| s.name_any() == name);
+            // The hash says the spec is as applied; the size may still have
+            // been changed by someone else.
+            let drifted = current.is_some_and(|c| c.spec.replicas != desired.spec.replicas);
+            let unchanged_unless_drifted = current.filter(|_| !drifted);
             async move {
-                let (applied, object) = apply::apply(&ctx.client, desired, current).await?;
-                let verb = match applied {
-                    Applied::Unchanged => return Ok::<_, Error>(None),
-                    Applied::Created => "created",
-                    Applied::Updated => "updated",
+                let (applied, object) =
+                    apply::apply(&ctx.client, desired, unchanged_unless_drifted).await?;
+                let verb = match (applied, current.is_some()) {
+                    (Applied::Unchanged, _) => return Ok::<_, Error>(None),
+                    (_, false) => "created",
+                    (_, true) if drifted => "resized",
+                    (_, true) => "updated",
                 };
                 events::normal(
                     ctx,
@@ -198,12 +361,9 @@ pub async fn observe_pods(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
 pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
     let cluster_status = cluster.status.clone().unwrap_or_default();
-    let Some(leader) = cluster_status
-        .leader
-        .filter(|_| cluster_status.bootstrapped)
-    else {
+    if cluster_status.leader.is_none() || !cluster_status.bootstrapped {
         return Ok(Flow::Next);
-    };
+    }
     let cluster_name = cluster.name_any();
     let desired = members::desired_replicasets(
         &pass.namespace,
@@ -238,9 +398,23 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
     if !joined_all && !ready_to_join && pass.status.applied_vshard.as_ref() == Some(&vshard_hash) {
         return Ok(Flow::Next);
     }
-    let target = InstanceTarget::for_pod(&pass.namespace, &leader, cluster.spec.console.as_ref());
-    let topology = ctx.connector.connect(&target);
-    let mut observed = topology.replicasets().await?;
+    // Through the verified member of this pass when Cartridge was asked
+    // already; otherwise through the routing policy.
+    if pass.cartridge.answer().is_none() {
+        pass.cartridge = pass.ask_cartridge(ctx).await;
+    }
+    let Some(answer) = pass.cartridge.answer() else {
+        return Ok(Flow::wait(
+            "CartridgeUnknown",
+            format!(
+                "cannot join or configure replica sets: {}",
+                pass.cartridge.why_unknown()
+            ),
+            ctx.settings.poll,
+        ));
+    };
+    let topology = answer.client.clone();
+    let mut observed = answer.replicasets.clone();
     let settings_changed = pass.status.applied_vshard.as_ref() != Some(&vshard_hash);
     let edit = join_edit(&desired, &observed, settings_changed);
     if !edit.is_empty() {
@@ -257,6 +431,7 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
         )
         .await;
         observed = topology.replicasets().await?;
+        pass.cartridge = CartridgeView::NotAsked;
     }
     pass.status.applied_vshard = Some(vshard_hash);
     let uuids: Vec<String> = desired.iter().map(|d| d.uuid.clone()).collect();
@@ -291,7 +466,7 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
 /// that got as far as listing pods, also one ended early by a waiting step,
 /// so `kubectl get` follows a rollout step by step.
 pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
-    cluster_name(pass)?;
+    let cluster = cluster_name(pass)?;
     let wanted = members::statefulset_names(&pass.role);
     let replicas = pass
         .role
@@ -328,11 +503,19 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
             joined: old.map_or(0, |o| o.joined),
             master: old.and_then(|o| o.master.clone()),
             weight: old.and_then(|o| o.weight),
+            removal: old.and_then(|o| o.removal),
+            removed_instances: old.map(|o| o.removed_instances.clone()).unwrap_or_default(),
         };
+        // Matched by the deterministic UUID: an alias says nothing about
+        // which cluster a replica set is in.
+        let uuid = sts.and_then(ResourceExt::uid).map(|uid| {
+            crate::topology::identity::replicaset_uuid(&pass.namespace, &cluster, &name, &uid)
+        });
         if let Some(info) = pass
             .topology
             .as_ref()
-            .and_then(|t| t.iter().find(|r| r.alias == name))
+            .zip(uuid.as_ref())
+            .and_then(|(t, uuid)| t.iter().find(|r| &r.uuid == uuid))
         {
             entry.uuid = Some(info.uuid.clone());
             entry.joined = i32::try_from(info.servers.len()).unwrap_or(i32::MAX);

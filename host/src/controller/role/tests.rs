@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::cartridge::CartridgeView;
 use super::{RolePass, steps};
 use crate::api::cluster::ClusterStatus;
 use crate::controller::cluster::{ClusterPass, steps as cluster_steps};
@@ -35,6 +36,7 @@ async fn bootstrapped(
     let mut pass = RolePass::new(Arc::new(role.clone())).expect("pass");
     pass.cluster = Some(with_status);
     pass.pods = cluster.pods.clone();
+    pass.statefulsets = testing::statefulsets(&role);
     (pass, cluster.status)
 }
 
@@ -62,6 +64,7 @@ async fn after_bootstrap_the_role_records_its_members_once() {
     let mut next = RolePass::new(pass.role.clone()).expect("pass");
     next.cluster = pass.cluster.clone();
     next.pods = pass.pods.clone();
+    next.statefulsets = pass.statefulsets.clone();
     next.status = pass.status.clone();
     steps::join_topology(&ctx, &mut next).await.expect("join");
     assert_eq!(model.state().calls.len(), calls_after_first);
@@ -85,6 +88,7 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
     let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
     grown.cluster = pass.cluster.clone();
     grown.status = pass.status.clone();
+    grown.statefulsets = testing::statefulsets(&role);
     // The new pods are not ready yet: nothing is joined.
     let mut pods = testing::pods(&role, true);
     for pod in &mut pods {
@@ -122,4 +126,98 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
         "one edit joining one instance per replica set"
     );
     assert!(state.replicasets.iter().all(|r| r.servers.len() == 3));
+}
+
+/// A converged storage Role whose status records its joined replica sets.
+async fn recorded(ctx: &crate::controller::Context) -> RolePass {
+    let (mut pass, _) = bootstrapped(ctx, 2).await;
+    steps::join_topology(ctx, &mut pass).await.expect("join");
+    steps::observe_readiness(&mut pass).await.expect("observe");
+    let mut next = RolePass::new(pass.role.clone()).expect("pass");
+    next.cluster = pass.cluster.clone();
+    next.pods = pass.pods.clone();
+    next.statefulsets = pass.statefulsets.clone();
+    next.status = pass.status.clone();
+    next
+}
+
+fn leader(pass: &RolePass) -> String {
+    pass.cluster
+        .as_ref()
+        .and_then(|c| c.status.as_ref())
+        .and_then(|s| s.leader.clone())
+        .expect("leader")
+}
+
+#[tokio::test]
+async fn an_empty_answer_from_the_leader_is_not_evidence_and_a_member_is_asked() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let pass = recorded(&ctx).await;
+    let leader = leader(&pass);
+    model.state().answers_empty.insert(leader.clone());
+    match pass.ask_cartridge(&ctx).await {
+        CartridgeView::Answered(answer) => {
+            assert_ne!(answer.source, leader);
+            assert_eq!(answer.replicasets.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn empty_or_silent_consoles_everywhere_leave_cartridge_unknown() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let pass = recorded(&ctx).await;
+    let pods: Vec<String> = pass.pods.iter().map(kube::ResourceExt::name_any).collect();
+    {
+        let mut state = model.state();
+        for (i, pod) in pods.iter().enumerate() {
+            if i % 2 == 0 {
+                state.answers_empty.insert(pod.clone());
+            } else {
+                state.unreachable.insert(pod.clone());
+            }
+        }
+    }
+    match pass.ask_cartridge(&ctx).await {
+        CartridgeView::Unknown(why) => {
+            assert!(why.contains("answered []"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_view_that_misses_a_joined_replica_set_is_not_evidence() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let pass = recorded(&ctx).await;
+    // Cartridge "forgets" the second replica set (a stale or partial view).
+    let forgotten = pass.status.replicasets[1].uuid.clone().expect("uuid");
+    model.state().replicasets.retain(|r| r.uuid != forgotten);
+    match pass.ask_cartridge(&ctx).await {
+        CartridgeView::Unknown(why) => assert!(why.contains("does not know"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn before_the_bootstrap_cartridge_is_not_asked() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let role = testing::role(STORAGE);
+    let mut pass = RolePass::new(Arc::new(role.clone())).expect("pass");
+    pass.cluster = Some(testing::cluster());
+    pass.pods = testing::pods(&role, true);
+    assert!(matches!(
+        pass.ask_cartridge(&ctx).await,
+        CartridgeView::NotBootstrapped
+    ));
+    assert!(model.state().calls.is_empty());
 }

@@ -80,6 +80,9 @@ for _, rs in pairs(call('admin_get_replicasets') or {}) do
             server.healthy = false
         else
             server.bucket_count = num(st.vshard_buckets_count)
+            if type(info.general) == 'table' and type(info.general.ro) == 'boolean' then
+                server.read_only = info.general.ro
+            end
             if master ~= nil and uuid == master then
                 server.replicating = true
             else

@@ -76,6 +76,22 @@ pub async fn execute(
                     .iter()
                     .take_while(|a| matches!(a, Action::DeletePod(_)))
                     .count();
+                // A pod that still takes writes, or whose replica set has no
+                // writable master yet, stays until Cartridge confirms the
+                // hand-over: acknowledged writes must not go with it.
+                for a in &rest[..run] {
+                    if let Action::DeletePod(at) = *a
+                        && let Some(target) = built.target(at)
+                        && let Some(why) = handover_pending(
+                            &target.name,
+                            &target.replicaset,
+                            switching.replicasets,
+                        )
+                    {
+                        done.deferred.get_or_insert(why);
+                        held.push(&target.replicaset);
+                    }
+                }
                 let deletions = rest[..run].iter().filter_map(|a| match *a {
                     Action::DeletePod(at) if free(at, &held) => {
                         Some(delete_pod(ctx, role, namespace, built, at))
@@ -106,6 +122,44 @@ pub async fn execute(
         rest = &rest[1..];
     }
     Ok(done)
+}
+
+/// Why deleting `pod` of `replicaset` must wait for a master hand-over to
+/// complete, judged on what the server themselves report (`read_only`):
+/// the pod, no longer master, still takes writes, or the master does not
+/// take them yet. Replica sets
+/// of one instance, with every instance writable, or not reported, have
+/// nothing to hand over.
+pub(crate) fn handover_pending(
+    pod: &str,
+    replicaset: &str,
+    replicasets: &[ReplicasetInfo],
+) -> Option<String> {
+    let info = replicasets.iter().find(|r| r.alias == replicaset)?;
+    if info.all_rw || info.servers.len() < 2 {
+        return None;
+    }
+    let server = info.server_by_alias(pod)?;
+    let master = info
+        .master
+        .as_deref()
+        .and_then(|m| info.servers.iter().find(|s| s.uuid == m))?;
+    if master.alias == pod {
+        // Deleting a master is the guard's call (only when no peer serves).
+        return None;
+    }
+    if server.read_only == Some(false) {
+        return Some(format!(
+            "{pod} still takes writes: waiting for it to hand over before it goes"
+        ));
+    }
+    if master.read_only == Some(true) {
+        return Some(format!(
+            "{} is master of {replicaset} but not writable yet: {pod} waits",
+            master.alias
+        ));
+    }
+    None
 }
 
 async fn delete_pod(
@@ -301,6 +355,7 @@ mod tests {
             replication_lag: lag,
             replicating: healthy,
             bucket_count: Some(100),
+            read_only: None,
         }
     }
 
@@ -483,5 +538,78 @@ mod tests {
         };
         assert_eq!(master("a-uuid").as_deref(), Some("a-0"));
         assert_eq!(master("b-uuid").as_deref(), Some("b-1"));
+    }
+
+    #[test]
+    fn a_pod_goes_only_once_the_hand_over_is_confirmed() {
+        // rs-0 master; read_only as each server reports it.
+        let rs = |ro: [Option<bool>; 2], master: &str, all_rw: bool| ReplicasetInfo {
+            uuid: "rs-uuid".into(),
+            alias: "rs".into(),
+            master: Some(format!("uuid-{master}")),
+            all_rw,
+            servers: vec![
+                ServerInfo {
+                    read_only: ro[0],
+                    ..server("rs-0", None, true)
+                },
+                ServerInfo {
+                    read_only: ro[1],
+                    ..server("rs-1", Some(0.0), true)
+                },
+            ],
+            ..ReplicasetInfo::default()
+        };
+        let cases = [
+            (
+                "replica of a writable master",
+                "rs-1",
+                rs([Some(false), Some(true)], "rs-0", false),
+                false,
+            ),
+            (
+                "the master itself: the guard's call",
+                "rs-0",
+                rs([Some(false), Some(true)], "rs-0", false),
+                false,
+            ),
+            (
+                "old master switched away, still writable",
+                "rs-0",
+                rs([Some(false), Some(true)], "rs-1", false),
+                true,
+            ),
+            (
+                "switched, the new master not writable yet",
+                "rs-0",
+                rs([Some(true), Some(true)], "rs-1", false),
+                true,
+            ),
+            (
+                "switched and handed over",
+                "rs-0",
+                rs([Some(true), Some(false)], "rs-1", false),
+                false,
+            ),
+            (
+                "modes not reported",
+                "rs-0",
+                rs([None, None], "rs-1", false),
+                false,
+            ),
+            (
+                "every instance writable",
+                "rs-0",
+                rs([Some(false), Some(false)], "rs-0", true),
+                false,
+            ),
+        ];
+        for (name, pod, info, pending) in cases {
+            assert_eq!(
+                handover_pending(pod, "rs", std::slice::from_ref(&info)).is_some(),
+                pending,
+                "{name}"
+            );
+        }
     }
 }

@@ -26,6 +26,7 @@ use tracing::{debug, info};
 
 use self::execute::{Executed, Switching};
 use super::RolePass;
+use super::cartridge::CartridgeView;
 use crate::api::role::UpdateProgress;
 use crate::controller::members;
 use crate::controller::pipeline::Flow;
@@ -123,21 +124,32 @@ async fn strategy_for(
     Ok(strategy)
 }
 
-/// Cartridge (see [`RolePass::topology`]), and the Role's replica sets as
-/// it reports them (`None` before the Cluster's bootstrap).
+/// Cartridge (see [`RolePass::ask_cartridge`]; the answer of this pass
+/// when there is one), and the Role's replica sets as it reports them:
+/// `Ok(None)` before the Cluster's bootstrap, `Err(why)` when no verified
+/// member answered. Without evidence no master is known, so a strategy
+/// must not plan: it could take a master for a replica.
 async fn topology_facts(
     ctx: &Context,
-    pass: &RolePass,
-) -> Result<(Option<Arc<dyn Topology>>, Vec<ReplicasetInfo>), Error> {
-    let Some((topology, all)) = pass.topology(ctx).await? else {
-        return Ok((None, Vec::new()));
+    pass: &mut RolePass,
+    fresh: bool,
+) -> Result<Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>, String> {
+    if fresh || pass.cartridge.answer().is_none() {
+        pass.cartridge = pass.ask_cartridge(ctx).await;
+    }
+    let answer = match &pass.cartridge {
+        CartridgeView::NotBootstrapped => return Ok(None),
+        CartridgeView::Answered(answer) => answer,
+        other => return Err(other.why_unknown()),
     };
     let names = members::statefulset_names(&pass.role);
-    let replicasets = all
-        .into_iter()
+    let replicasets = answer
+        .replicasets
+        .iter()
         .filter(|r| names.contains(&r.alias))
+        .cloned()
         .collect();
-    Ok((Some(topology), replicasets))
+    Ok(Some((answer.client.clone(), replicasets)))
 }
 
 /// The rolling-update step.
@@ -252,7 +264,11 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         return Ok(Flow::wait_for_event("Paused", message));
     }
     let strategy = strategy_for(ctx, pass, &revision).await?;
-    let mut round = plan_and_execute(ctx, pass, &strategy, &revision).await?;
+    let facts = match topology_facts(ctx, pass, false).await {
+        Ok(facts) => facts,
+        Err(why) => return Ok(unknown(ctx, &why)),
+    };
+    let mut round = plan_and_execute(ctx, pass, &strategy, &revision, facts).await?;
     if !round.executed.switched.is_empty() && round.executed.deferred.is_none() {
         // A master moved: plan once more on fresh topology facts, so that
         // the old master goes in this pass rather than in the next one. The
@@ -263,7 +279,10 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
                 pod.metadata.deletion_timestamp = Some(deleted_at.clone());
             }
         }
-        round = plan_and_execute(ctx, pass, &strategy, &revision).await?;
+        match topology_facts(ctx, pass, true).await {
+            Ok(facts) => round = plan_and_execute(ctx, pass, &strategy, &revision, facts).await?,
+            Err(why) => return Ok(unknown(ctx, &why)),
+        }
     }
     let (built, decision, executed) = (round.built, round.decision, round.executed);
     if let Some(why) = executed.deferred {
@@ -284,6 +303,15 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     ))
 }
 
+/// The rollout waits while Cartridge gives no evidence.
+fn unknown(ctx: &Context, why: &str) -> Flow {
+    Flow::wait(
+        "CartridgeUnknown",
+        format!("no verified answer from Cartridge, so no master is known: {why}"),
+        ctx.settings.poll,
+    )
+}
+
 /// One plan of a pass: what the strategy saw, decided, and what was done.
 struct Round {
     built: view::Built,
@@ -298,11 +326,15 @@ async fn plan_and_execute(
     pass: &mut RolePass,
     strategy: &WasmStrategy,
     revision: &str,
+    facts: Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>,
 ) -> Result<Round, Error> {
     let names = members::statefulset_names(&pass.role);
     let replicas = replicas(pass);
     let strategy_name = pass.role.spec.update_strategy.name.clone();
-    let (topology, replicasets) = topology_facts(ctx, pass).await?;
+    let (topology, replicasets) = match facts {
+        Some((topology, replicasets)) => (Some(topology), replicasets),
+        None => (None, Vec::new()),
+    };
     if topology.is_some() {
         // Fresh masters and weights for the status, too.
         pass.topology = Some(replicasets.clone());

@@ -1,0 +1,189 @@
+//! Carries out a scaling [`Plan`]: the one place where replica sets and
+//! instances are drained, expelled, and their StatefulSets and volumes
+//! deleted. The decisions are made in [`super::scaling`]; this only acts,
+//! and reports each act as an Event.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+
+use super::cartridge::Answer;
+use super::scaling::{Op, Plan};
+use crate::api::role::Role;
+use crate::controller::{Context, Error, events};
+use crate::resources::epochs;
+use crate::topology::{ReplicasetEdit, TopologyEdit, TopologyError};
+
+/// Performs `plan.ops` in order, through the verified member that answered
+/// (`answer`; the plan holds topology steps only when there is one).
+pub(crate) async fn execute(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    plan: &Plan,
+    answer: Option<&Answer>,
+) -> Result<(), Error> {
+    for op in &plan.ops {
+        perform(ctx, role, namespace, op, answer).await?;
+    }
+    Ok(())
+}
+
+async fn set_weight(answer: &Answer, uuid: &str, weight: f64) -> Result<(), Error> {
+    answer
+        .client
+        .edit(&TopologyEdit {
+            replicasets: vec![ReplicasetEdit {
+                uuid: uuid.to_string(),
+                weight: Some(weight),
+                ..ReplicasetEdit::default()
+            }],
+            expel: Vec::new(),
+        })
+        .await?;
+    Ok(())
+}
+
+fn cartridge(answer: Option<&Answer>) -> Result<&Answer, Error> {
+    answer.ok_or(Error::MissingField("a verified Cartridge answer"))
+}
+
+async fn perform(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    op: &Op,
+    answer: Option<&Answer>,
+) -> Result<(), Error> {
+    match op {
+        Op::SwitchMaster {
+            replicaset,
+            to,
+            to_alias,
+        } => {
+            let client = &cartridge(answer)?.client;
+            super::rollout::execute::switch_master(
+                ctx,
+                role,
+                client.as_ref(),
+                replicaset,
+                to,
+                to_alias,
+            )
+            .await
+        }
+        Op::Drain { uuid, name } => {
+            set_weight(cartridge(answer)?, uuid, 0.0).await?;
+            events::normal(
+                ctx,
+                role,
+                "DrainStarted",
+                format!("replica set {name}: weight 0, its buckets move away"),
+            )
+            .await;
+            Ok(())
+        }
+        Op::Restore { uuid, name, weight } => {
+            set_weight(cartridge(answer)?, uuid, *weight).await?;
+            events::normal(
+                ctx,
+                role,
+                "DrainCancelled",
+                format!("replica set {name} is wanted again: weight {weight}"),
+            )
+            .await;
+            Ok(())
+        }
+        Op::BumpEpochs {
+            statefulset,
+            epochs,
+        } => {
+            let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+            api.patch(
+                statefulset,
+                &PatchParams::apply(epochs::FIELD_MANAGER).force(),
+                &Patch::Apply(epochs.apply_patch(statefulset)),
+            )
+            .await?;
+            Ok(())
+        }
+        Op::Expel {
+            statefulset,
+            uuids,
+            whole,
+        } => {
+            let client = &cartridge(answer)?.client;
+            let edit = TopologyEdit {
+                replicasets: Vec::new(),
+                expel: uuids.clone(),
+            };
+            match client.edit(&edit).await {
+                Ok(()) => {}
+                // Expelled already (a repeated pass): the next verified
+                // answer confirms it.
+                Err(TopologyError::Refused { message, .. })
+                    if message.contains("not in config") || message.contains("expelled") => {}
+                Err(e) => return Err(e.into()),
+            }
+            let (reason, note) = if *whole {
+                (
+                    "ReplicasetExpelled",
+                    format!("replica set {statefulset} drained and expelled"),
+                )
+            } else {
+                (
+                    "InstancesExpelled",
+                    format!(
+                        "expelled {} instances of {statefulset} removed by scaling down",
+                        uuids.len()
+                    ),
+                )
+            };
+            events::normal(ctx, role, reason, note).await;
+            Ok(())
+        }
+        Op::DeleteClaims {
+            statefulset,
+            claims,
+        } => {
+            let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+            let mut deleted = 0;
+            for claim in claims {
+                match api.delete(claim, &DeleteParams::default()).await {
+                    Ok(_) => deleted += 1,
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if deleted > 0 {
+                events::normal(
+                    ctx,
+                    role,
+                    "VolumesDeleted",
+                    format!(
+                        "{deleted} volume claims of {statefulset} deleted: Cartridge confirmed their instances expelled"
+                    ),
+                )
+                .await;
+            }
+            Ok(())
+        }
+        Op::DeleteStatefulSet { name } => {
+            let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+            match api.delete(name, &DeleteParams::foreground()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            events::normal(
+                ctx,
+                role,
+                "StatefulSetDeleted",
+                format!("StatefulSet {name} deleted (its replica set is out of the topology)"),
+            )
+            .await;
+            Ok(())
+        }
+    }
+}
