@@ -37,7 +37,7 @@ lint: setup-rust lint-chart ## rustfmt, clippy (warnings are errors) and the Hel
 lint-chart: setup-control-plane control-plane ## helm lint --strict and helm template checks of charts/tarantool-operator
 	bash tests/chart/lint.sh
 
-test-unit: setup-rust ## unit, property and sandbox tests (no Kubernetes)
+test-unit: setup-rust setup-tarantool ## unit, property and sandbox tests (no Kubernetes; host/tests/console.rs runs real Tarantool)
 	$(CARGO) test --workspace
 
 test-tarantool: setup-tarantool ## the Cartridge double's tests, in real Tarantool (tests/tarantool)

@@ -246,7 +246,9 @@ helm install "$RELEASE" charts/tarantool-operator --namespace "$NS" \
   --set image.repository=example.invalid/tarantool-operator \
   --wait --timeout 3m
 # Helm creates the CRDs before the templates; the manifests below need them served.
-kubectl wait --for condition=established --timeout=60s crd/clusters.tarantool.io crd/roles.tarantool.io
+# Polled, not `kubectl wait`: see cp_wait_crds_established in tests/control-plane/lib.sh.
+cp_wait_crds_established 60 kubectl -- clusters.tarantool.io roles.tarantool.io ||
+  die "the operator's CRDs are not established"
 kubectl get deployment,serviceaccount,role,rolebinding -n "$NS" -l app.kubernetes.io/instance="$RELEASE"
 
 step "operator credentials" "a token of ServiceAccount $NS/$SERVICE_ACCOUNT (TokenRequest) in a kubeconfig"

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod console;
 pub mod controller;
+pub mod fence;
 pub mod resources;
 pub mod strategy;
 pub mod timeline;

@@ -4,8 +4,10 @@
 //! `tarantoolctl connect` run as a local process with the operator's default
 //! console command (CommandTransport: what exec runs inside a pod).
 //!
-//! Skipped, with a message, only when `tarantool`/`tarantoolctl` are missing
-//! (`make setup-tarantool` installs them; `make test` does it first).
+//! Tarantool is required: without `tarantool`/`tarantoolctl` these tests fail
+//! with a message rather than pass without checking anything (`make
+//! setup-tarantool` installs them; `make test` and `make test-unit` do it
+//! first).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,16 +37,20 @@ fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// False (and a message) when Tarantool is not installed.
-fn tarantool_available() -> bool {
-    let ok = have("tarantool") && have("tarantoolctl");
-    if !ok {
-        eprintln!(
-            "SKIPPED: tarantool/tarantoolctl not found; install them with `make setup-tarantool` \
-             (apt-get install -y tarantool)"
-        );
-    }
-    ok
+/// Fails the test, saying how to install them, when `tarantool` or
+/// `tarantoolctl` is missing: a test that returned early would pass having
+/// checked nothing.
+fn require_tarantool() {
+    let missing: Vec<&str> = ["tarantool", "tarantoolctl"]
+        .into_iter()
+        .filter(|p| !have(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} not found on PATH: these tests need real Tarantool; install it with \
+         `make setup-tarantool` (apt-get install -y tarantool)",
+        missing.join(" and ")
+    );
 }
 
 /// A Tarantool process serving its console at `<dir>/<name>.control`.
@@ -120,9 +126,7 @@ fn console(transport: Arc<dyn ConsoleTransport>) -> Console {
 
 #[tokio::test]
 async fn multi_line_chunks_with_arguments_return_json() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("storage-0", false).await;
     let code = r#"
         local json = require('json')
@@ -162,9 +166,7 @@ line two]]
 
 #[tokio::test]
 async fn lua_errors_come_back_typed_with_their_message() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("router-0", false).await;
     for (name, transport) in instance.transports() {
         let c = console(transport);
@@ -194,9 +196,7 @@ async fn lua_errors_come_back_typed_with_their_message() {
 
 #[tokio::test]
 async fn large_replies_pass_and_oversized_ones_are_refused() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("big", false).await;
     let code = "local n = ... return require('json').encode({data = string.rep('x', n)})";
     for (name, transport) in instance.transports() {
@@ -227,9 +227,7 @@ async fn large_replies_pass_and_oversized_ones_are_refused() {
 
 #[tokio::test]
 async fn a_hung_instance_times_out_within_the_timeout() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("hung", false).await;
     for (name, transport) in instance.transports() {
         let c = Console::new(
@@ -354,29 +352,26 @@ async fn missing_consoles_are_unreachable() {
         c.eval("x", "return 1", None).await,
         Err(ConsoleError::Unreachable { .. })
     ));
-    if tarantool_available() {
-        // tarantoolctl itself, without a socket to connect to.
-        let command = ConsoleSpec::default_command()
-            .iter()
-            .map(|a| a.replace("{instance}", "nobody"))
-            .collect();
-        let c = console(Arc::new(
-            CommandTransport::new(command).env("TARANTOOL_RUN_DIR", dir.path().to_string_lossy()),
-        ));
-        match c.eval("x", "return 1", None).await {
-            Err(ConsoleError::Unreachable { message }) => {
-                assert!(message.contains("exited with code"), "{message}")
-            }
-            other => panic!("{other:?}"),
+    require_tarantool();
+    // tarantoolctl itself, without a socket to connect to.
+    let command = ConsoleSpec::default_command()
+        .iter()
+        .map(|a| a.replace("{instance}", "nobody"))
+        .collect();
+    let c = console(Arc::new(
+        CommandTransport::new(command).env("TARANTOOL_RUN_DIR", dir.path().to_string_lossy()),
+    ));
+    match c.eval("x", "return 1", None).await {
+        Err(ConsoleError::Unreachable { message }) => {
+            assert!(message.contains("exited with code"), "{message}")
         }
+        other => panic!("{other:?}"),
     }
 }
 
 #[tokio::test]
 async fn the_chunk_can_travel_as_an_argument() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("argv", false).await;
     // The fallback for exec paths that cannot close stdin.
     let command = vec![
@@ -413,9 +408,7 @@ fn topology(transport: Arc<dyn ConsoleTransport>) -> ConsoleTopology {
 
 #[tokio::test]
 async fn console_topology_projects_cartridge_replicasets() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("storage-1-1", true).await;
     for (name, transport) in instance.transports() {
         let replicasets = topology(transport).replicasets().await.unwrap();
@@ -461,9 +454,7 @@ async fn console_topology_projects_cartridge_replicasets() {
 
 #[tokio::test]
 async fn console_topology_calls_cartridge_and_maps_its_errors() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("storage-1-1", true).await;
     for (name, transport) in instance.transports() {
         let t = topology(transport);
@@ -624,9 +615,7 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
 
 #[tokio::test]
 async fn console_topology_without_cartridge_is_refused() {
-    if !tarantool_available() {
-        return;
-    }
+    require_tarantool();
     let instance = Instance::start("plain", false).await;
     match topology(instance.socket_transport()).replicasets().await {
         Err(e @ TopologyError::Refused { .. }) => {

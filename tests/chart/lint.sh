@@ -53,8 +53,17 @@ if "${TEMPLATE[@]}" >"$out/default.yaml"; then
   grep -q -- '- --lease-namespace=ops$' "$out/default.yaml" || bad "default: lease namespace is not the release namespace"
   grep -q -- '- --namespace=' "$out/default.yaml" && bad "default: --namespace set without watchNamespace"
   grep -q 'readOnlyRootFilesystem: true' "$out/default.yaml" || bad "default: root filesystem is writable"
+  grep -q 'type: Recreate$' "$out/default.yaml" && bad "default: Recreate with leader election (RollingUpdate hands the Lease over)"
 else
   bad "helm template (default values)"
+fi
+
+# Without leader election one operator must be gone before the next starts.
+if "${TEMPLATE[@]}" --set leaderElection.enabled=false >"$out/single.yaml"; then
+  grep -q -- '- --leader-elect$' "$out/single.yaml" && bad "leaderElection.enabled=false: --leader-elect still set"
+  grep -q '^    type: Recreate$' "$out/single.yaml" || bad "leaderElection.enabled=false: the Deployment does not use Recreate"
+else
+  bad "helm template --set leaderElection.enabled=false"
 fi
 
 # watchNamespace: a Role in that namespace, nothing cluster-wide.

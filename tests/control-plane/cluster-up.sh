@@ -184,7 +184,7 @@ wait_for kube-scheduler 60 curl -fsSk "https://127.0.0.1:$SCHED_PORT/healthz"
 # ---------------------------------------------------------------- kwok
 "${KUBECTL[@]}" apply --server-side -f "$CP_BIN/kwok-execs-crd.yaml" >"$LOGS/setup.log" 2>&1 ||
   failed setup "applying the kwok Exec CRD failed"
-"${KUBECTL[@]}" wait --for condition=Established --timeout 30s crd/execs.kwok.x-k8s.io >>"$LOGS/setup.log" 2>&1 ||
+cp_wait_crds_established 30 "${KUBECTL[@]}" -- execs.kwok.x-k8s.io >>"$LOGS/setup.log" 2>&1 ||
   failed setup "the kwok Exec CRD is not established"
 sed -e "s/@POD_READY_DELAY_MS@/$READY_MS/" -e "s/@POD_DELETE_DELAY_MS@/$DELETE_MS/" \
   "$CP_DIR/kwok/stages.yaml" >"$RUN/kwok.yaml"

@@ -48,3 +48,28 @@ cp_lock() {
   flock 9
   export CP_LOCKED=1
 }
+
+# cp_wait_crds_established TIMEOUT_S KUBECTL... -- CRD...: waits until every
+# CRD has its Established condition True, for at most TIMEOUT_S; returns 1 on
+# timeout. Not `kubectl wait --for=condition=Established`: that fails at once
+# (".status.conditions accessor error: <nil>") on a CRD the apiserver has not
+# yet given any condition, which happens right after it is created.
+cp_wait_crds_established() {
+  local timeout=$1; shift
+  local kubectl=()
+  while [[ $# -gt 0 && $1 != -- ]]; do kubectl+=("$1"); shift; done
+  shift
+  local deadline=$(( $(date +%s) + timeout )) crd status
+  for crd in "$@"; do
+    while :; do
+      status=$("${kubectl[@]}" get crd "$crd" \
+        -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null) || status=''
+      [[ $status == True ]] && break
+      if (( $(date +%s) >= deadline )); then
+        printf 'CRD %s not established after %ss\n' "$crd" "$timeout" >&2
+        return 1
+      fi
+      sleep 0.5
+    done
+  done
+}

@@ -1,5 +1,6 @@
-//! `tarantool-operator run`: the operator. Leader election on a Lease,
-//! both controllers, metrics and health endpoints, until SIGTERM.
+//! `tarantool-operator run`: the operator. Leader election on a Lease with
+//! a fence (see `tarantool_operator::fence`), both controllers, metrics and
+//! health endpoints, until SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,17 +14,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use clap::Args;
-use kube::Client;
+use kube::client::ClientBuilder;
 use kube::runtime::events::Reporter;
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
+use tarantool_operator::fence::{Fence, FenceLayer, Fenced, RenewalTap, margin_for};
 use tarantool_operator::strategy::{Registry as Strategies, SandboxLimits, StrategyEngine};
 use tarantool_operator::topology::Connector;
 use tarantool_operator::topology::cartridge::ExecConnector;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Flags of `run`.
 #[derive(Debug, Args)]
@@ -61,9 +63,33 @@ pub struct RunArgs {
     /// Seconds a console call may take.
     #[arg(long, default_value_t = 10)]
     console_timeout_seconds: u64,
+    /// Seconds a reconcile pass may take before it is abandoned (fails
+    /// with `PassTimeout`).
+    #[arg(long, default_value_t = 120)]
+    pass_timeout_seconds: u64,
+    /// With `--leader-elect`: milliseconds before its Lease could be taken
+    /// over at which a leader whose renewals stall stops acting and exits.
+    /// Covers clock skew between replicas and requests in flight; must be
+    /// shorter than the renewal grace (a third of the lease). Default: 2000,
+    /// at most half the grace.
+    #[arg(long)]
+    fence_margin_ms: Option<u64>,
 }
 
-/// Runs the operator until SIGTERM/SIGINT or a lost Lease.
+/// The exit code of a leader that was fenced or lost its Lease: not 0, so
+/// that the restart shows, and not 1 or 2 (errors).
+pub const FENCED_EXIT_CODE: u8 = 3;
+
+/// How the operator stopped.
+enum Ended {
+    /// Asked to (SIGTERM, SIGINT).
+    Stopped,
+    /// Fenced, or the Lease lost: it stopped acting at once.
+    Fenced(Fenced),
+}
+
+/// Runs the operator until SIGTERM/SIGINT (exit 0), or until it is fenced
+/// or loses its Lease ([`FENCED_EXIT_CODE`]).
 pub fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,17 +98,59 @@ pub fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<std::pro
         .thread_stack_size(8 * 1024 * 1024)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args, cache_dir))?;
-    Ok(std::process::ExitCode::SUCCESS)
+    let ended = runtime.block_on(serve(args, cache_dir));
+    // A fenced leader leaves at once: what still runs (a pass cut short,
+    // blocking work) is dropped, not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match ended? {
+        Ended::Stopped => Ok(std::process::ExitCode::SUCCESS),
+        Ended::Fenced(fenced) => {
+            error!(reason = %fenced.reason, "stopped acting; exiting to restart as a follower");
+            Ok(std::process::ExitCode::from(FENCED_EXIT_CODE))
+        }
+    }
 }
 
-async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
+/// The lease duration and the fence's margin.
+fn lease_timing(args: &RunArgs) -> anyhow::Result<(Duration, Duration)> {
+    // kube-lease-manager needs a grace shorter than the lease.
+    anyhow::ensure!(
+        args.lease_seconds >= 2,
+        "--lease-seconds must be at least 2 (got {})",
+        args.lease_seconds
+    );
+    let lease = Duration::from_secs(args.lease_seconds);
+    let grace = Duration::from_secs(grace_seconds(args.lease_seconds));
+    let margin = margin_for(grace, args.fence_margin_ms.map(Duration::from_millis))
+        .context("invalid --fence-margin-ms")?;
+    Ok((lease, margin))
+}
+
+/// A third of the lease, at least a second: the leader renews that long
+/// before its Lease ends.
+fn grace_seconds(lease_seconds: u64) -> u64 {
+    lease_seconds.div_ceil(3).max(1)
+}
+
+async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ended> {
     let engine = StrategyEngine::new(SandboxLimits::default(), cache_dir)
         .context("cannot start the wasm engine for update strategies")?;
     let strategies = Arc::new(Strategies::new(Arc::new(engine)));
-    let client = Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("cannot configure a Kubernetes client (KUBECONFIG or in-cluster)")?;
+    let fence = if args.leader_elect {
+        let (lease, margin) = lease_timing(&args)?;
+        Fence::new(lease, margin).context("invalid fence settings")?
+    } else {
+        Fence::unfenced()
+    };
+    // The controllers' client: every write and exec it sends passes the
+    // fence first (one chokepoint for Kubernetes and Cartridge alike).
+    let client = ClientBuilder::try_from(config.clone())
+        .context("cannot build a Kubernetes client")?
+        .with_layer(&FenceLayer::new(fence.clone()))
+        .build();
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
     let ready = Arc::new(AtomicBool::new(false));
@@ -100,20 +168,24 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<()> 
             ..ConsoleOptions::default()
         },
     ));
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        connector,
-        metrics,
-        Settings {
-            resync: Duration::from_secs(args.resync_seconds),
-            poll: Duration::from_secs(args.poll_seconds),
-        },
-        strategies,
-        Reporter {
-            controller: "tarantool-operator".into(),
-            instance: Some(identity.clone()),
-        },
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            connector,
+            metrics,
+            Settings {
+                resync: Duration::from_secs(args.resync_seconds),
+                poll: Duration::from_secs(args.poll_seconds),
+                pass_timeout: Duration::from_secs(args.pass_timeout_seconds),
+            },
+            strategies,
+            Reporter {
+                controller: "tarantool-operator".into(),
+                instance: Some(identity.clone()),
+            },
+        )
+        .with_fence(fence.clone()),
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -128,18 +200,29 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<()> 
         ready.store(true, Ordering::Relaxed);
         info!(namespace = ?args.namespace, "controllers starting");
         run::run(ctx, args.namespace, stopped(stop_rx)).await;
-        return Ok(());
+        return Ok(Ended::Stopped);
     }
 
     let lease_namespace = args
         .lease_namespace
         .clone()
         .unwrap_or_else(|| "default".into());
-    let manager = LeaseManagerBuilder::new(client, &args.lease_name)
+    // The Lease manager gets a client of its own: its renewals do not queue
+    // behind the controllers' requests, and its successful writes of the
+    // Lease are the renewals the fence counts from.
+    let lease_client = ClientBuilder::try_from(config)
+        .context("cannot build a Kubernetes client")?
+        .with_layer(&RenewalTap::new(
+            fence.clone(),
+            &lease_namespace,
+            &args.lease_name,
+        ))
+        .build();
+    let manager = LeaseManagerBuilder::new(lease_client, &args.lease_name)
         .with_namespace(&lease_namespace)
         .with_identity(&identity)
         .with_duration(args.lease_seconds)
-        .with_grace(args.lease_seconds.div_ceil(3).max(1))
+        .with_grace(grace_seconds(args.lease_seconds))
         .build()
         .await
         .context("cannot set up leader election")?;
@@ -150,22 +233,38 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<()> 
     let mut stop = stop_rx.clone();
     tokio::select! {
         _ = leading.wait_for(|l| *l) => {}
-        _ = stop.wait_for(|s| *s) => return Ok(()),
+        _ = stop.wait_for(|s| *s) => return Ok(Ended::Stopped),
     }
-    info!("leading: controllers starting");
+    // Taking the Lease was a successful write of it: the fence has its
+    // first renewal and is armed from here on.
+    info!(deadline_in = ?fence.deadline().map(|d| d.saturating_duration_since(fence.now())), "leading: controllers starting");
     let lost = async move {
+        // A closed channel (the Lease task ended) is a loss too.
         let _ = leading.wait_for(|l| !*l).await;
-        warn!("lost the Lease: stopping");
     };
-    let stop_or_lost = async move {
-        tokio::select! {
-            _ = lost => {}
-            _ = stopped(stop_rx) => {}
+    let ended = tokio::select! {
+        () = run::run(ctx, args.namespace, stopped(stop_rx)) => Ended::Stopped,
+        fenced = fence.clone().watchdog() => Ended::Fenced(fenced),
+        () = lost => Ended::Fenced(fence.trip("another replica holds the Lease")),
+    };
+    match ended {
+        Ended::Stopped => {
+            // The controllers stopped: hand the Lease over now rather than
+            // let the next leader wait for it to expire. The Lease task
+            // releases it once the state channel (dropped with `lost`) is
+            // closed.
+            match tokio::time::timeout(Duration::from_secs(5), lease_task).await {
+                Ok(Ok(Ok(_))) => info!("Lease released"),
+                Ok(Ok(Err(e))) => warn!(error = %e, "could not release the Lease"),
+                Ok(Err(e)) => warn!(error = %e, "the Lease task failed"),
+                Err(_) => warn!("the Lease was not released in time"),
+            }
         }
-    };
-    run::run(ctx, args.namespace, stop_or_lost).await;
-    lease_task.abort();
-    Ok(())
+        // Not released: this replica may no longer hold it, and must not
+        // write anything more.
+        Ended::Fenced(_) => lease_task.abort(),
+    }
+    Ok(ended)
 }
 
 async fn shutdown_signal() {

@@ -5,10 +5,11 @@
 //! store does not show yet.
 //!
 //! The last part is what makes a cache safe for rolling updates. A pass
-//! that deletes a pod may be followed at once by another (its own status
-//! write wakes the Role); if the pod watch has not delivered the deletion
-//! yet, the store still shows the pod ready, and the strategy could take a
-//! second pod of the same replica set beyond the budget. So deletions are
+//! that deletes a pod may be followed at once by another (woken by another
+//! pod's event, a Cluster's change, a spec change); if the pod watch has not
+//! delivered the deletion yet, the store still shows the pod ready, and the
+//! strategy could take a second pod of the same replica set beyond the
+//! budget. So deletions are
 //! remembered (by UID) and such pods read as terminating until the store
 //! catches up: the ReplicaSet controller's "expectations", in small.
 

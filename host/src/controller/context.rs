@@ -11,6 +11,7 @@ use std::sync::{Mutex, RwLock};
 
 use super::cache::Cache;
 use super::metrics::Metrics;
+use crate::fence::Fence;
 use crate::strategy::{Registry, WasmStrategy};
 use crate::topology::Connector;
 
@@ -24,6 +25,10 @@ pub struct Settings {
     /// Delay before looking again while waiting on something (pods to
     /// become ready, buckets to drain).
     pub poll: Duration,
+    /// The longest a pass (its steps, then its status write) may take: a
+    /// request that hangs fails the pass with `PassTimeout` instead of
+    /// holding the object forever.
+    pub pass_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -31,6 +36,7 @@ impl Default for Settings {
         Self {
             resync: Duration::from_secs(300),
             poll: Duration::from_secs(2),
+            pass_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -58,6 +64,10 @@ pub struct Context {
     /// The statuses written last (a pass starts from them, not from a
     /// watch cache that may lag behind).
     pub written: super::status::Written,
+    /// Whether this replica may still act for the Lease it holds; every
+    /// step checks it first (the client's [`crate::fence::FenceLayer`]
+    /// guards each request). Never trips without leader election.
+    pub fence: Arc<Fence>,
     /// The stores the running controllers fill; `None` outside
     /// [`super::run::run`] (unit tests), where passes ask the apiserver.
     cache: RwLock<Option<Arc<Cache>>>,
@@ -83,8 +93,16 @@ impl Context {
             strategies,
             pinned_strategies: Mutex::default(),
             written: super::status::Written::default(),
+            fence: Fence::unfenced(),
             cache: RwLock::default(),
         }
+    }
+
+    /// The same context, its steps checking `fence` (which should also
+    /// guard the context's client: see [`crate::fence::FenceLayer`]).
+    pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The controllers' stores, while they run.

@@ -1,5 +1,8 @@
 //! The controllers' error type.
 
+use std::time::Duration;
+
+use crate::fence::Fenced;
 use crate::topology::TopologyError;
 
 /// Why a reconcile pass failed. Every error requeues the object with
@@ -35,6 +38,16 @@ pub enum Error {
     /// An object lacks a field every stored object has (name, namespace).
     #[error("object without {0}")]
     MissingField(&'static str),
+    /// This replica may no longer act: its Lease may be taken over.
+    #[error(transparent)]
+    Fenced(#[from] Fenced),
+    /// The pass ran past `--pass-timeout-seconds` and was abandoned where
+    /// it stood (a hung request, an unanswered console).
+    #[error("the pass took longer than {limit:?} and was abandoned")]
+    PassTimeout {
+        /// The bound.
+        limit: Duration,
+    },
 }
 
 impl Error {
@@ -42,11 +55,15 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Kube(kube::Error::Api(e)) if e.code == 409 => "Conflict",
+            // The client's fence refused the request.
+            Self::Kube(kube::Error::Service(e)) if e.downcast_ref::<Fenced>().is_some() => "Fenced",
             Self::Kube(_) => "KubernetesApi",
             Self::Topology(e) => e.reason(),
             Self::InvalidSpec { .. } => "InvalidSpec",
             Self::MissingField(_) => "MissingField",
             Self::Strategy { reason, .. } => reason,
+            Self::Fenced(_) => "Fenced",
+            Self::PassTimeout { .. } => "PassTimeout",
         }
     }
 }

@@ -13,6 +13,8 @@
 //! - [`run`]: both controllers on one client, until shutdown.
 //! - [`cache`]: the stores a Role pass reads, and the deletions they do
 //!   not show yet.
+//! - [`wake`]: which changes of its own objects wake a controller (not
+//!   its own status writes).
 
 pub mod cache;
 pub mod cluster;
@@ -28,6 +30,7 @@ pub mod run;
 pub mod status;
 #[cfg(test)]
 pub mod testing;
+pub mod wake;
 
 pub use context::{Context, Settings};
 pub use error::Error;

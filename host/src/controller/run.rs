@@ -4,19 +4,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, reflector};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, warn};
 
 use super::cache::Cache;
 use super::metrics::{ControllerLabels, Metrics};
 use super::pipeline::{Flow, StepFailed};
-use super::{Context, Settings, cluster, role};
+use super::{Context, Settings, cluster, role, wake};
 use crate::api::cluster::Cluster;
 use crate::api::role::Role;
 use crate::resources::labels;
@@ -79,6 +79,32 @@ where
     }
 }
 
+/// A controller's own objects: the store its passes read (every change,
+/// status included) and the stream that wakes it, which drops changes
+/// [`wake::wakes`] calls status-only, so that a pass's own status write does
+/// not start another pass at once.
+fn own_objects<K>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let wakes = reflector(writer, watcher(api, watcher::Config::default()))
+        .applied_objects()
+        .predicate_filter(wake::wakes, PredicateConfig::default());
+    (reader, wakes)
+}
+
 /// Runs the Cluster and Role controllers until `shutdown` resolves.
 /// `namespace` limits them to one namespace.
 pub async fn run(
@@ -95,11 +121,13 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let clusters = Controller::new(api::<Cluster>(&client, ns), watcher::Config::default());
+    let (cluster_reader, cluster_wakes) = own_objects(api::<Cluster>(&client, ns));
+    let clusters = Controller::for_stream(cluster_wakes, cluster_reader);
     let cluster_store = clusters.store();
     let clusters = clusters
         .owns(api::<Service>(&client, ns), owned.clone())
-        // A Role wakes every Cluster that lists it, owner or not yet.
+        // A Role wakes every Cluster that lists it, owner or not yet; its
+        // status too (unfiltered): a Cluster waits for its Roles to be Ready.
         .watches(
             api::<Role>(&client, ns),
             watcher::Config::default(),
@@ -140,7 +168,8 @@ pub async fn run(
     )
     .default_backoff()
     .touched_objects();
-    let roles = Controller::new(api::<Role>(&client, ns), watcher::Config::default());
+    let (role_reader, role_wakes) = own_objects(api::<Role>(&client, ns));
+    let roles = Controller::for_stream(role_wakes, role_reader);
     let role_store = roles.store();
     let roles = roles
         .owns(api::<StatefulSet>(&client, ns), owned.clone())
@@ -151,7 +180,8 @@ pub async fn run(
                 ObjectRef::<Role>::new(role).within(namespace.as_deref().unwrap_or_default())
             })
         })
-        // A Cluster's change (its bootstrap, its leader) wakes its Roles.
+        // A Cluster's change, status included (its bootstrap, its leader),
+        // wakes its Roles.
         .watches_stream(cluster_events, |cluster: Cluster| {
             let namespace = cluster.namespace().unwrap_or_default();
             cluster

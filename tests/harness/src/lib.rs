@@ -31,10 +31,11 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
-use kube::runtime::wait::{Condition, await_condition};
+use kube::runtime::wait::{Condition, await_condition, conditions};
 use kube::{Client, Config, Resource};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -590,7 +591,7 @@ impl TestContext {
     /// apply --server-side`) and waits until they are established and known
     /// to kubectl. Idempotent; tests call it concurrently.
     pub async fn install_crds(&self) -> Result<()> {
-        let crds = self.cp.repo().join("crds");
+        let dir = self.cp.repo().join("crds");
         output(
             self.cp
                 .command("kubectl")
@@ -601,16 +602,20 @@ impl TestContext {
                     "--field-manager=tarantool-operator-tests",
                     "-f",
                 ])
-                .arg(&crds),
+                .arg(&dir),
         )
         .await?;
+        // Polled rather than `kubectl wait --for=condition=Established`: that
+        // fails at once (".status.conditions accessor error: <nil>") on a CRD
+        // the apiserver has not given any condition yet, right after the apply.
+        let crds = Api::<CustomResourceDefinition>::all(self.client.clone());
         for crd in ["clusters.tarantool.io", "roles.tarantool.io"] {
-            output(self.cp.command("kubectl").args([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                &format!("crd/{crd}"),
-            ]))
+            self.eventually(&format!("CRD {crd} to be established"), || async {
+                let found = crds.get_opt(crd).await?;
+                Ok(conditions::is_crd_established()
+                    .matches_object(found.as_ref())
+                    .then_some(()))
+            })
             .await?;
         }
         // kubectl caches discovery; a CRD that just became established may

@@ -72,8 +72,11 @@ impl ClusterPass {
 }
 
 /// The steps, in order.
-pub async fn run_steps(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, StepFailed> {
-    let p = Pipeline::new("cluster", &ctx.metrics);
+pub async fn run_steps(
+    ctx: &Context,
+    p: &Pipeline<'_>,
+    pass: &mut ClusterPass,
+) -> Result<Flow, StepFailed> {
     step!(p, "CheckDeletion", steps::check_deletion(pass));
     step!(
         p,
@@ -115,12 +118,16 @@ pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Actio
     {
         pass.status = status;
     }
-    let flow = run_steps(&ctx, &mut pass).await;
-    steps::finish(&ctx, &mut pass, &flow)
-        .await
-        .map_err(|source| StepFailed {
-            step: "UpdateStatus",
-            source,
-        })?;
+    let p = Pipeline::new("cluster", &ctx.metrics, &ctx.fence);
+    let limit = ctx.settings.pass_timeout;
+    let flow = p.bounded(limit, run_steps(&ctx, &p, &mut pass)).await;
+    // The status write has a deadline of its own: it must be able to
+    // report a pass that ran out of time.
+    let finish = p.run("UpdateStatus", async {
+        steps::finish(&ctx, &mut pass, &flow)
+            .await
+            .map(|()| Flow::Next)
+    });
+    p.bounded(limit, finish).await?;
     flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
 }

@@ -165,8 +165,11 @@ impl RolePass {
 }
 
 /// The steps, in order.
-pub async fn run_steps(ctx: &Context, pass: &mut RolePass) -> Result<Flow, StepFailed> {
-    let p = Pipeline::new("role", &ctx.metrics);
+pub async fn run_steps(
+    ctx: &Context,
+    p: &Pipeline<'_>,
+    pass: &mut RolePass,
+) -> Result<Flow, StepFailed> {
     step!(p, "CheckDeletion", steps::check_deletion(pass));
     step!(p, "FindCluster", steps::find_cluster(ctx, pass));
     step!(p, "Validate", steps::validate(pass));
@@ -199,12 +202,16 @@ pub async fn reconcile(role: Arc<Role>, ctx: Arc<Context>) -> Result<Action, Ste
     {
         pass.status = status;
     }
-    let flow = run_steps(&ctx, &mut pass).await;
-    steps::finish(&ctx, &mut pass, &flow)
-        .await
-        .map_err(|source| StepFailed {
-            step: "UpdateStatus",
-            source,
-        })?;
+    let p = Pipeline::new("role", &ctx.metrics, &ctx.fence);
+    let limit = ctx.settings.pass_timeout;
+    let flow = p.bounded(limit, run_steps(&ctx, &p, &mut pass)).await;
+    // The status write has a deadline of its own: it must be able to
+    // report a pass that ran out of time.
+    let finish = p.run("UpdateStatus", async {
+        steps::finish(&ctx, &mut pass, &flow)
+            .await
+            .map(|()| Flow::Next)
+    });
+    p.bounded(limit, finish).await?;
     flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
 }

@@ -73,6 +73,7 @@ pub fn start(t: &TestContext) -> Operator {
                 Settings {
                     resync: Duration::from_secs(300),
                     poll: Duration::from_millis(500),
+                    ..Settings::default()
                 },
                 registry(),
                 Reporter {

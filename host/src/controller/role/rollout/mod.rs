@@ -454,7 +454,8 @@ async fn record(
     update.updated_pods = i32::try_from(built.total - built.outdated).unwrap_or(i32::MAX);
     update.total_pods = i32::try_from(built.total).unwrap_or(i32::MAX);
     // The plan time moves only when the plan did something or changed: a
-    // status write per pass would wake the Role once more for nothing.
+    // status write per pass would patch the apiserver for nothing (and wake
+    // the Cluster that lists the Role).
     let acted = !executed.deleted.is_empty() || !executed.switched.is_empty();
     if acted
         || update.message.as_deref() != Some(message.as_str())
