@@ -223,28 +223,7 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
         let outcome = async {
             let role = t.api::<Role>().get("storage").await?;
             let before = statefulset_names(&role);
-            let mut template = role
-                .spec
-                .replicaset_template()
-                .cloned()
-                .ok_or_else(|| Failure::Check("template".into()))?;
-            for claim in &mut template.volume_claim_templates {
-                if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
-                    resources.requests = Some(
-                        [(
-                            "storage".to_string(),
-                            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
-                        )]
-                        .into(),
-                    );
-                }
-            }
-            patch_role(
-                &t,
-                "storage",
-                json!({"spec": {"replicasetTemplate": template}}),
-            )
-            .await?;
+            grow_volumes(&t, &role).await?;
             let role = settled(&t, 2, 2).await?;
             let after = statefulset_names(&role);
             check(after.iter().all(|n| !before.contains(n)), || {
@@ -267,6 +246,54 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
         finish(&mut child, &log, outcome).await
     })
     .await;
+}
+
+/// Asks for 2Gi volumes in the storage Role: a new volume template, so a
+/// migration to new StatefulSets.
+async fn grow_volumes(t: &TestContext, role: &Role) -> Result<(), Failure> {
+    let mut template = role
+        .spec
+        .replicaset_template()
+        .cloned()
+        .ok_or_else(|| Failure::Check("template".into()))?;
+    for claim in &mut template.volume_claim_templates {
+        if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
+            resources.requests = Some(
+                [(
+                    "storage".to_string(),
+                    k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
+                )]
+                .into(),
+            );
+        }
+    }
+    patch_role(
+        t,
+        "storage",
+        json!({"spec": {"replicasetTemplate": template}}),
+    )
+    .await
+}
+
+/// Stateful failover with an etcd2 state provider, until Cartridge has it.
+async fn stateful_failover(t: &TestContext) -> Result<(), Failure> {
+    t.api::<Cluster>()
+        .patch(
+            "tarantool-cluster",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"failover": {
+                "mode": "stateful",
+                "stateProvider": "etcd2",
+                "etcd2Params": {"endpoints": ["http://etcd.invalid:2379"], "prefix": "/double"},
+            }}})),
+        )
+        .await?;
+    t.eventually("stateful failover in Cartridge", || async {
+        let mode = leader_topology(t).await?.failover().await.map(|f| f.mode);
+        Ok((mode.ok().as_deref() == Some("stateful")).then_some(()))
+    })
+    .await?;
+    Ok(())
 }
 
 /// Waits until both storage replica sets have `n` instances in Cartridge.
@@ -310,22 +337,7 @@ async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_d
             // Under stateful failover the active master is appointed: a new
             // failover priority alone leaves it where it is, and each switch
             // must promote (failover_promote) for the update to go on.
-            t.api::<Cluster>()
-                .patch(
-                    "tarantool-cluster",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"failover": {
-                        "mode": "stateful",
-                        "stateProvider": "etcd2",
-                        "etcd2Params": {"endpoints": ["http://etcd.invalid:2379"], "prefix": "/double"},
-                    }}})),
-                )
-                .await?;
-            t.eventually("stateful failover in Cartridge", || async {
-                let mode = leader_topology(&t).await?.failover().await.map(|f| f.mode);
-                Ok((mode.ok().as_deref() == Some("stateful")).then_some(()))
-            })
-            .await?;
+            stateful_failover(&t).await?;
             patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "supervised": true}}})).await?;
             let watcher = invariants::watch(&t, 2);
             let before = storage_masters(&t).await?;
@@ -548,28 +560,7 @@ async fn a_volume_change_loses_nothing_while_consoles_answer_empty_on_the_double
             double::set(&t, &format!("set_membership_delay('{ns}', 20)")).await?;
             let leader = leader_pod(&t).await?;
             double::set(&t, &format!("set_fault('{ns}', '{leader}', 'empty')")).await?;
-            let mut template = role
-                .spec
-                .replicaset_template()
-                .cloned()
-                .ok_or_else(|| Failure::Check("template".into()))?;
-            for claim in &mut template.volume_claim_templates {
-                if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
-                    resources.requests = Some(
-                        [(
-                            "storage".to_string(),
-                            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
-                        )]
-                        .into(),
-                    );
-                }
-            }
-            patch_role(
-                &t,
-                "storage",
-                json!({"spec": {"replicasetTemplate": template}}),
-            )
-            .await?;
+            grow_volumes(&t, &role).await?;
             // Until the old generation is gone: a claim of an old replica
             // set may go only once Cartridge itself no longer has it.
             let deadline = std::time::Instant::now() + test_harness::default_timeout();
@@ -624,43 +615,54 @@ async fn a_replica_scale_down_waits_for_a_refused_promote_on_the_double() {
         let (mut child, log) = start(&t).await?;
         let outcome = async {
             let ns = t.namespace.clone();
-            t.api::<Cluster>()
-                .patch(
-                    "tarantool-cluster",
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"failover": {
-                        "mode": "stateful",
-                        "stateProvider": "etcd2",
-                        "etcd2Params": {"endpoints": ["http://etcd.invalid:2379"], "prefix": "/double"},
-                    }}})),
-                )
-                .await?;
-            t.eventually("stateful failover in Cartridge", || async {
-                let mode = leader_topology(&t).await?.failover().await.map(|f| f.mode);
-                Ok((mode.ok().as_deref() == Some("stateful")).then_some(()))
-            })
-            .await?;
+            stateful_failover(&t).await?;
             // SwitchMasterUpdate leaves each master on ordinal 1.
-            set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
+            set_image(
+                &t,
+                "storage",
+                "tarantool/tarantool-operator-examples-kv:0.0.5",
+            )
+            .await?;
             settled(&t, 2, 2).await?;
             let masters = storage_masters(&t).await?;
-            check(masters.iter().all(|m| m.ends_with("-1")), || format!("masters {masters:?}"))?;
+            check(masters.iter().all(|m| m.ends_with("-1")), || {
+                format!("masters {masters:?}")
+            })?;
             let claims_before = claims(&t).await?;
             // The state provider is gone: every promote is refused after
             // its priority edit was committed.
             double::set(&t, &format!("set_state_provider('{ns}', 'unreachable')")).await?;
-            patch_role(&t, "storage", json!({"spec": {"replicasetTemplate": {"replicas": 1}}})).await?;
-            t.wait_for::<Role>("storage", "the refused promote reported", |r: Option<&Role>| {
-                r.and_then(|r| r.status.as_ref())
-                    .is_some_and(|s| s.conditions.iter().any(|c| c.message.contains("State provider unavailable")))
-            })
+            patch_role(
+                &t,
+                "storage",
+                json!({"spec": {"replicasetTemplate": {"replicas": 1}}}),
+            )
+            .await?;
+            t.wait_for::<Role>(
+                "storage",
+                "the refused promote reported",
+                |r: Option<&Role>| {
+                    r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.message.contains("State provider unavailable"))
+                    })
+                },
+            )
             .await?;
             let role = t.api::<Role>().get("storage").await?;
             for name in statefulset_names(&role) {
-                let sts = t.api::<k8s_openapi::api::apps::v1::StatefulSet>().get(&name).await?;
-                check(sts.spec.replicas == Some(2), || format!("{name} shrank before its master moved"))?;
+                let sts = t
+                    .api::<k8s_openapi::api::apps::v1::StatefulSet>()
+                    .get(&name)
+                    .await?;
+                check(sts.spec.replicas == Some(2), || {
+                    format!("{name} shrank before its master moved")
+                })?;
             }
-            check(storage_masters(&t).await? == masters, || "a master moved without its promote".into())?;
+            check(storage_masters(&t).await? == masters, || {
+                "a master moved without its promote".into()
+            })?;
             check(claims(&t).await? == claims_before, || "a claim went".into())?;
             // The state provider is back: the switch, the shrink, the expel,
             // and only then the claims of ordinal 1.
@@ -668,12 +670,17 @@ async fn a_replica_scale_down_waits_for_a_refused_promote_on_the_double() {
             settled(&t, 2, 1).await?;
             wait_instances(&t, 1).await?;
             let masters = storage_masters(&t).await?;
-            check(masters.iter().all(|m| m.ends_with("-0")), || format!("masters {masters:?}"))?;
+            check(masters.iter().all(|m| m.ends_with("-0")), || {
+                format!("masters {masters:?}")
+            })?;
             t.eventually("the claims of the removed instances to go", || async {
                 let Ok(left) = claims(&t).await else {
                     return Ok(None);
                 };
-                Ok((!left.iter().any(|(c, _)| c.starts_with("data-storage") && c.ends_with("-1"))).then_some(()))
+                Ok((!left
+                    .iter()
+                    .any(|(c, _)| c.starts_with("data-storage") && c.ends_with("-1")))
+                .then_some(()))
             })
             .await?;
             Ok(())

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::tests::{CLUSTER, NS};
+use super::tests::{CLUSTER, NS, server_uuid};
 use super::*;
 use crate::controller::role::cartridge::{self, Answer};
 use crate::topology::fake::FakeConnector;
@@ -160,16 +160,6 @@ impl World {
         self.statefulsets.iter().find(|s| s.name == name)
     }
 
-    fn instance_uuid(sts: &StatefulSetFacts, ordinal: u32) -> String {
-        identity::instance_uuid(
-            NS,
-            CLUSTER,
-            &names::pod_name(&sts.name, ordinal),
-            &sts.uid,
-            sts.epochs.get(ordinal),
-        )
-    }
-
     /// Starts pod `ordinal` of `sts` on its claim (made if missing).
     fn start_pod(&mut self, sts: &StatefulSetFacts, ordinal: u32) {
         let pod = names::pod_name(&sts.name, ordinal);
@@ -235,7 +225,7 @@ impl World {
                 .iter()
                 .map(|&o| TrueServer {
                     ordinal: o,
-                    uuid: Self::instance_uuid(&sts, o),
+                    uuid: server_uuid(&sts, o),
                 })
                 .filter(|s| !self.expelled.contains(&s.uuid))
                 .collect();
@@ -391,6 +381,25 @@ impl World {
         }
     }
 
+    /// The operator's decision on this world, seen as `view`.
+    fn plan(&self, view: &CartridgeView) -> Plan {
+        let leader = self.leader();
+        let claims: BTreeSet<String> = self.claims.keys().cloned().collect();
+        decide(&Facts {
+            namespace: NS,
+            cluster: CLUSTER,
+            replicas: self.replicas,
+            statefulsets: &self.statefulsets,
+            pods: &self.pods,
+            claims: Some(&claims),
+            records: &self.records,
+            view,
+            leader: leader.as_deref(),
+            max_lag: 1.0,
+            weight: None,
+        })
+    }
+
     fn pass(&mut self, step: &Step) {
         if let Some((replicasets, replicas, new_template)) = step.spec {
             self.replicasets = replicasets;
@@ -401,21 +410,7 @@ impl World {
             self.create_missing();
         }
         let view = self.observe(step.seen);
-        let leader = self.leader();
-        let claims: BTreeSet<String> = self.claims.keys().cloned().collect();
-        let plan = decide(&Facts {
-            namespace: NS,
-            cluster: CLUSTER,
-            replicas: self.replicas,
-            statefulsets: &self.statefulsets,
-            pods: &self.pods,
-            claims: Some(&claims),
-            records: &self.records,
-            view: &view,
-            leader: leader.as_deref(),
-            max_lag: 1.0,
-            weight: None,
-        });
+        let plan = self.plan(&view);
         for op in &plan.ops {
             self.perform(op, step);
         }
@@ -602,21 +597,7 @@ impl World {
 
     fn converged(&self) -> Result<(), String> {
         self.settled().map_err(|e| {
-            let claims: BTreeSet<String> = self.claims.keys().cloned().collect();
-            let view = self.observe(Seen::Truth);
-            let plan = decide(&Facts {
-                namespace: NS,
-                cluster: CLUSTER,
-                replicas: self.replicas,
-                statefulsets: &self.statefulsets,
-                pods: &self.pods,
-                claims: Some(&claims),
-                records: &self.records,
-                view: &view,
-                leader: self.leader().as_deref(),
-                max_lag: 1.0,
-                weight: None,
-            });
+            let plan = self.plan(&self.observe(Seen::Truth));
             format!(
                 "{e}; the plan waits for {:?}; truth {:?}",
                 plan.waits, self.truth

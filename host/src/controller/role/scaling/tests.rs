@@ -145,10 +145,14 @@ impl Case {
     }
 
     fn plan(&self) -> Plan {
+        self.with_facts(decide)
+    }
+
+    fn with_facts<T>(&self, f: impl FnOnce(&Facts<'_>) -> T) -> T {
         let pods: BTreeSet<String> = self.pods.iter().cloned().collect();
         let claims: Option<BTreeSet<String>> =
             self.claims.as_ref().map(|c| c.iter().cloned().collect());
-        decide(&Facts {
+        f(&Facts {
             namespace: NS,
             cluster: CLUSTER,
             replicas: self.replicas,
@@ -188,6 +192,20 @@ type ShedCase = (
     Vec<Record>,
     Option<&'static str>,
 );
+
+/// The plan waits for something saying `wait`, or for nothing.
+fn assert_waits(name: &str, plan: &Plan, wait: Option<&str>) {
+    let waits = plan
+        .waits
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match wait {
+        Some(w) => assert!(waits.contains(w), "{name}: {waits}"),
+        None => assert!(plan.waits.is_empty(), "{name}: {waits}"),
+    }
+}
 
 fn destroys(plan: &Plan) -> bool {
     plan.ops.iter().any(|op| {
@@ -340,16 +358,7 @@ fn retiring_replica_sets_go_step_by_step_and_only_on_evidence() {
         let plan = case.plan();
         assert_eq!(op_kinds(&plan), ops, "{name}: {plan:?}");
         assert_eq!(removal_of(&plan), removal, "{name}: {plan:?}");
-        let waits = plan
-            .waits
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        match wait {
-            Some(w) => assert!(waits.contains(w), "{name}: {waits}"),
-            None => assert!(plan.waits.is_empty(), "{name}: {waits}"),
-        }
+        assert_waits(name, &plan, wait);
     }
 }
 
@@ -668,16 +677,7 @@ fn removed_instances_are_recorded_expelled_confirmed_and_their_claims_deleted() 
         let plan = case.plan();
         assert_eq!(op_kinds(&plan), ops, "{name}: {plan:?}");
         assert_eq!(plan.records, records, "{name}: {plan:?}");
-        let waits = plan
-            .waits
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        match wait {
-            Some(w) => assert!(waits.contains(w), "{name}: {waits}"),
-            None => assert!(plan.waits.is_empty(), "{name}: {waits}"),
-        }
+        assert_waits(name, &plan, wait);
     }
 }
 
@@ -771,21 +771,7 @@ fn cartridge_is_asked_only_when_something_leaves() {
         ("growing", growing, false),
         ("extra joined", extra_joined, true),
     ] {
-        let pods = BTreeSet::new();
-        let facts = Facts {
-            namespace: NS,
-            cluster: CLUSTER,
-            replicas: case.replicas,
-            statefulsets: &case.statefulsets,
-            pods: &pods,
-            claims: None,
-            records: &case.records,
-            view: &case.view,
-            leader: None,
-            max_lag: 1.0,
-            weight: None,
-        };
-        assert_eq!(needs_cartridge(&facts), want, "{name}");
+        assert_eq!(case.with_facts(needs_cartridge), want, "{name}");
     }
 }
 
