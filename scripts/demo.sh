@@ -108,12 +108,21 @@ cluster_down_if_ours() {
   fi
 }
 
+# The demo's operator is stopped before its namespace goes: the Roles'
+# finalizer (drain and expel before deletion) would hold the namespace.
+release_roles() {
+  kubectl get roles.tarantool.io -n "$NS" -o name 2>/dev/null | while read -r role; do
+    kubectl patch "$role" -n "$NS" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null || true
+  done
+}
+
 if [[ ${1:-} == down ]]; then
   # What `make demo-down` does after a KEEP=1 run.
   stop_processes
   if [[ -f $CP_OURS ]]; then
     cluster_down_if_ours
   elif bash tests/control-plane/status.sh >/dev/null 2>&1; then
+    release_roles
     kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
     say "deleted namespace $NS; the dev cluster was not started by the demo: left running (make cluster-down stops it)"
   fi
@@ -232,6 +241,7 @@ say "    nodes: $(kubectl get nodes -o name | tr '\n' ' ')"
 
 step "namespace $NS" "a previous run's is deleted first"
 if kubectl get namespace "$NS" >/dev/null 2>&1; then
+  release_roles
   kubectl delete namespace "$NS" --wait=true --timeout="${TIMEOUT}s"
 fi
 kubectl create namespace "$NS"

@@ -35,6 +35,16 @@ pub enum Error {
         /// For humans.
         message: String,
     },
+    /// The operator will not go on without a human: going on would lose
+    /// data (e.g. deleting the only storage Role, whose buckets have
+    /// nowhere to go).
+    #[error("{message}")]
+    Blocked {
+        /// A CamelCase label.
+        reason: &'static str,
+        /// What is blocked, and how to unblock it.
+        message: String,
+    },
     /// An object lacks a field every stored object has (name, namespace).
     #[error("object without {0}")]
     MissingField(&'static str),
@@ -62,6 +72,7 @@ impl Error {
             Self::InvalidSpec { .. } => "InvalidSpec",
             Self::MissingField(_) => "MissingField",
             Self::Strategy { reason, .. } => reason,
+            Self::Blocked { reason, .. } => reason,
             Self::Fenced(_) => "Fenced",
             Self::PassTimeout { .. } => "PassTimeout",
         }

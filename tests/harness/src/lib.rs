@@ -763,6 +763,37 @@ async fn create_namespace(cp: &'static ControlPlane, hint: &str) -> Result<TestC
     Ok(ctx)
 }
 
+/// Removes every finalizer from the namespace's Roles.
+async fn release_roles(ctx: &TestContext) {
+    let resource = kube::api::ApiResource {
+        group: "tarantool.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "tarantool.io/v1alpha1".into(),
+        kind: "Role".into(),
+        plural: "roles".into(),
+    };
+    let roles: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource);
+    // No CRDs installed, no Roles: nothing to release.
+    let Ok(list) = roles.list(&kube::api::ListParams::default()).await else {
+        return;
+    };
+    let patch = serde_json::json!({"metadata": {"finalizers": null}});
+    for role in list.items {
+        let name = role.metadata.name.unwrap_or_default();
+        if let Err(e) = roles
+            .patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            eprintln!("releasing Role {name}: {e}");
+        }
+    }
+}
+
 /// Runs one test in its own namespace of the shared control plane.
 ///
 /// Starts or reuses the control plane, creates a namespace named after
@@ -802,6 +833,9 @@ where
         );
     }
     if std::env::var_os("HARNESS_KEEP_NAMESPACES").is_none() {
+        // The operator that would drain the Roles is gone by now: their
+        // finalizers would hold the namespace forever.
+        release_roles(&ctx).await;
         let deleted = Api::<Namespace>::all(ctx.client.clone())
             .delete(&ctx.namespace, &DeleteParams::background())
             .await;

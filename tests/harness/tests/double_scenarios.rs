@@ -734,3 +734,97 @@ async fn a_manual_scale_of_a_statefulset_is_undone_without_losing_a_volume_on_th
     })
     .await;
 }
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn deleting_a_storage_role_drains_and_expels_it_before_its_volumes_go_on_the_double() {
+    run("double-delete", |t| async move {
+        let (mut child, log) = start(&t).await?;
+        let outcome = async {
+            // A second storage Role of one replica set, in the Cluster.
+            let storage = t.api::<Role>().get("storage").await?;
+            let mut spec = storage.spec.clone();
+            spec.replicasets = 1;
+            t.api::<Role>()
+                .create(&PostParams::default(), &Role::new("archive", spec))
+                .await?;
+            t.api::<Cluster>()
+                .patch(
+                    "tarantool-cluster",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"roles": [
+                        {"name": "router"}, {"name": "storage"}, {"name": "archive"}
+                    ]}})),
+                )
+                .await?;
+            t.eventually("buckets on the archive Role", || async {
+                let Ok(rss) = cartridge(&t).await else {
+                    return Ok(None);
+                };
+                Ok(rss
+                    .iter()
+                    .any(|r| r.alias.starts_with("archive") && r.bucket_count().unwrap_or(0) > 0)
+                    .then_some(()))
+            })
+            .await?;
+            t.api::<Role>()
+                .delete("archive", &kube::api::DeleteParams::default())
+                .await?;
+            // Its claims stay while Cartridge still has its replica set.
+            let deadline = std::time::Instant::now() + test_harness::default_timeout();
+            loop {
+                let members = double::replicaset_aliases(&t).await?;
+                let in_cartridge = members.iter().any(|a| a.starts_with("archive"));
+                let claims_left = claims(&t)
+                    .await?
+                    .iter()
+                    .any(|(c, _)| c.starts_with("data-archive"));
+                check(claims_left || !in_cartridge, || {
+                    format!("the archive's claims went while Cartridge still had it: {members:?}")
+                })?;
+                if t.api::<Role>().get_opt("archive").await?.is_none() {
+                    break;
+                }
+                check(std::time::Instant::now() < deadline, || {
+                    "the archive Role never went".into()
+                })?;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            let (total, per) = storage_buckets(&t).await?;
+            check(
+                total == 30_000 && per.iter().all(|(rs, _)| rs.starts_with("storage-")),
+                || format!("buckets {per:?}"),
+            )?;
+
+            // The only storage Role: its buckets have nowhere to go.
+            let claims_before = claims(&t).await?;
+            t.api::<Role>()
+                .delete("storage", &kube::api::DeleteParams::default())
+                .await?;
+            t.wait_for::<Role>("storage", "the deletion blocked", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref())
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "NowhereToDrain"))
+            })
+            .await?;
+            check(claims(&t).await? == claims_before, || "a claim went".into())?;
+            let (total, _) = storage_buckets(&t).await?;
+            check(total == 30_000, || format!("{total} buckets"))?;
+            // A human decides to let it go.
+            t.api::<Role>()
+                .patch(
+                    "storage",
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"metadata": {"annotations": {"tarantool.io/force-delete": "true"}}}),
+                    ),
+                )
+                .await?;
+            t.wait_deleted::<Role>("storage", "the forced deletion")
+                .await?;
+            Ok(())
+        }
+        .await;
+        finish(&mut child, &log, outcome).await
+    })
+    .await;
+}

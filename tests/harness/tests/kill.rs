@@ -151,3 +151,245 @@ async fn killed_operator_resumes_updates_without_violations() {
     })
     .await;
 }
+
+/// The day-2 operations that destroy things, one per trial in turn.
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    /// `replicas` 2 -> 1 (a master switch where needed, expel, claims).
+    ReplicasDown,
+    /// A new volume template: every replica set migrates.
+    VolumeMigration,
+    /// A second storage Role created, filled, then deleted.
+    RoleDeletion,
+}
+
+/// Patches the storage Role's spec with `patch` (a merge patch of `spec`).
+async fn patch_storage(
+    t: &test_harness::TestContext,
+    patch: serde_json::Value,
+) -> Result<(), Failure> {
+    t.api::<Role>()
+        .patch(
+            "storage",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&serde_json::json!({ "spec": patch })),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Starts `operation`; returns what to wait for.
+async fn begin(
+    t: &test_harness::TestContext,
+    operation: Operation,
+    trial: usize,
+) -> Result<(), Failure> {
+    match operation {
+        Operation::ReplicasDown => {
+            let replicas = if trial % 2 == 0 { 1 } else { 2 };
+            patch_storage(
+                t,
+                serde_json::json!({"replicasetTemplate": {"replicas": replicas}}),
+            )
+            .await
+        }
+        Operation::VolumeMigration => {
+            let role = t.api::<Role>().get("storage").await?;
+            let mut template = role
+                .spec
+                .replicaset_template()
+                .cloned()
+                .ok_or_else(|| Failure::Check("template".into()))?;
+            for claim in &mut template.volume_claim_templates {
+                if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
+                    resources.requests = Some(
+                        [(
+                            "storage".to_string(),
+                            k8s_openapi::apimachinery::pkg::api::resource::Quantity(format!(
+                                "{}Gi",
+                                2 + trial
+                            )),
+                        )]
+                        .into(),
+                    );
+                }
+            }
+            patch_storage(t, serde_json::json!({"replicasetTemplate": template})).await
+        }
+        Operation::RoleDeletion => {
+            let storage = t.api::<Role>().get("storage").await?;
+            let mut spec = storage.spec.clone();
+            spec.replicasets = 1;
+            t.api::<Role>()
+                .create(
+                    &kube::api::PostParams::default(),
+                    &Role::new("archive", spec),
+                )
+                .await?;
+            set_roles(t, &["router", "storage", "archive"]).await?;
+            // Filled (joined, holding buckets) before it is deleted.
+            t.wait_for::<Role>("archive", "the archive Role joined", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    s.replicasets
+                        .iter()
+                        .any(|rs| rs.joined > 0 && rs.weight.unwrap_or(0.0) > 0.0)
+                })
+            })
+            .await?;
+            t.api::<Role>()
+                .delete("archive", &kube::api::DeleteParams::default())
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn set_roles(t: &test_harness::TestContext, roles: &[&str]) -> Result<(), Failure> {
+    let list: Vec<serde_json::Value> = roles
+        .iter()
+        .map(|r| serde_json::json!({"name": r}))
+        .collect();
+    t.api::<Cluster>()
+        .patch(
+            "tarantool-cluster",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&serde_json::json!({"spec": {"roles": list}})),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Waits until `operation` is over.
+async fn finished(
+    t: &test_harness::TestContext,
+    operation: Operation,
+    trial: usize,
+) -> Result<(), Failure> {
+    match operation {
+        Operation::ReplicasDown => {
+            let replicas = if trial % 2 == 0 { 1 } else { 2 };
+            support::scenario::settled(t, 2, replicas).await?;
+        }
+        Operation::VolumeMigration => {
+            support::scenario::settled(t, 2, current_replicas(t).await?).await?;
+            t.eventually("the old generation gone", || async {
+                let sts = t
+                    .api::<k8s_openapi::api::apps::v1::StatefulSet>()
+                    .list(&kube::api::ListParams::default())
+                    .await?;
+                Ok((sts
+                    .items
+                    .iter()
+                    .filter(|s| {
+                        s.metadata
+                            .name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with("storage-"))
+                    })
+                    .count()
+                    == 2)
+                    .then_some(()))
+            })
+            .await?;
+        }
+        Operation::RoleDeletion => {
+            t.wait_deleted::<Role>("archive", "the archive Role drained and gone")
+                .await?;
+            set_roles(t, &["router", "storage"]).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn current_replicas(t: &test_harness::TestContext) -> Result<i32, Failure> {
+    Ok(t.api::<Role>()
+        .get("storage")
+        .await?
+        .spec
+        .replicaset_template()
+        .map_or(2, |t| t.replicas))
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn killed_operator_loses_no_volume_while_scaling_migrating_and_deleting() {
+    run("kill-scale", |t| async move {
+        let trials: usize = std::env::var("KILL_TRIALS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let seed: u64 = std::env::var("KILL_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    | 1
+            });
+        eprintln!("kill-scale test: {trials} trials of each operation, KILL_SEED={seed}");
+        let mut rng = Rng(seed);
+        let bin = process::operator_bin(&t).map_err(Failure::Check)?;
+        t.install_crds().await?;
+        let dir = std::env::temp_dir().join(format!("kill-{}", t.namespace));
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
+        let log = dir.join("operator.log");
+        let kubeconfig = t.cp.kubeconfig();
+        let start = || {
+            process::spawn_operator(&bin, &kubeconfig, &t.namespace, &log, &[])
+                .map_err(Failure::Check)
+        };
+        let mut child = start()?;
+        create_article(&t).await?;
+        support::scenario::wait_bootstrapped(&t).await?;
+        support::scenario::wait_joined(&t).await?;
+        let losses = support::volumes::watch(&t, &["data"]);
+        let mut kills = 0;
+        let operations = [
+            Operation::ReplicasDown,
+            Operation::VolumeMigration,
+            Operation::RoleDeletion,
+        ];
+        let outcome: Result<(), Failure> = async {
+            for trial in 0..trials {
+                for operation in operations {
+                    eprintln!("kill-scale: trial {trial}: {operation:?}");
+                    begin(&t, operation, trial).await?;
+                    for _ in 0..(1 + rng.next() % 2) {
+                        tokio::time::sleep(rng.millis(200, 3000)).await;
+                        child
+                            .start_kill()
+                            .map_err(|e| Failure::Check(e.to_string()))?;
+                        let _ = child.wait().await;
+                        kills += 1;
+                        child = start()?;
+                    }
+                    finished(&t, operation, trial).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let _ = child.start_kill();
+        if outcome.is_err() {
+            eprintln!("--- operator log ---\n{}", process::tail(&log, 80));
+        }
+        outcome?;
+        let v = losses.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!(
+            "kill-scale test: {} operations, {kills} kills, {} claim deletions ({} unchecked), seed {seed}",
+            trials * operations.len(),
+            v.deletions,
+            v.unchecked
+        );
+        if !v.members.is_empty() {
+            return Err(Failure::Check(format!("volumes of members deleted (seed {seed}): {:?}", v.members)));
+        }
+        if v.deletions == 0 {
+            return Err(Failure::Check("no claim deletion seen: the watcher saw nothing".into()));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok::<(), Failure>(())
+    })
+    .await;
+}

@@ -136,11 +136,15 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
 /// The instance to talk to: see [`leader::choose`].
 pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let order: Vec<&str> = pass.cluster.spec.role_names().collect();
-    // Never a pod of a replica set on its way out (scaled down, or replaced
-    // by a new volume generation): it is about to be expelled.
+    // Never a pod of a replica set on its way out (scaled down, replaced
+    // by a new volume generation, or of a Role being deleted): it is about
+    // to be expelled.
     let current: Vec<String> = pass
         .roles
         .iter()
+        // A Role being deleted is drained and expelled: not a home for the
+        // leader either.
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
         .flat_map(members::statefulset_names)
         .collect();
     let staying: Vec<Pod> = pass

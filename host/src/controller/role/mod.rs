@@ -1,16 +1,22 @@
 //! The Role controller, a pipeline of steps:
 //!
-//! CheckDeletion -> FindCluster -> Validate -> SyncService -> ObservePods ->
-//! ObserveStatefulSets -> Scale -> SyncStatefulSets -> JoinTopology ->
-//! AwaitScaling -> RollingUpdate -> ObserveReadiness, then
+//! CheckDeletion -> FindCluster -> Validate -> EnsureFinalizer ->
+//! SyncService -> ObservePods -> ObserveStatefulSets -> DecideScaling ->
+//! SyncStatefulSets -> JoinTopology -> ExecuteScaling -> AwaitScaling ->
+//! RollingUpdate -> ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
+//!
+//! A Role being deleted: CheckDeletion -> FindCluster -> ReleaseEarly ->
+//! ObservePods -> ObserveStatefulSets -> DecideScaling -> ExecuteScaling ->
+//! AwaitScaling -> ReleaseFinalizer (see `deletion`).
 //!
 //! The first join of a new cluster is the Cluster's bootstrap; after it,
 //! this controller joins what scaling adds and keeps the replica sets'
 //! Cartridge settings in line with `spec.vshard`.
 
 pub(crate) mod cartridge;
+pub mod deletion;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
@@ -54,10 +60,16 @@ pub struct RolePass {
     pub(crate) cartridge: CartridgeView,
     /// The scaling plan of this pass.
     pub(crate) scaling: Option<scaling::Plan>,
+    /// The verified answer the plan was decided on (its steps go through
+    /// the same member).
+    pub(crate) scaling_answer: Option<Answer>,
     /// Its replica sets as Cartridge reported them this pass, if asked.
     pub topology: Option<Vec<ReplicasetInfo>>,
     /// The status being built.
     pub status: RoleStatus,
+    /// The Role is being deleted and our finalizer holds it: every
+    /// StatefulSet retires.
+    pub(crate) deleting: bool,
 }
 
 impl RolePass {
@@ -158,8 +170,10 @@ impl RolePass {
             claims: None,
             cartridge: CartridgeView::NotAsked,
             scaling: None,
+            scaling_answer: None,
             topology: None,
             status,
+            deleting: false,
         })
     }
 }
@@ -170,9 +184,30 @@ pub async fn run_steps(
     p: &Pipeline<'_>,
     pass: &mut RolePass,
 ) -> Result<Flow, StepFailed> {
-    step!(p, "CheckDeletion", steps::check_deletion(pass));
+    step!(p, "CheckDeletion", deletion::check_deletion(pass));
     step!(p, "FindCluster", steps::find_cluster(ctx, pass));
+    if pass.deleting {
+        // The deletion: every StatefulSet retires, through the same
+        // scaling decisions, and the finalizer goes when none is left.
+        step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
+        step!(p, "ObservePods", steps::observe_pods(ctx, pass));
+        step!(
+            p,
+            "ObserveStatefulSets",
+            steps::observe_statefulsets(ctx, pass)
+        );
+        step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+        step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
+        step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
+        step!(
+            p,
+            "ReleaseFinalizer",
+            deletion::release_when_gone(ctx, pass)
+        );
+        return Ok(Flow::Stop);
+    }
     step!(p, "Validate", steps::validate(pass));
+    step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
     step!(p, "SyncService", steps::sync_service(ctx, pass));
     step!(p, "ObservePods", steps::observe_pods(ctx, pass));
     step!(
@@ -180,9 +215,10 @@ pub async fn run_steps(
         "ObserveStatefulSets",
         steps::observe_statefulsets(ctx, pass)
     );
-    step!(p, "Scale", steps::scale(ctx, pass));
+    step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
     step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
     step!(p, "JoinTopology", steps::join_topology(ctx, pass));
+    step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
     step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
     step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
     step!(p, "ObserveReadiness", steps::observe_readiness(pass));

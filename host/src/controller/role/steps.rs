@@ -21,15 +21,6 @@ use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
 use crate::topology::membership::join_edit;
 
-/// The Role is being deleted: nothing to do here (its objects are garbage
-/// collected).
-pub async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
-    if pass.role.meta().deletion_timestamp.is_some() {
-        return Ok(Flow::Stop);
-    }
-    Ok(Flow::Next)
-}
-
 /// The Cluster listing this Role. Without one the Role waits: its pods
 /// need the cluster's name (labels, UUIDs), and a Role may well be applied
 /// before its Cluster.
@@ -42,8 +33,9 @@ pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
         }
     };
     let listing: Vec<Cluster> = clusters
-        .into_iter()
+        .iter()
         .filter(|c| c.spec.role_names().any(|r| r == pass.name))
+        .cloned()
         .collect();
     let owner = pass
         .role
@@ -57,11 +49,19 @@ pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
         .find(|c| c.uid() == owner)
         .or_else(|| listing.iter().min_by_key(|c| c.creation_timestamp()))
         .cloned();
+    // A Role being deleted may have been taken off its Cluster's list
+    // first: its owner still has its data.
+    let cluster = match cluster {
+        None if pass.deleting => super::deletion::owner(&pass.role, &clusters).cloned(),
+        other => other,
+    };
     match cluster {
         Some(cluster) => {
             pass.cluster = Some(cluster);
             Ok(Flow::Next)
         }
+        // Nothing to drain into: the deletion lets the Role go.
+        None if pass.deleting => Ok(Flow::Next),
         None => Ok(Flow::wait_for_event(
             "NoCluster",
             format!("no Cluster in {} lists Role {}", pass.namespace, pass.name),
@@ -125,7 +125,7 @@ fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
         .map(|sts| StatefulSetFacts {
             name: sts.name_any(),
             uid: sts.uid().unwrap_or_default(),
-            wanted: wanted.contains(&sts.name_any()),
+            wanted: !pass.deleting && wanted.contains(&sts.name_any()),
             replicas: u32::try_from(sts.spec.replicas.unwrap_or(0)).unwrap_or(0),
             epochs: Epochs::of(sts),
             claim_templates: sts
@@ -140,10 +140,10 @@ fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
         .collect()
 }
 
-/// Decides which replica sets and instances leave, and how far each
-/// removal may go this pass, then carries it out (see `scaling`). Asks
-/// Cartridge only when something leaves or a removal is under way.
-pub async fn scale(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+/// Decides which replica sets and instances leave, how far each removal
+/// may go this pass, and the size of each StatefulSet (see `scaling`).
+/// Asks Cartridge only when something leaves or a removal is under way.
+pub async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
     let cluster_name = cluster.name_any();
     let statefulsets = scaling_facts(pass);
@@ -198,12 +198,24 @@ pub async fn scale(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     if let Some(answer) = pass.cartridge.answer() {
         pass.topology = Some(answer.replicasets.clone());
     }
+    pass.scaling_answer = pass.cartridge.answer().cloned();
+    pass.scaling = Some(plan);
+    Ok(Flow::Next)
+}
+
+/// Carries out the scaling plan of this pass (after the StatefulSets and
+/// joins, so that a refusal here never holds back what the Role gains),
+/// through the verified member the plan was decided on.
+pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let Some(plan) = pass.scaling.as_ref() else {
+        return Ok(Flow::Next);
+    };
     scaling_exec::execute(
         ctx,
         pass.role.as_ref(),
         &pass.namespace,
-        &plan,
-        pass.cartridge.answer(),
+        plan,
+        pass.scaling_answer.as_ref(),
     )
     .await?;
     // Recorded only once the steps they follow succeeded: a record says
@@ -217,15 +229,30 @@ pub async fn scale(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
         // What Cartridge said is stale now.
         pass.cartridge = CartridgeView::NotAsked;
     }
-    pass.scaling = Some(plan);
     Ok(Flow::Next)
 }
 
-/// Scaling waits (see `scale`) end the pass before the rolling update.
+/// Scaling waits (see `scale`) end the pass before the rolling update. A
+/// Role being deleted whose data has nowhere to go is blocked (Degraded)
+/// until a human decides.
 pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let Some(plan) = pass.scaling.as_ref().filter(|p| !p.waits.is_empty()) else {
         return Ok(Flow::Next);
     };
+    if pass.deleting
+        && let Some(stuck) = plan
+            .waits
+            .iter()
+            .find(|w| matches!(w, scaling::Wait::NowhereToGo { .. }))
+    {
+        return Err(Error::Blocked {
+            reason: "NowhereToDrain",
+            message: format!(
+                "the deletion waits: {stuck}; add storage replica sets elsewhere, or annotate the Role {}=true to delete it without draining (its data is lost)",
+                super::deletion::FORCE_DELETE
+            ),
+        });
+    }
     let message = plan
         .waits
         .iter()
@@ -580,6 +607,9 @@ pub async fn finish(
     pass.status.observed_generation = generation;
     if !matches!(flow, Ok(Flow::Next)) && pass.cluster.is_some() && !pass.statefulsets.is_empty() {
         refresh_status(pass)?;
+    }
+    if pass.deleting {
+        pass.status.phase = RolePhase::Terminating;
     }
     if let Err(failed) = flow {
         pass.status.phase = RolePhase::Degraded;

@@ -11,3 +11,5 @@ pub mod operator;
 pub mod process;
 #[allow(dead_code)]
 pub mod scenario;
+#[allow(dead_code)]
+pub mod volumes;

@@ -223,6 +223,12 @@ pub(crate) enum Wait {
         /// Buckets left, when reported.
         buckets: Option<u64>,
     },
+    /// A storage replica set holding data must leave, and no storage
+    /// replica set that stays has weight to take its buckets.
+    NowhereToGo {
+        /// The replica set.
+        replicaset: String,
+    },
     /// The Cluster's leader lives in the replica set.
     LeaderInside {
         /// The replica set.
@@ -289,6 +295,10 @@ impl fmt::Display for Wait {
             Self::LeaderInside { replicaset } => {
                 write!(f, "the Cluster's leader to move out of {replicaset}")
             }
+            Self::NowhereToGo { replicaset } => write!(
+                f,
+                "{replicaset} holds data and no storage replica set that stays has weight to take its buckets"
+            ),
             Self::Recorded { subject, step } => write!(f, "{subject}: {step} next"),
             Self::Expelled { subject } => write!(f, "{subject}: expelled, to be confirmed"),
             Self::PodStopping { pod } => write!(f, "{pod} to stop"),
@@ -462,6 +472,26 @@ fn retire(facts: &Facts<'_>, sts: &StatefulSetFacts, plan: &mut Plan) {
         }
         return;
     };
+    // Its buckets need a storage that stays (this Role's others, or
+    // another Role's); without one, draining would only fail or strand
+    // them.
+    let leaving: Vec<String> = facts
+        .statefulsets
+        .iter()
+        .filter(|s| !s.wanted)
+        .map(|s| replicaset_uuid(facts, s))
+        .collect();
+    let holds_data = info.weight.is_some_and(|w| w > 0.0) || info.bucket_count() != Some(0);
+    let somewhere = answer
+        .replicasets
+        .iter()
+        .any(|r| is_storage(r) && r.weight.is_some_and(|w| w > 0.0) && !leaving.contains(&r.uuid));
+    if is_storage(info) && holds_data && !somewhere {
+        plan.waits.push(Wait::NowhereToGo {
+            replicaset: sts.name.clone(),
+        });
+        return;
+    }
     if info.weight.is_some_and(|w| w > 0.0) {
         plan.ops.push(Op::Drain {
             uuid: info.uuid.clone(),

@@ -365,9 +365,11 @@ fn retiring_replica_sets_go_step_by_step_and_only_on_evidence() {
 #[test]
 fn a_storage_whose_bucket_count_is_not_reported_is_not_expelled() {
     let old = sts(1, 1, false);
+    let keep = sts(0, 1, true);
     let mut unknown_buckets = info(&old, &[0], 0, 0.0, 0);
     unknown_buckets.servers[0].bucket_count = None;
-    let plan = Case::new(1, vec![old.clone()], answered(vec![unknown_buckets]))
+    let view = answered(vec![info(&keep, &[0], 0, 1.0, 10), unknown_buckets]);
+    let plan = Case::new(1, vec![keep, old.clone()], view)
         .records(vec![rec(&old, 1, Some(RemovalStage::Expelling))])
         .plan();
     assert!(!destroys(&plan), "{plan:?}");
@@ -375,6 +377,46 @@ fn a_storage_whose_bucket_count_is_not_reported_is_not_expelled() {
         plan.waits[..],
         [Wait::Draining { buckets: None, .. }]
     ));
+}
+
+#[test]
+fn data_with_nowhere_to_go_is_not_drained() {
+    // The Role's only storage replica sets leave (a deletion), and no other
+    // storage has weight: nothing is drained, expelled or deleted.
+    let a = sts(0, 1, false);
+    let b = sts(1, 1, false);
+    let mut router = info(&sts(9, 1, true), &[0], 0, 0.0, 0);
+    router.roles = vec!["vshard-router".into()];
+    let view = || {
+        answered(vec![
+            info(&a, &[0], 0, 1.0, 30),
+            info(&b, &[0], 0, 0.0, 0),
+            router.clone(),
+        ])
+    };
+    let plan = Case::new(1, vec![a.clone(), b.clone()], view())
+        .records(vec![
+            rec(&a, 1, None),
+            rec(&b, 1, Some(RemovalStage::Expelling)),
+        ])
+        .plan();
+    assert!(
+        plan.waits.contains(&Wait::NowhereToGo {
+            replicaset: a.name.clone()
+        }),
+        "{plan:?}"
+    );
+    // The empty one (weight 0, no buckets) may still go.
+    assert_eq!(op_kinds(&plan), vec!["expel-replicaset"], "{plan:?}");
+    // Another Role's storage with weight takes the buckets.
+    let mut other = info(&sts(7, 1, true), &[0], 0, 1.0, 0);
+    other.alias = "other-role-0".into();
+    let mut with_other = vec![info(&a, &[0], 0, 1.0, 30), other];
+    with_other.push(router);
+    let plan = Case::new(1, vec![a.clone()], answered(with_other))
+        .records(vec![rec(&a, 1, None)])
+        .plan();
+    assert_eq!(op_kinds(&plan), vec!["drain"], "{plan:?}");
 }
 
 #[test]

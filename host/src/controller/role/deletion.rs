@@ -1,0 +1,316 @@
+//! Deleting a Role without losing data.
+//!
+//! A finalizer ([`FINALIZER`]) holds a deleted Role until its replica sets
+//! are out of the topology: the deletion is the scaling decisions with
+//! every StatefulSet retiring (drain, record, expel, confirm, then claims
+//! and StatefulSets), and the finalizer goes once no StatefulSet is left.
+//! A storage Role whose buckets have nowhere to go is not drained: its
+//! deletion waits, `Degraded`, saying why. The finalizer is released at once
+//! when the Role's Cluster is gone or being deleted too (everything goes),
+//! or when a human sets [`FORCE_DELETE`].
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::RolePass;
+use crate::api::cluster::Cluster;
+use crate::api::role::Role;
+use crate::controller::pipeline::Flow;
+use crate::controller::{Context, Error, events};
+
+/// The Role's finalizer: the operator drains and expels before it goes.
+pub const FINALIZER: &str = "tarantool.io/expel";
+
+/// Annotation that lets a Role go without draining and expelling
+/// (`"true"`): its data and its instances' places in the topology are
+/// abandoned.
+pub const FORCE_DELETE: &str = "tarantool.io/force-delete";
+
+/// What a pass over a Role does about deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deletion {
+    /// Not being deleted.
+    No,
+    /// Being deleted, nothing of ours holds it.
+    NotOurs,
+    /// Remove the finalizer now.
+    Release(Release),
+    /// Drain, expel and delete its replica sets first.
+    Drain,
+}
+
+/// Why the finalizer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// No Cluster owns or lists the Role any more.
+    ClusterGone,
+    /// Its Cluster is being deleted too.
+    ClusterDeleting,
+    /// A human set [`FORCE_DELETE`].
+    Forced,
+    /// Every StatefulSet of the Role is gone.
+    Done,
+}
+
+impl Release {
+    fn note(self) -> &'static str {
+        match self {
+            Self::ClusterGone => "its Cluster is gone: nothing to drain into",
+            Self::ClusterDeleting => "its Cluster is being deleted too",
+            Self::Forced => {
+                "tarantool.io/force-delete is set: deleted without draining or expelling"
+            }
+            Self::Done => "its replica sets were drained, expelled and deleted",
+        }
+    }
+}
+
+/// Facts a deletion depends on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeletionFacts {
+    /// The Role has a deletion timestamp.
+    pub deleting: bool,
+    /// It carries [`FINALIZER`].
+    pub finalizer: bool,
+    /// Its Cluster: `None` gone, `Some(true)` being deleted.
+    pub cluster_deleting: Option<bool>,
+    /// [`FORCE_DELETE`] is set.
+    pub forced: bool,
+    /// StatefulSets of the Role still exist (known once observed).
+    pub statefulsets_left: Option<usize>,
+}
+
+/// The deletion decision.
+pub(crate) fn decide(facts: DeletionFacts) -> Deletion {
+    if !facts.deleting {
+        return Deletion::No;
+    }
+    if !facts.finalizer {
+        return Deletion::NotOurs;
+    }
+    match facts.cluster_deleting {
+        None => return Deletion::Release(Release::ClusterGone),
+        Some(true) => return Deletion::Release(Release::ClusterDeleting),
+        Some(false) => {}
+    }
+    if facts.forced {
+        return Deletion::Release(Release::Forced);
+    }
+    if facts.statefulsets_left == Some(0) {
+        return Deletion::Release(Release::Done);
+    }
+    Deletion::Drain
+}
+
+fn facts(pass: &RolePass, statefulsets_left: Option<usize>) -> DeletionFacts {
+    let meta = pass.role.meta();
+    DeletionFacts {
+        deleting: meta.deletion_timestamp.is_some(),
+        finalizer: pass.role.finalizers().iter().any(|f| f == FINALIZER),
+        cluster_deleting: pass
+            .cluster
+            .as_ref()
+            .map(|c| c.meta().deletion_timestamp.is_some()),
+        forced: pass
+            .role
+            .annotations()
+            .get(FORCE_DELETE)
+            .is_some_and(|v| v == "true"),
+        statefulsets_left,
+    }
+}
+
+/// The Cluster that owns the Role, for a deleted Role that no Cluster
+/// lists any more (removed from the Cluster's list, then deleted).
+pub(crate) fn owner<'a>(role: &Role, clusters: &'a [Cluster]) -> Option<&'a Cluster> {
+    let uid = role
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true) && r.kind == "Cluster")
+        .map(|r| r.uid.clone())?;
+    clusters
+        .iter()
+        .find(|c| c.uid().as_deref() == Some(uid.as_str()))
+}
+
+/// First step: a Role being deleted that our finalizer does not hold is
+/// left to the garbage collector; one it holds goes through the deletion
+/// steps.
+pub async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
+    let facts = facts(pass, None);
+    pass.deleting = facts.deleting && facts.finalizer;
+    if facts.deleting && !facts.finalizer {
+        return Ok(Flow::Stop);
+    }
+    Ok(Flow::Next)
+}
+
+/// A Role that is not being deleted carries the finalizer (one write, the
+/// first time).
+pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    if pass.role.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Flow::Next);
+    }
+    let patch = if pass.role.meta().finalizers.is_none() {
+        json!([{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}])
+    } else {
+        json!([{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}])
+    };
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(|_| Error::MissingField("finalizers"))?;
+    let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    api.patch(
+        &pass.name,
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await?;
+    Ok(Flow::Next)
+}
+
+/// A Role being deleted whose Cluster is gone or going, or that a human
+/// forces, lets go at once.
+pub async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    match decide(facts(pass, None)) {
+        Deletion::Release(why) => release(ctx, pass, why).await,
+        _ => Ok(Flow::Next),
+    }
+}
+
+/// The last deletion step: the finalizer goes once no StatefulSet is left.
+pub async fn release_when_gone(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+    let left = pass.statefulsets.len();
+    match decide(facts(pass, Some(left))) {
+        Deletion::Release(why) => release(ctx, pass, why).await,
+        _ => Ok(Flow::wait(
+            "Deleting",
+            format!("waiting for {left} StatefulSets to go"),
+            ctx.settings.poll,
+        )),
+    }
+}
+
+async fn release(ctx: &Context, pass: &RolePass, why: Release) -> Result<Flow, Error> {
+    let kept: Vec<String> = pass
+        .role
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    // The test fails if someone changed the finalizers meanwhile: the next
+    // pass looks again.
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/metadata/finalizers", "value": pass.role.finalizers()},
+        {"op": "replace", "path": "/metadata/finalizers", "value": kept},
+    ]))
+    .map_err(|_| Error::MissingField("finalizers"))?;
+    let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    match api
+        .patch(
+            &pass.name,
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Flow::Stop),
+        Err(e) => return Err(e.into()),
+    }
+    let note = format!("Role released: {}", why.note());
+    if why == Release::Forced {
+        events::warning(ctx, pass.role.as_ref(), "ForceDeleted", note).await;
+    } else {
+        events::normal(ctx, pass.role.as_ref(), "Deleted", note).await;
+    }
+    Ok(Flow::Stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletions_are_decided() {
+        let f = |deleting, finalizer, cluster_deleting, forced, left| DeletionFacts {
+            deleting,
+            finalizer,
+            cluster_deleting,
+            forced,
+            statefulsets_left: left,
+        };
+        let cases = [
+            (
+                "alive",
+                f(false, true, Some(false), false, Some(2)),
+                Deletion::No,
+            ),
+            (
+                "alive, forced: nothing",
+                f(false, true, Some(false), true, Some(2)),
+                Deletion::No,
+            ),
+            (
+                "deleted before the finalizer existed",
+                f(true, false, Some(false), false, Some(2)),
+                Deletion::NotOurs,
+            ),
+            (
+                "its Cluster gone",
+                f(true, true, None, false, Some(2)),
+                Deletion::Release(Release::ClusterGone),
+            ),
+            (
+                "its Cluster going",
+                f(true, true, Some(true), false, Some(2)),
+                Deletion::Release(Release::ClusterDeleting),
+            ),
+            (
+                "forced",
+                f(true, true, Some(false), true, Some(2)),
+                Deletion::Release(Release::Forced),
+            ),
+            (
+                "replica sets left",
+                f(true, true, Some(false), false, Some(2)),
+                Deletion::Drain,
+            ),
+            (
+                "not looked yet",
+                f(true, true, Some(false), false, None),
+                Deletion::Drain,
+            ),
+            (
+                "all gone",
+                f(true, true, Some(false), false, Some(0)),
+                Deletion::Release(Release::Done),
+            ),
+        ];
+        for (name, facts, want) in cases {
+            assert_eq!(decide(facts), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_deleted_role_finds_its_owner_even_unlisted() {
+        let mut role = crate::controller::testing::role(crate::controller::testing::STORAGE);
+        let cluster = crate::controller::testing::cluster();
+        assert!(owner(&role, std::slice::from_ref(&cluster)).is_none());
+        role.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "tarantool.io/v1alpha1".into(),
+                kind: "Cluster".into(),
+                name: "tarantool-cluster".into(),
+                uid: "uid-cluster".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            },
+        ]);
+        assert_eq!(
+            owner(&role, std::slice::from_ref(&cluster)).map(ResourceExt::name_any),
+            Some("tarantool-cluster".to_string())
+        );
+    }
+}
