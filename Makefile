@@ -82,7 +82,7 @@ control-plane: ## build (or take from the cache) etcd, kube-*, kubectl, kwok, he
 cluster-up: setup-tarantool control-plane ## start the local control plane; KUBECONFIG=target/control-plane/kubeconfig
 	bash tests/control-plane/cluster-up.sh
 
-soak: setup-control-plane setup-tarantool control-plane ## kill the operator during 20 rolling updates on the dev cluster (KILL_TRIALS=N to change)
+soak: setup-control-plane setup-tarantool control-plane ## kill the operator during 20 rolling updates, and during 20 each of replicas down, volume migration and Role deletion, on the dev cluster (KILL_TRIALS=N to change)
 	@started=0; \
 	if ! bash tests/control-plane/status.sh >/dev/null 2>&1; then bash tests/control-plane/cluster-up.sh; started=1; fi; \
 	trap 'if [ $$started = 1 ]; then bash tests/control-plane/cluster-down.sh; fi' EXIT; \

@@ -163,6 +163,12 @@ enum Operation {
     RoleDeletion,
 }
 
+/// `replicas` after the trial's scaling: down on even trials, back up on
+/// odd ones.
+fn replicas_after(trial: usize) -> i32 {
+    if trial.is_multiple_of(2) { 1 } else { 2 }
+}
+
 /// Patches the storage Role's spec with `patch` (a merge patch of `spec`).
 async fn patch_storage(
     t: &test_harness::TestContext,
@@ -186,7 +192,7 @@ async fn begin(
 ) -> Result<(), Failure> {
     match operation {
         Operation::ReplicasDown => {
-            let replicas = if trial % 2 == 0 { 1 } else { 2 };
+            let replicas = replicas_after(trial);
             patch_storage(
                 t,
                 serde_json::json!({"replicasetTemplate": {"replicas": replicas}}),
@@ -267,7 +273,7 @@ async fn finished(
 ) -> Result<(), Failure> {
     match operation {
         Operation::ReplicasDown => {
-            let replicas = if trial % 2 == 0 { 1 } else { 2 };
+            let replicas = replicas_after(trial);
             support::scenario::settled(t, 2, replicas).await?;
         }
         Operation::VolumeMigration => {
