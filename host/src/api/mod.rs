@@ -28,8 +28,8 @@ pub use failover::{
     Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,
 };
 pub use role::{
-    InstanceRemoval, InstanceStage, RemovalStage, ReplicasetStatus, ReplicasetTemplate, Role,
-    RolePhase, RoleSpec, RoleStatus, RoleVshard, UpdateProgress,
+    DrainProgress, InstanceRemoval, InstanceStage, RemovalStage, ReplicasetStatus,
+    ReplicasetTemplate, Role, RolePhase, RoleSpec, RoleStatus, RoleVshard, UpdateProgress,
 };
 pub use update_strategy::{ConfigMapKeyRef, UpdateStrategy};
 

@@ -248,11 +248,80 @@ pub struct ReplicasetStatus {
     /// replica set was expelled by itself and not merely unseen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removal: Option<RemovalStage>,
+    /// How its drain goes, while it drains (buckets left, and from when and
+    /// how many, for a rate and an estimate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainProgress>,
     /// Instances removed by a smaller `replicas`, from the moment their
     /// expel is decided until their volumes are gone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["pod"]))]
     pub removed_instances: Vec<InstanceRemoval>,
+}
+
+/// A drain under way: what Cartridge reported when it started and last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainProgress {
+    /// When the operator first saw it drain.
+    pub started_at: Time,
+    /// Buckets it held then.
+    pub initial_buckets: i64,
+    /// Buckets it holds now.
+    pub buckets: i64,
+    /// When `buckets` was seen.
+    pub observed_at: Time,
+}
+
+impl DrainProgress {
+    /// The progress after seeing `buckets` at `now` (`None`: a new drain).
+    pub fn observe(previous: Option<&Self>, buckets: i64, now: Time) -> Self {
+        match previous {
+            Some(p) => Self {
+                buckets,
+                observed_at: now,
+                ..p.clone()
+            },
+            None => Self {
+                started_at: now.clone(),
+                initial_buckets: buckets,
+                buckets,
+                observed_at: now,
+            },
+        }
+    }
+
+    /// Buckets per second so far and the seconds left at that rate, once
+    /// any bucket moved.
+    pub fn estimate(&self) -> Option<(f64, f64)> {
+        let elapsed = self
+            .observed_at
+            .0
+            .duration_since(self.started_at.0)
+            .as_secs_f64();
+        let moved = self.initial_buckets - self.buckets;
+        if elapsed <= 0.0 || moved <= 0 {
+            return None;
+        }
+        let rate = moved as f64 / elapsed;
+        Some((rate, self.buckets.max(0) as f64 / rate))
+    }
+}
+
+impl std::fmt::Display for DrainProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} buckets left", self.buckets)?;
+        if let Some((rate, left)) = self.estimate() {
+            let left = left.round() as u64;
+            write!(
+                f,
+                ", {rate:.1}/s, about {}m{:02}s to go",
+                left / 60,
+                left % 60
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// How far the removal of a replica set has gone.

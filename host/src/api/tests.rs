@@ -198,6 +198,13 @@ fn round_trips_keep_every_field() {
             master: Some("storage-0-7dfd9f68f-0".into()),
             weight: Some(1.0),
             removal: Some(RemovalStage::Draining),
+            drain: Some(DrainProgress::observe(
+                None,
+                100,
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ),
+            )),
             removed_instances: vec![InstanceRemoval {
                 pod: "storage-0-7dfd9f68f-2".into(),
                 uuid: "bbbbbbbb-0000-5000-8000-000000000000".into(),
@@ -374,4 +381,26 @@ fn schemas_are_structural_enough_for_the_apiserver() {
         walk(&schema_of(&crd), "", &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
     }
+}
+
+#[test]
+fn a_drain_reports_its_rate_and_an_estimate() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+    let at = |s: i64| Time(Timestamp::from_second(1_700_000_000 + s).expect("time"));
+    let start = DrainProgress::observe(None, 15_000, at(0));
+    assert_eq!(start.estimate(), None);
+    assert_eq!(start.to_string(), "15000 buckets left");
+    // 12 buckets/s, as real Cartridge moves them on 2 cores.
+    let later = DrainProgress::observe(Some(&start), 15_000 - 1_200, at(100));
+    let (rate, left) = later.estimate().expect("an estimate");
+    assert!((rate - 12.0).abs() < 1e-9, "{rate}");
+    assert!((left - 1_150.0).abs() < 1e-9, "{left}");
+    assert_eq!(
+        later.to_string(),
+        "13800 buckets left, 12.0/s, about 19m10s to go"
+    );
+    // Buckets coming back (weight restored elsewhere): no estimate.
+    let back = DrainProgress::observe(Some(&start), 15_100, at(10));
+    assert_eq!(back.estimate(), None);
 }

@@ -45,6 +45,11 @@ pub fn progress_table(roles: &[Role]) -> String {
                 }
             }
         }
+        for rs in &status.replicasets {
+            if let Some(drain) = &rs.drain {
+                let _ = writeln!(out, "  drain:  {}: {drain}", rs.name);
+            }
+        }
         let header = ["REPLICASET", "UPDATED", "READY", "MASTER"];
         let rows: Vec<[String; 4]> = status
             .replicasets

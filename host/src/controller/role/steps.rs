@@ -4,6 +4,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 
@@ -11,7 +13,7 @@ use super::cartridge::CartridgeView;
 use super::scaling::{self, StatefulSetFacts};
 use super::{RolePass, scaling_exec};
 use crate::api::cluster::Cluster;
-use crate::api::role::{ReplicasetStatus, RolePhase, RoleStatus};
+use crate::api::role::{DrainProgress, RemovalStage, ReplicasetStatus, RolePhase, RoleStatus};
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
@@ -221,6 +223,28 @@ pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow,
     // Recorded only once the steps they follow succeeded: a record says
     // what the next pass may do.
     scaling::apply_records(&mut pass.status.replicasets, &plan.records);
+    if let Some(answer) = pass.scaling_answer.as_ref() {
+        let now = Time(Timestamp::now());
+        for record in &mut pass.status.replicasets {
+            let buckets = record
+                .uuid
+                .as_deref()
+                .and_then(|uuid| answer.replicaset(uuid))
+                .and_then(|info| info.bucket_count());
+            match (record.removal, buckets) {
+                (Some(RemovalStage::Draining), Some(buckets)) => {
+                    let buckets = i64::try_from(buckets).unwrap_or(i64::MAX);
+                    record.drain = Some(DrainProgress::observe(
+                        record.drain.as_ref(),
+                        buckets,
+                        now.clone(),
+                    ));
+                }
+                (Some(_), _) => {}
+                (None, _) => record.drain = None,
+            }
+        }
+    }
     if plan
         .ops
         .iter()
@@ -253,10 +277,20 @@ pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
             ),
         });
     }
+    // A drain says how it goes: buckets left, rate, and an estimate.
     let message = plan
         .waits
         .iter()
-        .map(ToString::to_string)
+        .map(|w| match w {
+            scaling::Wait::Draining { replicaset, .. } => pass
+                .status
+                .replicasets
+                .iter()
+                .find(|r| &r.name == replicaset)
+                .and_then(|r| r.drain.as_ref())
+                .map_or_else(|| w.to_string(), |p| format!("{replicaset} to drain ({p})")),
+            other => other.to_string(),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     // A recorded step goes on in the next pass; the rest move at
@@ -531,6 +565,7 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
             master: old.and_then(|o| o.master.clone()),
             weight: old.and_then(|o| o.weight),
             removal: old.and_then(|o| o.removal),
+            drain: old.and_then(|o| o.drain.clone()),
             removed_instances: old.map(|o| o.removed_instances.clone()).unwrap_or_default(),
         };
         // Matched by the deterministic UUID: an alias says nothing about
