@@ -28,8 +28,9 @@ use support::{double, process};
 const BUCKETS: u64 = 1200;
 /// Buckets per second, as real Cartridge moved them on 2 cores.
 const RATE: u64 = 12;
-/// The operator's `--poll-seconds` (its default).
-const POLL_SECONDS: u64 = 2;
+/// The operator's `--poll-seconds`, as the harness starts it
+/// (`support::process::spawn_operator`).
+const POLL_SECONDS: u64 = 1;
 
 fn count(calls: &serde_json::Value, name: &str) -> u64 {
     calls
@@ -91,7 +92,7 @@ fn main() {
                 .unwrap_or(0);
             let written = writes.load(Ordering::Relaxed);
             println!(
-                "drain of {} buckets at {RATE}/s: {:.1}s; Cartridge asked {asks} times ({:.1}/min; one look per {POLL_SECONDS}s poll is {:.1}/min), {all} admin calls in all ({:.1}/min); the storage Role written {written} times ({:.1}/min)",
+                "drain of {} buckets at {RATE}/s: {:.1}s; Cartridge asked {asks} times ({:.1}/min; one look per {POLL_SECONDS}s poll is {:.1}/min), {all} admin calls in all ({:.1}/min, the per-server stats included); the storage Role written {written} times ({:.1}/min)",
                 BUCKETS / 2,
                 elapsed.as_secs_f64(),
                 asks as f64 / minutes,
