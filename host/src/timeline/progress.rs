@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::api::Role;
+use crate::api::conditions::{DEGRADED, PROGRESSING};
+use crate::api::{Role, RolePhase};
 
 /// One table per Role: each replica set's updated/total pods, ready pods
 /// and master, and the update's state and the strategy's last message.
@@ -44,6 +45,17 @@ pub fn progress_table(roles: &[Role]) -> String {
                     let _ = writeln!(out, "{lead}{line}");
                 }
             }
+        }
+        // Scaling, a deletion or a failure: what the Role waits for.
+        let waiting = match status.phase {
+            RolePhase::Degraded => Some(DEGRADED),
+            RolePhase::Scaling | RolePhase::Terminating => Some(PROGRESSING),
+            _ => None,
+        };
+        if let Some(condition) =
+            waiting.and_then(|t| status.conditions.iter().find(|c| c.type_ == t))
+        {
+            let _ = writeln!(out, "  {}: {}", condition.reason, condition.message);
         }
         for rs in &status.replicasets {
             if let Some(drain) = &rs.drain {
@@ -158,5 +170,39 @@ Role storage (Updating, strategy SwitchMasterUpdate)
 ";
         assert_eq!(table, expected);
         assert_eq!(progress_table(&[]), "no Roles\n");
+    }
+
+    #[test]
+    fn a_scaling_role_says_what_it_waits_for_and_how_its_drain_goes() {
+        use crate::api::{DrainProgress, RemovalStage};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+        use k8s_openapi::jiff::Timestamp;
+        let mut role = role("storage", None);
+        let at = |s: i64| Time(Timestamp::from_second(1_700_000_000 + s).expect("time"));
+        if let Some(status) = role.status.as_mut() {
+            status.phase = RolePhase::Scaling;
+            status.conditions = vec![Condition {
+                type_: PROGRESSING.into(),
+                status: "True".into(),
+                reason: "Scaling".into(),
+                message: "waiting for storage-1-7dfd9f68f to drain".into(),
+                last_transition_time: at(0),
+                observed_generation: None,
+            }];
+            let start = DrainProgress::observe(None, 1_000, at(0));
+            status.replicasets[1].removal = Some(RemovalStage::Draining);
+            status.replicasets[1].drain = Some(DrainProgress::observe(Some(&start), 880, at(10)));
+        }
+        let table = progress_table(&[role]);
+        assert!(
+            table.contains("  Scaling: waiting for storage-1-7dfd9f68f to drain\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "  drain:  storage-1-7dfd9f68f: 880 buckets left, 12.0/s, about 1m13s to go\n"
+            ),
+            "{table}"
+        );
     }
 }

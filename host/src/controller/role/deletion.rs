@@ -152,21 +152,34 @@ pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow
     if pass.role.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Flow::Next);
     }
-    let patch = if pass.role.meta().finalizers.is_none() {
-        json!([{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}])
-    } else {
-        json!([{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}])
+    // The test guards against a cached Role that is behind: others'
+    // finalizers are never overwritten, and ours is never added twice.
+    let patch = match pass.role.meta().finalizers.as_ref() {
+        None => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ]),
+        Some(current) => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ]),
     };
     let patch: json_patch::Patch =
         serde_json::from_value(patch).map_err(|_| Error::MissingField("finalizers"))?;
     let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    api.patch(
-        &pass.name,
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await?;
-    Ok(Flow::Next)
+    match api
+        .patch(
+            &pass.name,
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(Flow::Next),
+        // The Role changed meanwhile: the next pass looks again.
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => Ok(Flow::Next),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A Role being deleted whose Cluster is gone or going, or that a human
