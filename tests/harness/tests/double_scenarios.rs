@@ -22,8 +22,8 @@ use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, To
 use test_harness::{TestContext, run};
 
 use support::scenario::{
-    Failure, approve_until_done, check, create_article, on_delete_pending, set_image, settled,
-    wait_bootstrapped, wait_joined,
+    Failure, approve_until_done, check, create_article, grow_volumes, on_delete_pending, set_image,
+    settled, wait_bootstrapped, wait_joined,
 };
 use support::{double, invariants, process};
 
@@ -223,7 +223,7 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
         let outcome = async {
             let role = t.api::<Role>().get("storage").await?;
             let before = statefulset_names(&role);
-            grow_volumes(&t, &role).await?;
+            grow_volumes(&t, &role, "2Gi").await?;
             let role = settled(&t, 2, 2).await?;
             let after = statefulset_names(&role);
             check(after.iter().all(|n| !before.contains(n)), || {
@@ -246,33 +246,6 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
         finish(&mut child, &log, outcome).await
     })
     .await;
-}
-
-/// Asks for 2Gi volumes in the storage Role: a new volume template, so a
-/// migration to new StatefulSets.
-async fn grow_volumes(t: &TestContext, role: &Role) -> Result<(), Failure> {
-    let mut template = role
-        .spec
-        .replicaset_template()
-        .cloned()
-        .ok_or_else(|| Failure::Check("template".into()))?;
-    for claim in &mut template.volume_claim_templates {
-        if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
-            resources.requests = Some(
-                [(
-                    "storage".to_string(),
-                    k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
-                )]
-                .into(),
-            );
-        }
-    }
-    patch_role(
-        t,
-        "storage",
-        json!({"spec": {"replicasetTemplate": template}}),
-    )
-    .await
 }
 
 /// Stateful failover with an etcd2 state provider, until Cartridge has it.
@@ -560,7 +533,7 @@ async fn a_volume_change_loses_nothing_while_consoles_answer_empty_on_the_double
             double::set(&t, &format!("set_membership_delay('{ns}', 20)")).await?;
             let leader = leader_pod(&t).await?;
             double::set(&t, &format!("set_fault('{ns}', '{leader}', 'empty')")).await?;
-            grow_volumes(&t, &role).await?;
+            grow_volumes(&t, &role, "2Gi").await?;
             // Until the old generation is gone: a claim of an old replica
             // set may go only once Cartridge itself no longer has it.
             let deadline = std::time::Instant::now() + test_harness::default_timeout();

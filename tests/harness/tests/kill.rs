@@ -34,6 +34,40 @@ impl Rng {
     }
 }
 
+/// `KILL_TRIALS`, else `default`.
+fn trials(default: usize) -> usize {
+    std::env::var("KILL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `KILL_SEED` (a replay), else one from the clock.
+fn seed() -> u64 {
+    std::env::var("KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        })
+}
+
+/// The operator binary, the CRDs installed, and a directory with the
+/// operator's log for the test.
+async fn prepare(
+    t: &test_harness::TestContext,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf), Failure> {
+    let bin = process::operator_bin(t).map_err(Failure::Check)?;
+    t.install_crds().await?;
+    let dir = std::env::temp_dir().join(format!("kill-{}", t.namespace));
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
+    let log = dir.join("operator.log");
+    Ok((bin, dir, log))
+}
+
 fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
     let Some(role) = role else { return false };
     let current = role
@@ -56,26 +90,11 @@ fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn killed_operator_resumes_updates_without_violations() {
     run("kill", |t| async move {
-        let trials: usize = std::env::var("KILL_TRIALS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2);
-        let seed: u64 = std::env::var("KILL_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
+        let trials = trials(2);
+        let seed = seed();
         eprintln!("kill test: {trials} trials, KILL_SEED={seed}");
         let mut rng = Rng(seed);
-        let bin = process::operator_bin(&t).map_err(Failure::Check)?;
-        t.install_crds().await?;
-        let dir = std::env::temp_dir().join(format!("kill-{}", t.namespace));
-        std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
-        let log = dir.join("operator.log");
+        let (bin, dir, log) = prepare(&t).await?;
         let kubeconfig = t.cp.kubeconfig();
         let start = || {
             process::spawn_operator(&bin, &kubeconfig, &t.namespace, &log, &[])
@@ -201,26 +220,7 @@ async fn begin(
         }
         Operation::VolumeMigration => {
             let role = t.api::<Role>().get("storage").await?;
-            let mut template = role
-                .spec
-                .replicaset_template()
-                .cloned()
-                .ok_or_else(|| Failure::Check("template".into()))?;
-            for claim in &mut template.volume_claim_templates {
-                if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
-                    resources.requests = Some(
-                        [(
-                            "storage".to_string(),
-                            k8s_openapi::apimachinery::pkg::api::resource::Quantity(format!(
-                                "{}Gi",
-                                2 + trial
-                            )),
-                        )]
-                        .into(),
-                    );
-                }
-            }
-            patch_storage(t, serde_json::json!({"replicasetTemplate": template})).await
+            support::scenario::grow_volumes(t, &role, &format!("{}Gi", 2 + trial)).await
         }
         Operation::RoleDeletion => {
             let storage = t.api::<Role>().get("storage").await?;
@@ -320,26 +320,11 @@ async fn current_replicas(t: &test_harness::TestContext) -> Result<i32, Failure>
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn killed_operator_loses_no_volume_while_scaling_migrating_and_deleting() {
     run("kill-scale", |t| async move {
-        let trials: usize = std::env::var("KILL_TRIALS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let seed: u64 = std::env::var("KILL_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
+        let trials = trials(1);
+        let seed = seed();
         eprintln!("kill-scale test: {trials} trials of each operation, KILL_SEED={seed}");
         let mut rng = Rng(seed);
-        let bin = process::operator_bin(&t).map_err(Failure::Check)?;
-        t.install_crds().await?;
-        let dir = std::env::temp_dir().join(format!("kill-{}", t.namespace));
-        std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
-        let log = dir.join("operator.log");
+        let (bin, dir, log) = prepare(&t).await?;
         let kubeconfig = t.cp.kubeconfig();
         let start = || {
             process::spawn_operator(&bin, &kubeconfig, &t.namespace, &log, &[])

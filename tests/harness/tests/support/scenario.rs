@@ -195,3 +195,32 @@ pub async fn on_delete_pending(t: &TestContext, role: &str, total: i32) -> Resul
     )
     .await?)
 }
+
+/// Asks for volumes of `size` in the storage Role: a new volume template,
+/// so a migration to new StatefulSets.
+pub async fn grow_volumes(t: &TestContext, role: &Role, size: &str) -> Result<(), Failure> {
+    let mut template = role
+        .spec
+        .replicaset_template()
+        .cloned()
+        .ok_or_else(|| Failure::Check("template".into()))?;
+    for claim in &mut template.volume_claim_templates {
+        if let Some(resources) = claim.spec.as_mut().and_then(|s| s.resources.as_mut()) {
+            resources.requests = Some(
+                [(
+                    "storage".to_string(),
+                    k8s_openapi::apimachinery::pkg::api::resource::Quantity(size.into()),
+                )]
+                .into(),
+            );
+        }
+    }
+    t.api::<Role>()
+        .patch(
+            "storage",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicasetTemplate": template}})),
+        )
+        .await?;
+    Ok(())
+}
