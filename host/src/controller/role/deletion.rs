@@ -230,6 +230,14 @@ async fn release(ctx: &Context, pass: &RolePass, why: Release) -> Result<Flow, E
     {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Flow::Stop),
+        // The finalizers changed since this pass read the Role: look again.
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => {
+            return Ok(Flow::wait(
+                "Deleting",
+                "the Role's finalizers changed meanwhile",
+                ctx.settings.poll,
+            ));
+        }
         Err(e) => return Err(e.into()),
     }
     let note = format!("Role released: {}", why.note());

@@ -123,7 +123,7 @@ async fn perform(
                 // Expelled already (a repeated pass): the next verified
                 // answer confirms it.
                 Err(TopologyError::Refused { message, .. })
-                    if message.contains("not in config") || message.contains("expelled") => {}
+                    if message.contains("not in config") || message.contains("is expelled") => {}
                 Err(e) => return Err(e.into()),
             }
             let (reason, note) = if *whole {
