@@ -146,6 +146,39 @@ pub async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
     Ok(Flow::Next)
 }
 
+/// What a finalizer patch met.
+enum Patched {
+    Done,
+    /// The Role is gone.
+    Gone,
+    /// Its finalizers were not what the patch's test expected.
+    Changed,
+}
+
+/// Sends a JSON patch of the Role's finalizers (with its own test op).
+async fn patch_finalizers(
+    ctx: &Context,
+    pass: &RolePass,
+    patch: serde_json::Value,
+) -> Result<Patched, Error> {
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(|_| Error::MissingField("finalizers"))?;
+    let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+    match api
+        .patch(
+            &pass.name,
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(Patched::Done),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Patched::Gone),
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => Ok(Patched::Changed),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A Role that is not being deleted carries the finalizer (one write, the
 /// first time).
 pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
@@ -164,21 +197,10 @@ pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow
             {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
         ]),
     };
-    let patch: json_patch::Patch =
-        serde_json::from_value(patch).map_err(|_| Error::MissingField("finalizers"))?;
-    let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    match api
-        .patch(
-            &pass.name,
-            &PatchParams::default(),
-            &Patch::<()>::Json(patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(Flow::Next),
-        // The Role changed meanwhile: the next pass looks again.
-        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => Ok(Flow::Next),
-        Err(e) => Err(e.into()),
+    // A Role that changed meanwhile is looked at again by the next pass.
+    match patch_finalizers(ctx, pass, patch).await? {
+        Patched::Gone => Ok(Flow::Stop),
+        Patched::Done | Patched::Changed => Ok(Flow::Next),
     }
 }
 
@@ -214,31 +236,20 @@ async fn release(ctx: &Context, pass: &RolePass, why: Release) -> Result<Flow, E
         .collect();
     // The test fails if someone changed the finalizers meanwhile: the next
     // pass looks again.
-    let patch: json_patch::Patch = serde_json::from_value(json!([
+    let patch = json!([
         {"op": "test", "path": "/metadata/finalizers", "value": pass.role.finalizers()},
         {"op": "replace", "path": "/metadata/finalizers", "value": kept},
-    ]))
-    .map_err(|_| Error::MissingField("finalizers"))?;
-    let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    match api
-        .patch(
-            &pass.name,
-            &PatchParams::default(),
-            &Patch::<()>::Json(patch),
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Flow::Stop),
-        // The finalizers changed since this pass read the Role: look again.
-        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => {
+    ]);
+    match patch_finalizers(ctx, pass, patch).await? {
+        Patched::Done => {}
+        Patched::Gone => return Ok(Flow::Stop),
+        Patched::Changed => {
             return Ok(Flow::wait(
                 "Deleting",
                 "the Role's finalizers changed meanwhile",
                 ctx.settings.poll,
             ));
         }
-        Err(e) => return Err(e.into()),
     }
     let note = format!("Role released: {}", why.note());
     if why == Release::Forced {

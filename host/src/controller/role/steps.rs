@@ -156,14 +156,7 @@ pub async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         .replicaset_template()
         .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
     let leader = cluster.status.as_ref().and_then(|s| s.leader.clone());
-    let max_lag = pass
-        .role
-        .spec
-        .update_strategy
-        .params
-        .get(super::rollout::MAX_REPLICATION_LAG)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0f64);
+    let max_lag = super::rollout::param(pass, super::rollout::MAX_REPLICATION_LAG, 1.0f64);
     let probe = scaling::Facts {
         namespace: &pass.namespace,
         cluster: &cluster_name,

@@ -45,7 +45,8 @@ pub const MAX_REPLICATION_LAG: &str = "maxReplicationLag";
 /// update pauses itself.
 pub const PROGRESS_DEADLINE: &str = "progressDeadlineSeconds";
 
-fn param<T: std::str::FromStr>(pass: &RolePass, key: &str, default: T) -> T {
+/// A strategy param of the Role, parsed, else `default`.
+pub(crate) fn param<T: std::str::FromStr>(pass: &RolePass, key: &str, default: T) -> T {
     pass.role
         .spec
         .update_strategy
