@@ -28,7 +28,7 @@ pub use failover::{
     Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,
 };
 pub use role::{
-    DrainProgress, InstanceRemoval, InstanceStage, RemovalStage, ReplicasetStatus,
+    DrainProgress, InstanceRemoval, InstanceStage, MasterSwitch, RemovalStage, ReplicasetStatus,
     ReplicasetTemplate, Role, RolePhase, RoleSpec, RoleStatus, RoleVshard, UpdateProgress,
 };
 pub use update_strategy::{ConfigMapKeyRef, UpdateStrategy};

@@ -257,6 +257,32 @@ pub struct ReplicasetStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["pod"]))]
     pub removed_instances: Vec<InstanceRemoval>,
+    /// The last master switch the operator asked for, and, once Cartridge
+    /// reported the new master writable, how long writes were unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<MasterSwitch>,
+}
+
+/// A master switch the operator asked Cartridge for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterSwitch {
+    /// The pod that was master.
+    pub from: String,
+    /// The pod made master.
+    pub to: String,
+    /// When the switch was sent: the old master was last seen writable
+    /// before it.
+    pub requested_at: Time,
+    /// When Cartridge first reported the new master writable (and the old
+    /// one read-only); unset while the switch is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable_at: Option<Time>,
+    /// `writableAt - requestedAt`: an upper bound of the time no instance
+    /// of the replica set took writes. Its resolution is how often the
+    /// operator looks during a switch (at most a second apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_unavailable_seconds: Option<f64>,
 }
 
 /// A drain under way: what Cartridge reported when it started and last.

@@ -210,6 +210,15 @@ fn round_trips_keep_every_field() {
                 uuid: "bbbbbbbb-0000-5000-8000-000000000000".into(),
                 stage: InstanceStage::Expelling,
             }],
+            switch: Some(MasterSwitch {
+                from: "storage-0-7dfd9f68f-0".into(),
+                to: "storage-0-7dfd9f68f-1".into(),
+                requested_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ),
+                writable_at: None,
+                write_unavailable_seconds: Some(0.25),
+            }),
         }],
         applied_vshard: Some("abc".into()),
         update: Some(UpdateProgress {

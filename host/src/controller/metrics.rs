@@ -33,6 +33,9 @@ pub struct Metrics {
     pub errors: Family<StepErrorLabels, Counter>,
     /// Duration of a pass.
     pub duration: Family<ControllerLabels, Histogram>,
+    /// Seconds a master switch left its replica set without a writable
+    /// instance (an upper bound; see `role::switchover`).
+    pub switch_write_unavailable: Histogram,
 }
 
 impl Metrics {
@@ -44,6 +47,8 @@ impl Metrics {
             duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 2.0, 16))
             }),
+            // 50 ms to about 100 s.
+            switch_write_unavailable: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
         };
         let registry = registry.sub_registry_with_prefix("tarantool_operator");
         registry.register("reconciles", "Reconcile passes", metrics.reconciles.clone());
@@ -56,6 +61,11 @@ impl Metrics {
             "reconcile_duration_seconds",
             "Duration of a reconcile pass",
             metrics.duration.clone(),
+        );
+        registry.register(
+            "switch_write_unavailable_seconds",
+            "Time from a master switch being sent until Cartridge reports the new master writable",
+            metrics.switch_write_unavailable.clone(),
         );
         metrics
     }

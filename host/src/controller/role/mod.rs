@@ -21,6 +21,7 @@ pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
 pub mod steps;
+pub(crate) mod switchover;
 #[cfg(test)]
 mod tests;
 
@@ -70,6 +71,9 @@ pub struct RolePass {
     /// The Role is being deleted and our finalizer holds it: every
     /// StatefulSet retires.
     pub(crate) deleting: bool,
+    /// Master switches this pass saw complete (replica set, switch), to be
+    /// reported once the status is written.
+    pub(crate) completed_switches: Vec<(String, crate::api::role::MasterSwitch)>,
 }
 
 impl RolePass {
@@ -174,6 +178,7 @@ impl RolePass {
             topology: None,
             status,
             deleting: false,
+            completed_switches: Vec::new(),
         })
     }
 }

@@ -10,24 +10,45 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 
 use super::cartridge::Answer;
 use super::scaling::{Op, Plan};
-use crate::api::role::Role;
+use crate::api::role::{MasterSwitch, Role};
 use crate::controller::{Context, Error, events};
 use crate::resources::epochs;
 use crate::topology::{ReplicasetEdit, TopologyEdit, TopologyError};
 
 /// Performs `plan.ops` in order, through the verified member that answered
 /// (`answer`; the plan holds topology steps only when there is one).
+/// Returns the master switches sent (replica set, switch).
 pub(crate) async fn execute(
     ctx: &Context,
     role: &Role,
     namespace: &str,
     plan: &Plan,
     answer: Option<&Answer>,
-) -> Result<(), Error> {
+) -> Result<Vec<(String, MasterSwitch)>, Error> {
+    let mut switches = Vec::new();
     for op in &plan.ops {
-        perform(ctx, role, namespace, op, answer).await?;
+        if let Op::SwitchMaster {
+            replicaset,
+            to,
+            to_alias,
+        } = op
+        {
+            let client = &cartridge(answer)?.client;
+            let switch = super::rollout::execute::switch_master(
+                ctx,
+                role,
+                client.as_ref(),
+                replicaset,
+                to,
+                to_alias,
+            )
+            .await?;
+            switches.push((replicaset.alias.clone(), switch));
+        } else {
+            perform(ctx, role, namespace, op, answer).await?;
+        }
     }
-    Ok(())
+    Ok(switches)
 }
 
 async fn set_weight(answer: &Answer, uuid: &str, weight: f64) -> Result<(), Error> {
@@ -57,22 +78,8 @@ async fn perform(
     answer: Option<&Answer>,
 ) -> Result<(), Error> {
     match op {
-        Op::SwitchMaster {
-            replicaset,
-            to,
-            to_alias,
-        } => {
-            let client = &cartridge(answer)?.client;
-            super::rollout::execute::switch_master(
-                ctx,
-                role,
-                client.as_ref(),
-                replicaset,
-                to,
-                to_alias,
-            )
-            .await
-        }
+        // Sent by `execute`, which keeps what it returns.
+        Op::SwitchMaster { .. } => Ok(()),
         Op::Drain { uuid, name } => {
             set_weight(cartridge(answer)?, uuid, 0.0).await?;
             events::normal(

@@ -205,7 +205,7 @@ pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow,
     let Some(plan) = pass.scaling.as_ref() else {
         return Ok(Flow::Next);
     };
-    scaling_exec::execute(
+    let switches = scaling_exec::execute(
         ctx,
         pass.role.as_ref(),
         &pass.namespace,
@@ -213,6 +213,9 @@ pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow,
         pass.scaling_answer.as_ref(),
     )
     .await?;
+    for (replicaset, switch) in &switches {
+        super::switchover::record(&mut pass.status.replicasets, replicaset, switch);
+    }
     // Recorded only once the steps they follow succeeded: a record says
     // what the next pass may do.
     scaling::apply_records(&mut pass.status.replicasets, &plan.records);
@@ -286,10 +289,13 @@ pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
         })
         .collect::<Vec<_>>()
         .join(", ");
-    // A recorded step goes on in the next pass; the rest move at
-    // Cartridge's pace.
+    // A recorded step goes on in the next pass; a master hand-over is
+    // looked at every second at most, so its write-unavailable time is
+    // measured to that resolution; the rest move at Cartridge's pace.
     let after = if plan.waits.iter().all(scaling::Wait::is_short) {
         std::time::Duration::from_millis(200)
+    } else if plan.waits.iter().any(scaling::Wait::is_hand_over) {
+        ctx.settings.poll.min(std::time::Duration::from_secs(1))
     } else {
         ctx.settings.poll
     };
@@ -528,6 +534,7 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
         .replicaset_template()
         .map_or(0, |t| t.replicas);
     let previous = std::mem::take(&mut pass.status.replicasets);
+    let now = Time(Timestamp::now());
     let mut names: Vec<String> = wanted.clone();
     for sts in &pass.statefulsets {
         if !names.contains(&sts.name_any()) {
@@ -560,6 +567,7 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
             removal: old.and_then(|o| o.removal),
             drain: old.and_then(|o| o.drain.clone()),
             removed_instances: old.map(|o| o.removed_instances.clone()).unwrap_or_default(),
+            switch: old.and_then(|o| o.switch.clone()),
         };
         // Matched by the deterministic UUID: an alias says nothing about
         // which cluster a replica set is in.
@@ -576,6 +584,14 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
             entry.joined = i32::try_from(info.servers.len()).unwrap_or(i32::MAX);
             entry.master = info.master_alias().map(str::to_string);
             entry.weight = info.weight;
+            if let Some(done) = entry
+                .switch
+                .as_ref()
+                .and_then(|s| super::switchover::observe(s, info, &now))
+            {
+                pass.completed_switches.push((name.clone(), done.clone()));
+                entry.switch = Some(done);
+            }
         }
         pass.status.replicasets.push(entry);
     }
@@ -650,6 +666,9 @@ pub async fn finish(
         .await;
     }
     status::set_conditions(&mut pass.status.conditions, flow, generation);
+    for (replicaset, switch) in std::mem::take(&mut pass.completed_switches) {
+        super::switchover::report(ctx, pass.role.as_ref(), &replicaset, &switch).await;
+    }
     status::write(
         ctx,
         pass.role.as_ref(),

@@ -221,3 +221,79 @@ async fn before_the_bootstrap_cartridge_is_not_asked() {
     ));
     assert!(model.state().calls.is_empty());
 }
+
+#[tokio::test]
+async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let (mut pass, _) = bootstrapped(&ctx, 2).await;
+    steps::join_topology(&ctx, &mut pass).await.expect("join");
+    steps::observe_readiness(&mut pass).await.expect("observe");
+    let name = pass.status.replicasets[0].name.clone();
+    let info = model
+        .state()
+        .replicaset_by_alias(&name)
+        .cloned()
+        .expect("joined");
+    let master = info.master_alias().expect("a master").to_string();
+    let replica = info
+        .servers
+        .iter()
+        .find(|s| s.alias != master)
+        .cloned()
+        .expect("a replica");
+    let through = pass.ask_cartridge(&ctx).await;
+    let answer = through.answer().expect("verified answer");
+    let started = super::rollout::execute::switch_master(
+        &ctx,
+        pass.role.as_ref(),
+        answer.client.as_ref(),
+        &info,
+        &replica.uuid,
+        &replica.alias,
+    )
+    .await
+    .expect("switch");
+    super::switchover::record(&mut pass.status.replicasets, &name, &started);
+    assert_eq!(
+        (started.from.as_str(), started.to.as_str()),
+        (master.as_str(), replica.alias.as_str())
+    );
+
+    // A pass that did not ask Cartridge measures nothing.
+    let mut next = recorded_after(&pass);
+    steps::observe_readiness(&mut next).await.expect("observe");
+    assert!(next.completed_switches.is_empty());
+    let entry = |p: &RolePass| {
+        p.status
+            .replicasets
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.switch.clone())
+            .expect("the switch stays recorded")
+    };
+    assert_eq!(entry(&next).writable_at, None);
+
+    // The next verified answer shows the new master writable: measured once.
+    let mut next = recorded_after(&next);
+    next.cartridge = next.ask_cartridge(&ctx).await;
+    next.topology = next.cartridge.answer().map(|a| a.replicasets.clone());
+    steps::observe_readiness(&mut next).await.expect("observe");
+    let done = entry(&next);
+    assert!(done.writable_at.is_some(), "{done:?}");
+    assert!(done.write_unavailable_seconds.is_some_and(|s| s >= 0.0));
+    assert_eq!(next.completed_switches.len(), 1);
+    steps::observe_readiness(&mut next).await.expect("observe");
+    assert_eq!(next.completed_switches.len(), 1, "not measured twice");
+}
+
+/// A fresh pass over the same objects, starting from `pass`'s status.
+fn recorded_after(pass: &RolePass) -> RolePass {
+    let mut next = RolePass::new(pass.role.clone()).expect("pass");
+    next.cluster = pass.cluster.clone();
+    next.pods = pass.pods.clone();
+    next.statefulsets = pass.statefulsets.clone();
+    next.status = pass.status.clone();
+    next
+}

@@ -11,8 +11,11 @@ use kube::{Api, Resource};
 use serde_json::json;
 use strategy_sdk::{Action, PodRef};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
 use super::view::Built;
-use crate::api::role::Role;
+use crate::api::role::{MasterSwitch, Role};
 use crate::controller::{Context, Error, events};
 use crate::topology::{ReplicasetInfo, Topology, TopologyEdit};
 
@@ -37,12 +40,137 @@ pub struct Switching<'a> {
 pub struct Executed {
     /// Pods deleted.
     pub deleted: Vec<String>,
-    /// Masters switched: (replica set, old, new).
-    pub switched: Vec<(String, String, String)>,
+    /// Replica sets whose master is now the pod the strategy named.
+    pub switched: Vec<Switched>,
     /// The longest wait asked for.
     pub wait: Option<u32>,
-    /// A switch held back, and why.
-    pub deferred: Option<String>,
+    /// A switch or deletion held back, and why.
+    pub deferred: Option<Deferral>,
+}
+
+/// A replica set led by the pod a strategy named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switched {
+    /// The replica set.
+    pub replicaset: String,
+    /// Its master before.
+    pub from: String,
+    /// Its master now.
+    pub to: String,
+    /// The switch sent by this pass; `None` when `to` led already.
+    pub started: Option<MasterSwitch>,
+}
+
+/// Why a switch or a pod's deletion waits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferral {
+    /// The action names no pod of the view.
+    NoSuchPod,
+    /// The replica set is not in Cartridge's answer yet.
+    NotInTopology {
+        /// The replica set.
+        replicaset: String,
+    },
+    /// The pod is not a member of its replica set yet.
+    NotAMember {
+        /// The pod.
+        pod: String,
+        /// Its replica set.
+        replicaset: String,
+    },
+    /// The pod is not fit to lead.
+    NotReady {
+        /// The pod.
+        pod: String,
+        /// Cartridge sees it healthy.
+        healthy: bool,
+        /// It replicates from the master.
+        replicating: bool,
+        /// Its lag, seconds.
+        lag: f64,
+        /// The most lag allowed, seconds.
+        max_lag: f64,
+    },
+    /// A supervised switch waits for a human's approval.
+    AwaitingApproval {
+        /// The pod to promote.
+        pod: String,
+        /// Its replica set.
+        replicaset: String,
+        /// The Role's namespace.
+        namespace: String,
+        /// The Role.
+        role: String,
+    },
+    /// The pod, switched away from, still takes writes.
+    StillWritable {
+        /// The pod.
+        pod: String,
+    },
+    /// The new master does not take writes yet.
+    MasterNotWritable {
+        /// The new master's pod.
+        master: String,
+        /// The replica set.
+        replicaset: String,
+        /// The pod that waits.
+        pod: String,
+    },
+}
+
+impl Deferral {
+    /// Waits for a master hand-over Cartridge is carrying out.
+    pub fn is_hand_over(&self) -> bool {
+        matches!(
+            self,
+            Self::StillWritable { .. } | Self::MasterNotWritable { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Deferral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSuchPod => write!(f, "the switch names no pod"),
+            Self::NotInTopology { replicaset } => {
+                write!(f, "replica set {replicaset} is not in the topology yet")
+            }
+            Self::NotAMember { pod, replicaset } => {
+                write!(f, "{pod} is not a member of {replicaset}")
+            }
+            Self::NotReady {
+                pod,
+                healthy,
+                replicating,
+                lag,
+                max_lag,
+            } => write!(
+                f,
+                "{pod} is not ready to lead: healthy={healthy}, replicating={replicating}, lag {lag:.3}s (at most {max_lag}s)"
+            ),
+            Self::AwaitingApproval {
+                pod,
+                replicaset,
+                namespace,
+                role,
+            } => write!(
+                f,
+                "waiting for approval to make {pod} master of {replicaset}: kubectl annotate -n {namespace} roles.tarantool.io {role} {APPROVE_SWITCH}={pod} --overwrite"
+            ),
+            Self::StillWritable { pod } => write!(
+                f,
+                "{pod} still takes writes: waiting for it to hand over before it goes"
+            ),
+            Self::MasterNotWritable {
+                master,
+                replicaset,
+                pod,
+            } => write!(
+                f,
+                "{master} is master of {replicaset} but not writable yet: {pod} waits"
+            ),
+        }
+    }
 }
 
 /// Carries out `actions` in order. A switch that must wait holds back what
@@ -134,7 +262,7 @@ pub(crate) fn handover_pending(
     pod: &str,
     replicaset: &str,
     replicasets: &[ReplicasetInfo],
-) -> Option<String> {
+) -> Option<Deferral> {
     let info = replicasets.iter().find(|r| r.alias == replicaset)?;
     if info.all_rw || info.servers.len() < 2 {
         return None;
@@ -149,15 +277,16 @@ pub(crate) fn handover_pending(
         return None;
     }
     if server.read_only == Some(false) {
-        return Some(format!(
-            "{pod} still takes writes: waiting for it to hand over before it goes"
-        ));
+        return Some(Deferral::StillWritable {
+            pod: pod.to_string(),
+        });
     }
     if master.read_only == Some(true) {
-        return Some(format!(
-            "{} is master of {replicaset} but not writable yet: {pod} waits",
-            master.alias
-        ));
+        return Some(Deferral::MasterNotWritable {
+            master: master.alias.clone(),
+            replicaset: replicaset.to_string(),
+            pod: pod.to_string(),
+        });
     }
     None
 }
@@ -205,7 +334,11 @@ async fn delete_pod(
 }
 
 /// Makes server `to` (alias `to_alias`) the master of `info` and reports it
-/// (an Event of its own, which the timeline reads).
+/// (an Event of its own, which the timeline reads). Returns the switch as
+/// sent, for the replica set's status: it completes once Cartridge reports
+/// the new master writable (see `switchover`). A promote refused after
+/// the priority edit fails the pass; the next pass sends both again (the
+/// edit is idempotent), so a refused switch is retried, never half-done.
 pub async fn switch_master(
     ctx: &Context,
     role: &Role,
@@ -213,7 +346,8 @@ pub async fn switch_master(
     info: &ReplicasetInfo,
     to: &str,
     to_alias: &str,
-) -> Result<(), Error> {
+) -> Result<MasterSwitch, Error> {
+    let requested_at = Time(Timestamp::now());
     // The priority keeps the new master first across restarts; under
     // stateful and raft failover the active master moves only when
     // promoted.
@@ -232,11 +366,15 @@ pub async fn switch_master(
         ),
     )
     .await;
-    Ok(())
+    Ok(crate::controller::role::switchover::started(
+        info.master_alias().unwrap_or(""),
+        to_alias,
+        requested_at,
+    ))
 }
 
-/// Switches the master of the pod's replica set to it; `Ok(Err(why))`
-/// when the switch must wait.
+/// Switches the master of the pod's replica set to it, or says why the
+/// switch must wait.
 async fn promote(
     ctx: &Context,
     role: &Role,
@@ -244,9 +382,9 @@ async fn promote(
     built: &Built,
     at: PodRef,
     switching: &Switching<'_>,
-) -> Result<Result<(String, String, String), String>, Error> {
+) -> Result<Result<Switched, Deferral>, Error> {
     let Some(target) = built.target(at) else {
-        return Ok(Err("the switch names no pod".into()));
+        return Ok(Err(Deferral::NoSuchPod));
     };
     let (Some(topology), Some(info)) = (
         switching.topology,
@@ -255,27 +393,35 @@ async fn promote(
             .iter()
             .find(|r| r.alias == target.replicaset),
     ) else {
-        return Ok(Err(format!(
-            "replica set {} is not in the topology yet",
-            target.replicaset
-        )));
+        return Ok(Err(Deferral::NotInTopology {
+            replicaset: target.replicaset.clone(),
+        }));
     };
     let Some(server) = info.server_by_alias(&target.name) else {
-        return Ok(Err(format!(
-            "{} is not a member of {}",
-            target.name, target.replicaset
-        )));
+        return Ok(Err(Deferral::NotAMember {
+            pod: target.name.clone(),
+            replicaset: target.replicaset.clone(),
+        }));
     };
     let lag = server.replication_lag.unwrap_or(0.0);
     if !server.healthy || !server.replicating || lag > switching.max_lag_seconds {
-        return Ok(Err(format!(
-            "{} is not ready to lead: healthy={}, replicating={}, lag {lag:.3}s (at most {}s)",
-            target.name, server.healthy, server.replicating, switching.max_lag_seconds
-        )));
+        return Ok(Err(Deferral::NotReady {
+            pod: target.name.clone(),
+            healthy: server.healthy,
+            replicating: server.replicating,
+            lag,
+            max_lag: switching.max_lag_seconds,
+        }));
     }
     let old = info.master_alias().unwrap_or("").to_string();
+    let switched = |started| Switched {
+        replicaset: target.replicaset.clone(),
+        from: old.clone(),
+        to: target.name.clone(),
+        started,
+    };
     if old == target.name {
-        return Ok(Ok((target.replicaset.clone(), old, target.name.clone())));
+        return Ok(Ok(switched(None)));
     }
     let approved = role
         .meta()
@@ -283,15 +429,14 @@ async fn promote(
         .as_ref()
         .and_then(|a| a.get(APPROVE_SWITCH));
     if switching.supervised && approved != Some(&target.name) {
-        return Ok(Err(format!(
-            "waiting for approval to make {} master of {}: kubectl annotate -n {namespace} roles.tarantool.io {} {APPROVE_SWITCH}={} --overwrite",
-            target.name,
-            target.replicaset,
-            role.meta().name.as_deref().unwrap_or(""),
-            target.name
-        )));
+        return Ok(Err(Deferral::AwaitingApproval {
+            pod: target.name.clone(),
+            replicaset: target.replicaset.clone(),
+            namespace: namespace.to_string(),
+            role: role.meta().name.clone().unwrap_or_default(),
+        }));
     }
-    switch_master(
+    let started = switch_master(
         ctx,
         role,
         topology.as_ref(),
@@ -301,39 +446,48 @@ async fn promote(
     )
     .await?;
     if switching.supervised {
-        // An approval is for one switch; remove it so a later rollout asks
-        // again, but only if it still names this pod: a human may already
-        // have approved the next switch.
-        let roles: Api<Role> = Api::namespaced(ctx.client.clone(), namespace);
-        let path = format!(
-            "/metadata/annotations/{}",
-            APPROVE_SWITCH.replace('/', "~1")
-        );
-        let patch: json_patch::Patch = match serde_json::from_value(json!([
-            {"op": "test", "path": path, "value": target.name},
-            {"op": "remove", "path": path},
-        ])) {
-            Ok(patch) => patch,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot build the approval removal");
-                return Ok(Ok((target.replicaset.clone(), old, target.name.clone())));
-            }
-        };
-        match roles
-            .patch(
-                role.meta().name.as_deref().unwrap_or(""),
-                &PatchParams::default(),
-                &Patch::<()>::Json(patch),
-            )
-            .await
-        {
-            Ok(_) => {}
-            // The annotation changed meanwhile: leave the new approval.
-            Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
+        consume_approval(ctx, role, namespace, &target.name).await?;
     }
-    Ok(Ok((target.replicaset.clone(), old, target.name.clone())))
+    Ok(Ok(switched(Some(started))))
+}
+
+/// An approval is for one switch: removed so a later rollout asks again,
+/// but only if it still names `pod` (a human may already have approved the
+/// next switch).
+async fn consume_approval(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    pod: &str,
+) -> Result<(), Error> {
+    let roles: Api<Role> = Api::namespaced(ctx.client.clone(), namespace);
+    let path = format!(
+        "/metadata/annotations/{}",
+        APPROVE_SWITCH.replace('/', "~1")
+    );
+    let patch: json_patch::Patch = match serde_json::from_value(json!([
+        {"op": "test", "path": path, "value": pod},
+        {"op": "remove", "path": path},
+    ])) {
+        Ok(patch) => patch,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot build the approval removal");
+            return Ok(());
+        }
+    };
+    match roles
+        .patch(
+            role.meta().name.as_deref().unwrap_or(""),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The annotation changed meanwhile: leave the new approval.
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
@@ -436,7 +590,7 @@ mod tests {
         let (done, master) = switch_to_replica(5.0, true, false).await;
         assert!(done.switched.is_empty());
         assert!(
-            done.deferred.as_deref().is_some_and(|w| w.contains("lag")),
+            matches!(done.deferred, Some(Deferral::NotReady { lag: 5.0, .. })),
             "{done:?}"
         );
         assert_eq!(master.as_deref(), Some("rs-0"));
@@ -456,10 +610,14 @@ mod tests {
     async fn a_supervised_switch_waits_for_its_approval() {
         let (done, master) = switch_to_replica(0.0, true, true).await;
         assert!(
-            done.deferred
-                .as_deref()
-                .is_some_and(|w| w.contains(APPROVE_SWITCH)),
+            matches!(&done.deferred, Some(Deferral::AwaitingApproval { pod, .. }) if pod == "rs-1"),
             "{done:?}"
+        );
+        assert!(
+            done.deferred
+                .as_ref()
+                .is_some_and(|w| w.to_string().contains(APPROVE_SWITCH)),
+            "the wait says how to approve: {done:?}"
         );
         assert_eq!(master.as_deref(), Some("rs-0"));
     }
@@ -523,12 +681,21 @@ mod tests {
         .expect("execute");
         assert!(done.deleted.is_empty(), "{done:?}");
         assert!(
-            done.deferred.as_deref().is_some_and(|w| w.contains("a-1")),
+            matches!(&done.deferred, Some(Deferral::NotReady { pod, .. }) if pod == "a-1"),
             "{done:?}"
         );
-        assert_eq!(
-            done.switched,
-            vec![("b".to_string(), "b-0".to_string(), "b-1".to_string())]
+        let switched: Vec<(&str, &str, &str)> = done
+            .switched
+            .iter()
+            .map(|s| (s.replicaset.as_str(), s.from.as_str(), s.to.as_str()))
+            .collect();
+        assert_eq!(switched, vec![("b", "b-0", "b-1")]);
+        assert!(
+            done.switched[0]
+                .started
+                .as_ref()
+                .is_some_and(|s| s.writable_at.is_none() && s.from == "b-0"),
+            "the switch is recorded as under way: {done:?}"
         );
         let state = model.state();
         let master = |uuid: &str| {

@@ -287,7 +287,14 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     }
     let (built, decision, executed) = (round.built, round.decision, round.executed);
     if let Some(why) = executed.deferred {
-        return Ok(Flow::wait("SwitchDeferred", why, ctx.settings.poll));
+        // A hand-over under way is over within seconds: looked at every
+        // second at most (its write-unavailable time is measured so).
+        let after = if why.is_hand_over() {
+            ctx.settings.poll.min(std::time::Duration::from_secs(1))
+        } else {
+            ctx.settings.poll
+        };
+        return Ok(Flow::wait("SwitchDeferred", why.to_string(), after));
     }
     let after = executed.wait.map_or(ctx.settings.poll, |s| {
         std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)
@@ -389,6 +396,11 @@ async fn plan_and_execute(
         },
     )
     .await?;
+    for switched in &executed.switched {
+        if let Some(started) = &switched.started {
+            super::switchover::record(&mut pass.status.replicasets, &switched.replicaset, started);
+        }
+    }
     record(
         ctx, pass, strategy, revision, &built, &decision, &executed, now,
     )
@@ -433,8 +445,8 @@ async fn record(
 ) {
     let message = executed
         .deferred
-        .clone()
-        .unwrap_or_else(|| decision.message.clone());
+        .as_ref()
+        .map_or_else(|| decision.message.clone(), ToString::to_string);
     let previous = pass.status.update.as_ref().and_then(|u| u.message.clone());
     if previous.as_deref() != Some(message.as_str()) && !message.is_empty() {
         events::distinct(

@@ -264,6 +264,11 @@ impl Wait {
     pub(crate) fn is_short(&self) -> bool {
         matches!(self, Self::Recorded { .. })
     }
+
+    /// A master switch being confirmed: over within seconds.
+    pub(crate) fn is_hand_over(&self) -> bool {
+        matches!(self, Self::Switching { .. } | Self::HandOver { .. })
+    }
 }
 
 impl fmt::Display for Wait {
