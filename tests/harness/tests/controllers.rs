@@ -9,7 +9,7 @@ mod support;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use tarantool_operator::api::conditions;
 use tarantool_operator::api::{Cluster, Role};
@@ -174,8 +174,55 @@ async fn article_cluster_gets_objects_with_owners_and_deleting_it_removes_everyt
             format!("conditions {cond:?}")
         })?;
 
+        // The routers go first: held by a finalizer of the test's own,
+        // the router Role keeps the storage Role (which holds data) waiting.
+        const HOLD: &str = "test.tarantool.io/hold";
+        t.api::<Role>()
+            .patch(
+                "router",
+                &PatchParams::default(),
+                &Patch::<()>::Json(
+                    serde_json::from_value(serde_json::json!([
+                        {"op": "add", "path": "/metadata/finalizers/-", "value": HOLD}
+                    ]))
+                    .map_err(|e| Failure::Check(e.to_string()))?,
+                ),
+            )
+            .await?;
         t.api::<Cluster>()
             .delete("tarantool-cluster", &DeleteParams::background())
+            .await?;
+        t.eventually("the storage Role waits for the routers", || async {
+            let storage = t.api::<Role>().get("storage").await?;
+            let said = storage
+                .status
+                .iter()
+                .flat_map(|s| &s.conditions)
+                .any(|c| c.message.contains("routers) go first"));
+            Ok((storage.meta().deletion_timestamp.is_some() && said).then_some(()))
+        })
+        .await?;
+        for _ in 0..10 {
+            check(t.api::<Role>().get_opt("storage").await?.is_some(), || {
+                "the storage Role went while its Cluster's router Role was still there".into()
+            })?;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        check(
+            t.api::<Role>()
+                .get("router")
+                .await?
+                .finalizers()
+                .iter()
+                .all(|f| f == HOLD),
+            || "the router Role's own finalizer was not released".into(),
+        )?;
+        t.api::<Role>()
+            .patch(
+                "router",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+            )
             .await?;
         for role in ["router", "storage"] {
             t.wait_deleted::<Role>(role, "Role removed with its Cluster")
