@@ -261,6 +261,11 @@ pub struct ReplicasetStatus {
     /// reported the new master writable, how long writes were unavailable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch: Option<MasterSwitch>,
+    /// The generation of its StatefulSet as the operator last applied or
+    /// accepted it: a newer one means someone else changed its spec, and the
+    /// operator puts its own fields back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statefulset_generation: Option<i64>,
 }
 
 /// A master switch the operator asked Cartridge for.

@@ -219,6 +219,7 @@ fn round_trips_keep_every_field() {
                 writable_at: None,
                 write_unavailable_seconds: Some(0.25),
             }),
+            statefulset_generation: Some(3),
         }],
         applied_vshard: Some("abc".into()),
         update: Some(UpdateProgress {

@@ -174,6 +174,35 @@ async fn article_cluster_gets_objects_with_owners_and_deleting_it_removes_everyt
             format!("conditions {cond:?}")
         })?;
 
+        // A template edited by hand is put back (fields the operator sets).
+        let edited = &statefulsets[0];
+        let image = |sts: &StatefulSet| {
+            sts.spec
+                .template
+                .spec
+                .as_ref()
+                .and_then(|p| p.containers.first())
+                .and_then(|c| c.image.clone())
+        };
+        let original = image(&t.api::<StatefulSet>().get(edited).await?);
+        t.api::<StatefulSet>()
+            .patch(
+                edited,
+                &PatchParams::default(),
+                &Patch::<()>::Json(
+                    serde_json::from_value(serde_json::json!([
+                        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "example.invalid/edited:1"}
+                    ]))
+                    .map_err(|e| Failure::Check(e.to_string()))?,
+                ),
+            )
+            .await?;
+        t.eventually("the edited StatefulSet template put back", || async {
+            let sts = t.api::<StatefulSet>().get(edited).await?;
+            Ok((image(&sts) == original).then_some(()))
+        })
+        .await?;
+
         // The routers go first: held by a finalizer of the test's own,
         // the router Role keeps the storage Role (which holds data) waiting.
         const HOLD: &str = "test.tarantool.io/hold";

@@ -5,9 +5,12 @@
 //! every StatefulSet retiring (drain, record, expel, confirm, then claims
 //! and StatefulSets), and the finalizer goes once no StatefulSet is left.
 //! A storage Role whose buckets have nowhere to go is not drained: its
-//! deletion waits, `Degraded`, saying why. The finalizer is released at once
-//! when the Role's Cluster is gone or being deleted too (everything goes),
-//! or when a human sets [`FORCE_DELETE`].
+//! deletion waits, `Degraded`, saying why. When the Role's Cluster is gone
+//! or being deleted too, nothing is drained (there is nowhere to drain to;
+//! the volumes stay, `whenDeleted: Retain`), but the Roles go in order: a
+//! Role holding data waits until the Cluster's Roles without data (the
+//! routers) are gone, so that no client request reaches a storage as it
+//! goes. A human may let a Role go at once with [`FORCE_DELETE`].
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
@@ -38,6 +41,12 @@ pub(crate) enum Deletion {
     Release(Release),
     /// Drain, expel and delete its replica sets first.
     Drain,
+    /// Its Cluster goes: this Role holds data and waits for the Cluster's
+    /// Roles without data to go first.
+    AfterRouters {
+        /// Those Roles still there.
+        left: usize,
+    },
 }
 
 /// Why the finalizer goes.
@@ -79,6 +88,12 @@ pub(crate) struct DeletionFacts {
     pub forced: bool,
     /// StatefulSets of the Role still exist (known once observed).
     pub statefulsets_left: Option<usize>,
+    /// The Role holds data (Cartridge reported a vshard weight for one of
+    /// its replica sets).
+    pub holds_data: bool,
+    /// Other Roles of its Cluster that hold no data and still exist
+    /// (counted only when its Cluster goes).
+    pub dataless_siblings: usize,
 }
 
 /// The deletion decision.
@@ -89,13 +104,21 @@ pub(crate) fn decide(facts: DeletionFacts) -> Deletion {
     if !facts.finalizer {
         return Deletion::NotOurs;
     }
-    match facts.cluster_deleting {
-        None => return Deletion::Release(Release::ClusterGone),
-        Some(true) => return Deletion::Release(Release::ClusterDeleting),
-        Some(false) => {}
-    }
     if facts.forced {
         return Deletion::Release(Release::Forced);
+    }
+    let release = match facts.cluster_deleting {
+        None => Release::ClusterGone,
+        Some(true) => Release::ClusterDeleting,
+        Some(false) => Release::Done,
+    };
+    if release != Release::Done {
+        if facts.holds_data && facts.dataless_siblings > 0 {
+            return Deletion::AfterRouters {
+                left: facts.dataless_siblings,
+            };
+        }
+        return Deletion::Release(release);
     }
     if facts.statefulsets_left == Some(0) {
         return Deletion::Release(Release::Done);
@@ -118,7 +141,39 @@ fn facts(pass: &RolePass, statefulsets_left: Option<usize>) -> DeletionFacts {
             .get(FORCE_DELETE)
             .is_some_and(|v| v == "true"),
         statefulsets_left,
+        holds_data: holds_data(&pass.status.replicasets),
+        dataless_siblings: 0,
     }
+}
+
+/// Cartridge reports a weight only for vshard storages.
+fn holds_data(replicasets: &[crate::api::role::ReplicasetStatus]) -> bool {
+    replicasets.iter().any(|r| r.weight.is_some())
+}
+
+/// Other Roles of the same Cluster (the same owner, or listed by it) that
+/// hold no data.
+pub(crate) fn dataless_siblings(role: &Role, cluster: Option<&Cluster>, roles: &[Role]) -> usize {
+    let owner = |r: &Role| {
+        r.owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == "Cluster")
+            .map(|o| o.uid.clone())
+    };
+    let mine = owner(role);
+    roles
+        .iter()
+        .filter(|r| r.name_any() != role.name_any())
+        .filter(|r| {
+            (mine.is_some() && owner(r) == mine)
+                || cluster.is_some_and(|c| c.spec.role_names().any(|n| n == r.name_any()))
+        })
+        .filter(|r| {
+            !r.status
+                .as_ref()
+                .is_some_and(|s| holds_data(&s.replicasets))
+        })
+        .count()
 }
 
 /// The Cluster that owns the Role, for a deleted Role that no Cluster
@@ -207,8 +262,21 @@ pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow
 /// A Role being deleted whose Cluster is gone or going, or that a human
 /// forces, lets go at once.
 pub async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    match decide(facts(pass, None)) {
+    let mut facts = facts(pass, None);
+    if facts.cluster_deleting != Some(false) && facts.holds_data {
+        let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+        let roles = api.list(&kube::api::ListParams::default()).await?.items;
+        facts.dataless_siblings = dataless_siblings(&pass.role, pass.cluster.as_ref(), &roles);
+    }
+    match decide(facts) {
         Deletion::Release(why) => release(ctx, pass, why).await,
+        Deletion::AfterRouters { left } => Ok(Flow::wait(
+            "Deleting",
+            format!(
+                "its Cluster is being deleted: {left} Roles without data (routers) go first, so that no request reaches this Role's storage as it goes"
+            ),
+            ctx.settings.poll,
+        )),
         _ => Ok(Flow::Next),
     }
 }
@@ -272,6 +340,13 @@ mod tests {
             cluster_deleting,
             forced,
             statefulsets_left: left,
+            holds_data: false,
+            dataless_siblings: 0,
+        };
+        let storage = |cluster_deleting, forced, routers| DeletionFacts {
+            holds_data: true,
+            dataless_siblings: routers,
+            ..f(true, true, cluster_deleting, forced, Some(2))
         };
         let cases = [
             (
@@ -319,10 +394,83 @@ mod tests {
                 f(true, true, Some(false), false, Some(0)),
                 Deletion::Release(Release::Done),
             ),
+            (
+                "a storage whose Cluster goes waits for the routers",
+                storage(Some(true), false, 2),
+                Deletion::AfterRouters { left: 2 },
+            ),
+            (
+                "a storage whose Cluster is gone waits for the routers",
+                storage(None, false, 1),
+                Deletion::AfterRouters { left: 1 },
+            ),
+            (
+                "a storage whose Cluster goes, routers gone",
+                storage(Some(true), false, 0),
+                Deletion::Release(Release::ClusterDeleting),
+            ),
+            (
+                "a storage forced goes at once",
+                storage(Some(true), true, 2),
+                Deletion::Release(Release::Forced),
+            ),
+            (
+                "a storage alone in a living Cluster drains: routers do not matter",
+                storage(Some(false), false, 2),
+                Deletion::Drain,
+            ),
         ];
         for (name, facts, want) in cases {
             assert_eq!(decide(facts), want, "{name}");
         }
+    }
+
+    #[test]
+    fn routers_of_the_same_cluster_are_counted_before_a_storage_goes() {
+        use crate::api::role::{ReplicasetStatus, RoleStatus};
+        use crate::controller::testing;
+        let owned = |name: &str, owner: &str, weight: Option<f64>| {
+            let mut role = testing::role(testing::STORAGE);
+            role.metadata.name = Some(name.into());
+            role.metadata.owner_references = Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "tarantool.io/v1alpha1".into(),
+                    kind: "Cluster".into(),
+                    name: "c".into(),
+                    uid: owner.into(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                },
+            ]);
+            role.status = Some(RoleStatus {
+                replicasets: vec![ReplicasetStatus {
+                    name: format!("{name}-0"),
+                    weight,
+                    ..ReplicasetStatus::default()
+                }],
+                ..RoleStatus::default()
+            });
+            role
+        };
+        let me = owned("storage", "uid-c", Some(1.0));
+        let roles = vec![
+            me.clone(),
+            owned("router", "uid-c", None),
+            owned("router-b", "uid-c", None),
+            owned("storage-b", "uid-c", Some(0.0)),
+            owned("router-of-another-cluster", "uid-other", None),
+        ];
+        assert_eq!(dataless_siblings(&me, None, &roles), 2);
+        // Listed by the Cluster, not owned (yet): still its router.
+        let mut cluster = testing::cluster();
+        let listed = owned("router-of-another-cluster", "uid-other", None);
+        cluster.spec.roles = ["storage", "router-of-another-cluster"]
+            .map(|name| crate::api::cluster::RoleRef { name: name.into() })
+            .to_vec();
+        assert_eq!(
+            dataless_siblings(&me, Some(&cluster), std::slice::from_ref(&listed)),
+            1
+        );
     }
 
     #[test]

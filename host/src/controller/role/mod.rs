@@ -74,6 +74,9 @@ pub struct RolePass {
     /// Master switches this pass saw complete (replica set, switch), to be
     /// reported once the status is written.
     pub(crate) completed_switches: Vec<(String, crate::api::role::MasterSwitch)>,
+    /// Generations of the StatefulSets as this pass applied or accepted
+    /// them, by name.
+    pub(crate) applied_generations: std::collections::BTreeMap<String, i64>,
 }
 
 impl RolePass {
@@ -179,6 +182,7 @@ impl RolePass {
             status,
             deleting: false,
             completed_switches: Vec::new(),
+            applied_generations: std::collections::BTreeMap::new(),
         })
     }
 }

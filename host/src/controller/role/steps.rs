@@ -358,18 +358,27 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
                 owner: owner.clone(),
             });
             let current = existing.iter().find(|s| s.name_any() == name);
-            // The hash says the spec is as applied; the size may still have
-            // been changed by someone else.
-            let drifted = current.is_some_and(|c| c.spec.replicas != desired.spec.replicas);
-            let unchanged_unless_drifted = current.filter(|_| !drifted);
+            let recorded = pass
+                .status
+                .replicasets
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.statefulset_generation);
+            // The hash says the spec is as applied; someone else may still
+            // have changed it since.
+            let drift = current.and_then(|c| drift(c, desired.spec.replicas, recorded));
+            let unchanged_unless_drifted = current.filter(|_| drift.is_none());
             async move {
                 let (applied, object) =
                     apply::apply(&ctx.client, desired, unchanged_unless_drifted).await?;
-                let verb = match (applied, current.is_some()) {
-                    (Applied::Unchanged, _) => return Ok::<_, Error>(None),
-                    (_, false) => "created",
-                    (_, true) if drifted => "resized",
-                    (_, true) => "updated",
+                let verb = match (applied, current.is_some(), drift) {
+                    (Applied::Unchanged, _, _) => return Ok::<_, Error>(None),
+                    (_, false, _) => "created",
+                    (_, true, Some(Drift::Size)) => "resized back",
+                    (_, true, Some(Drift::Spec)) => {
+                        "put back (its spec was changed outside the operator)"
+                    }
+                    (_, true, None) => "updated",
                 };
                 events::normal(
                     ctx,
@@ -395,8 +404,45 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
         }
     }
     existing.sort_by_key(ResourceExt::name_any);
+    // What is there now is the operator's own: applied this pass, or found
+    // as the hash and the recorded generation say it was left.
+    let wanted = members::statefulset_names(role);
+    for sts in &existing {
+        if let Some(generation) = sts.metadata.generation
+            && wanted.contains(&sts.name_any())
+        {
+            pass.applied_generations.insert(sts.name_any(), generation);
+        }
+    }
     pass.statefulsets = existing;
     Ok(Flow::Next)
+}
+
+/// How an owned StatefulSet differs from what the operator left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drift {
+    /// Its size (e.g. `kubectl scale`).
+    Size,
+    /// Its spec moved past the generation the operator recorded (e.g.
+    /// `kubectl edit` of its template).
+    Spec,
+}
+
+/// Whether `current` drifted from the size the operator wants and from the
+/// generation it recorded (`None` before the first record: an operator
+/// upgraded from one that kept none trusts the hash, as before).
+pub(crate) fn drift(
+    current: &StatefulSet,
+    replicas: Option<i32>,
+    recorded_generation: Option<i64>,
+) -> Option<Drift> {
+    if current.spec.replicas != replicas {
+        return Some(Drift::Size);
+    }
+    match (current.metadata.generation, recorded_generation) {
+        (Some(now), Some(recorded)) if now > recorded => Some(Drift::Spec),
+        _ => None,
+    }
 }
 
 /// The Role's pods (from the controllers' store while they run, with the
@@ -568,6 +614,11 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
             drain: old.and_then(|o| o.drain.clone()),
             removed_instances: old.map(|o| o.removed_instances.clone()).unwrap_or_default(),
             switch: old.and_then(|o| o.switch.clone()),
+            statefulset_generation: pass
+                .applied_generations
+                .get(&name)
+                .copied()
+                .or_else(|| old.and_then(|o| o.statefulset_generation)),
         };
         // Matched by the deterministic UUID: an alias says nothing about
         // which cluster a replica set is in.
@@ -677,4 +728,61 @@ pub async fn finish(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::StatefulSetSpec;
+    use kube::api::ObjectMeta;
+
+    use super::*;
+
+    #[test]
+    fn drift_of_an_owned_statefulset_is_found() {
+        let sts = |replicas: i32, generation: i64| StatefulSet {
+            metadata: ObjectMeta {
+                generation: Some(generation),
+                ..ObjectMeta::default()
+            },
+            spec: StatefulSetSpec {
+                replicas: Some(replicas),
+                ..StatefulSetSpec::default()
+            },
+            ..StatefulSet::default()
+        };
+        let cases = [
+            ("as left", sts(2, 4), Some(2), Some(4), None),
+            (
+                "scaled by hand",
+                sts(3, 5),
+                Some(2),
+                Some(4),
+                Some(Drift::Size),
+            ),
+            (
+                "template edited",
+                sts(2, 5),
+                Some(2),
+                Some(4),
+                Some(Drift::Spec),
+            ),
+            (
+                "nothing recorded yet: the hash is trusted",
+                sts(2, 9),
+                Some(2),
+                None,
+                None,
+            ),
+            (
+                "recorded ahead of a lagging read",
+                sts(2, 3),
+                Some(2),
+                Some(4),
+                None,
+            ),
+        ];
+        for (case, current, replicas, recorded, want) in cases {
+            assert_eq!(drift(&current, replicas, recorded), want, "{case}");
+        }
+    }
 }
