@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 
+use super::lifecycle::Reconciler;
 use super::pipeline::{Flow, Pipeline, StepFailed};
 use super::{Context, Error};
 use crate::api::cluster::{Cluster, ClusterStatus};
@@ -71,63 +71,54 @@ impl ClusterPass {
     }
 }
 
-/// The steps, in order.
-pub async fn run_steps(
-    ctx: &Context,
-    p: &Pipeline<'_>,
-    pass: &mut ClusterPass,
-) -> Result<Flow, StepFailed> {
-    step!(p, "CheckDeletion", steps::check_deletion(pass));
-    step!(
-        p,
-        "SetupRolesOwnership",
-        steps::setup_roles_ownership(ctx, pass)
-    );
-    step!(
-        p,
-        "SyncClusterWideService",
-        steps::sync_cluster_wide_service(ctx, pass)
-    );
-    step!(
-        p,
-        "WaitForRolesPhase",
-        steps::wait_for_roles_ready(ctx, pass)
-    );
-    step!(p, "GetLeader", steps::get_leader(ctx, pass));
-    step!(
-        p,
-        "CreateTopologyClient",
-        steps::create_topology_client(ctx, pass)
-    );
-    step!(p, "Bootstrap", steps::bootstrap(ctx, pass));
-    step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
-    step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
-    Ok(Flow::Next)
-}
+impl Reconciler for ClusterPass {
+    type Object = Cluster;
 
-/// One reconcile of a Cluster.
-pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action, StepFailed> {
-    let _timer = super::run::PassTimer::start(&ctx.metrics, "cluster");
-    let mut pass = ClusterPass::new(cluster).map_err(|source| StepFailed {
-        step: "GetObject",
-        source,
-    })?;
-    if let Some(status) = ctx
-        .written
-        .latest(pass.cluster.as_ref(), pass.cluster.status.as_ref())
-    {
-        pass.status = status;
+    const CONTROLLER: &'static str = "cluster";
+
+    fn start(cluster: Arc<Cluster>, status: ClusterStatus) -> Result<Self, Error> {
+        Ok(Self {
+            status,
+            ..Self::new(cluster)?
+        })
     }
-    let p = Pipeline::new("cluster", &ctx.metrics, &ctx.fence);
-    let limit = ctx.settings.pass_timeout;
-    let flow = p.bounded(limit, run_steps(&ctx, &p, &mut pass)).await;
-    // The status write has a deadline of its own: it must be able to
-    // report a pass that ran out of time.
-    let finish = p.run("UpdateStatus", async {
-        steps::finish(&ctx, &mut pass, &flow)
-            .await
-            .map(|()| Flow::Next)
-    });
-    p.bounded(limit, finish).await?;
-    flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
+
+    /// CheckDeletion -> ... -> ApplyCartridgeConfig.
+    async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Result<Flow, StepFailed> {
+        let pass = self;
+        step!(p, "CheckDeletion", steps::check_deletion(pass));
+        step!(
+            p,
+            "SetupRolesOwnership",
+            steps::setup_roles_ownership(ctx, pass)
+        );
+        step!(
+            p,
+            "SyncClusterWideService",
+            steps::sync_cluster_wide_service(ctx, pass)
+        );
+        step!(
+            p,
+            "WaitForRolesPhase",
+            steps::wait_for_roles_ready(ctx, pass)
+        );
+        step!(p, "GetLeader", steps::get_leader(ctx, pass));
+        step!(
+            p,
+            "CreateTopologyClient",
+            steps::create_topology_client(ctx, pass)
+        );
+        step!(p, "Bootstrap", steps::bootstrap(ctx, pass));
+        step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
+        step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
+        Ok(Flow::Next)
+    }
+
+    async fn finish(
+        &mut self,
+        ctx: &Context,
+        flow: &Result<Flow, StepFailed>,
+    ) -> Result<(), Error> {
+        steps::finish(ctx, self, flow).await
+    }
 }

@@ -30,9 +30,9 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 
 use self::cartridge::{Answer, CartridgeView};
+use super::lifecycle::Reconciler;
 use super::pipeline::{Flow, Pipeline, StepFailed};
 use super::{Context, Error};
 use crate::api::cluster::Cluster;
@@ -178,18 +178,46 @@ impl RolePass {
     }
 }
 
-/// The steps, in order.
-pub async fn run_steps(
-    ctx: &Context,
-    p: &Pipeline<'_>,
-    pass: &mut RolePass,
-) -> Result<Flow, StepFailed> {
-    step!(p, "CheckDeletion", deletion::check_deletion(pass));
-    step!(p, "FindCluster", steps::find_cluster(ctx, pass));
-    if pass.deleting {
-        // The deletion: every StatefulSet retires, through the same
-        // scaling decisions, and the finalizer goes when none is left.
-        step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
+impl Reconciler for RolePass {
+    type Object = Role;
+
+    const CONTROLLER: &'static str = "role";
+
+    fn start(role: Arc<Role>, status: RoleStatus) -> Result<Self, Error> {
+        Ok(Self {
+            status,
+            ..Self::new(role)?
+        })
+    }
+
+    /// CheckDeletion -> ... -> ObserveReadiness, or the deletion's steps.
+    async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Result<Flow, StepFailed> {
+        let pass = self;
+        step!(p, "CheckDeletion", deletion::check_deletion(pass));
+        step!(p, "FindCluster", steps::find_cluster(ctx, pass));
+        if pass.deleting {
+            // The deletion: every StatefulSet retires, through the same
+            // scaling decisions, and the finalizer goes when none is left.
+            step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
+            step!(p, "ObservePods", steps::observe_pods(ctx, pass));
+            step!(
+                p,
+                "ObserveStatefulSets",
+                steps::observe_statefulsets(ctx, pass)
+            );
+            step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+            step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
+            step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
+            step!(
+                p,
+                "ReleaseFinalizer",
+                deletion::release_when_gone(ctx, pass)
+            );
+            return Ok(Flow::Stop);
+        }
+        step!(p, "Validate", steps::validate(pass));
+        step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
+        step!(p, "SyncService", steps::sync_service(ctx, pass));
         step!(p, "ObservePods", steps::observe_pods(ctx, pass));
         step!(
             p,
@@ -197,57 +225,20 @@ pub async fn run_steps(
             steps::observe_statefulsets(ctx, pass)
         );
         step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+        step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
+        step!(p, "JoinTopology", steps::join_topology(ctx, pass));
         step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
         step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
-        step!(
-            p,
-            "ReleaseFinalizer",
-            deletion::release_when_gone(ctx, pass)
-        );
-        return Ok(Flow::Stop);
+        step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
+        step!(p, "ObserveReadiness", steps::observe_readiness(pass));
+        Ok(Flow::Next)
     }
-    step!(p, "Validate", steps::validate(pass));
-    step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
-    step!(p, "SyncService", steps::sync_service(ctx, pass));
-    step!(p, "ObservePods", steps::observe_pods(ctx, pass));
-    step!(
-        p,
-        "ObserveStatefulSets",
-        steps::observe_statefulsets(ctx, pass)
-    );
-    step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
-    step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
-    step!(p, "JoinTopology", steps::join_topology(ctx, pass));
-    step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
-    step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
-    step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
-    step!(p, "ObserveReadiness", steps::observe_readiness(pass));
-    Ok(Flow::Next)
-}
 
-/// One reconcile of a Role.
-pub async fn reconcile(role: Arc<Role>, ctx: Arc<Context>) -> Result<Action, StepFailed> {
-    let _timer = super::run::PassTimer::start(&ctx.metrics, "role");
-    let mut pass = RolePass::new(role).map_err(|source| StepFailed {
-        step: "GetObject",
-        source,
-    })?;
-    if let Some(status) = ctx
-        .written
-        .latest(pass.role.as_ref(), pass.role.status.as_ref())
-    {
-        pass.status = status;
+    async fn finish(
+        &mut self,
+        ctx: &Context,
+        flow: &Result<Flow, StepFailed>,
+    ) -> Result<(), Error> {
+        steps::finish(ctx, self, flow).await
     }
-    let p = Pipeline::new("role", &ctx.metrics, &ctx.fence);
-    let limit = ctx.settings.pass_timeout;
-    let flow = p.bounded(limit, run_steps(&ctx, &p, &mut pass)).await;
-    // The status write has a deadline of its own: it must be able to
-    // report a pass that ran out of time.
-    let finish = p.run("UpdateStatus", async {
-        steps::finish(&ctx, &mut pass, &flow)
-            .await
-            .map(|()| Flow::Next)
-    });
-    p.bounded(limit, finish).await?;
-    flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
 }
