@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tracing::warn;
 
 use super::metrics::{ControllerLabels, Metrics};
-use super::pipeline::{Flow, Pipeline, StepFailed};
+use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
 use super::{Context, Error, Settings};
 
 /// What a controller's pass is: built from the object, a list of steps, and
@@ -25,7 +25,8 @@ use super::{Context, Error, Settings};
 pub(crate) trait Reconciler: Sized + Send {
     /// The object reconciled (a Cluster, a Role).
     type Object: Resource<DynamicType = ()>
-        + HasStatus<Status: DeserializeOwned + Clone + Default + Send>
+        + HasStatus<Status: DeserializeOwned>
+        + Clone
         + Send
         + Sync
         + 'static;
@@ -33,25 +34,22 @@ pub(crate) trait Reconciler: Sized + Send {
     /// The controller's name in metrics and logs (`cluster`, `role`).
     const CONTROLLER: &'static str;
 
-    /// A pass over `object`, starting from `status` (the one this operator
-    /// wrote last, else the object's own).
-    fn start(
-        object: Arc<Self::Object>,
-        status: <Self::Object as HasStatus>::Status,
-    ) -> Result<Self, Error>;
+    /// A pass over `object`, starting from its status (which
+    /// [`reconcile`] sets to the one this operator wrote last).
+    fn new(object: Arc<Self::Object>) -> Result<Self, Error>;
 
     /// The steps, in order, each through `p`.
     fn run_steps(
         &mut self,
         ctx: &Context,
         p: &Pipeline<'_>,
-    ) -> impl Future<Output = Result<Flow, StepFailed>> + Send;
+    ) -> impl Future<Output = Outcome> + Send;
 
     /// Reports how the steps ended (conditions, Events, the status write).
     fn finish(
         &mut self,
         ctx: &Context,
-        flow: &Result<Flow, StepFailed>,
+        outcome: &Outcome,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
@@ -62,24 +60,30 @@ pub(crate) async fn reconcile<R: Reconciler>(
     ctx: Arc<Context>,
 ) -> Result<Action, StepFailed> {
     let _timer = PassTimer::start(&ctx.metrics, R::CONTROLLER);
-    let status = ctx
-        .written
-        .latest(object.as_ref(), object.status())
-        .unwrap_or_default();
-    let mut pass = R::start(object, status).map_err(|source| StepFailed {
+    // The watch cache may not show the status the previous pass wrote yet;
+    // the pass starts from that one.
+    let object = match ctx.written.last(object.as_ref()) {
+        Some(status) => {
+            let mut latest = R::Object::clone(&object);
+            *latest.status_mut() = Some(status);
+            Arc::new(latest)
+        }
+        None => object,
+    };
+    let mut pass = R::new(object).map_err(|source| StepFailed {
         step: "GetObject",
         source,
     })?;
     let p = Pipeline::new(R::CONTROLLER, &ctx.metrics, &ctx.fence);
     let limit = ctx.settings.pass_timeout;
-    let flow = p.bounded(limit, pass.run_steps(&ctx, &p)).await;
+    let outcome = p.bounded(limit, pass.run_steps(&ctx, &p)).await;
     // The status write has a deadline of its own: it must be able to
     // report a pass that ran out of time.
     let finish = p.run("UpdateStatus", async {
-        pass.finish(&ctx, &flow).await.map(|()| Flow::Next)
+        pass.finish(&ctx, &outcome).await.map(|()| Flow::Next)
     });
     p.bounded(limit, finish).await?;
-    flow.map(|flow| action_after(&ctx.settings, &flow))
+    outcome.map(|flow| action_after(&ctx.settings, &flow))
 }
 
 /// When to look at an object again after a pass failed: the failure was
@@ -196,12 +200,13 @@ mod tests {
 
         const CONTROLLER: &'static str = "probe";
 
-        fn start(probe: Arc<Probe>, status: ProbeStatus) -> Result<Self, Error> {
+        fn new(probe: Arc<Probe>) -> Result<Self, Error> {
             probe
                 .metadata
                 .namespace
                 .as_ref()
                 .ok_or(Error::MissingField("namespace"))?;
+            let status = probe.status.clone().unwrap_or_default();
             Ok(Self { probe, status })
         }
 

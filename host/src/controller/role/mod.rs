@@ -33,7 +33,7 @@ use kube::ResourceExt;
 
 use self::cartridge::{Answer, CartridgeView};
 use super::lifecycle::Reconciler;
-use super::pipeline::{Flow, Pipeline, StepFailed};
+use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
 use super::{Context, Error};
 use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
@@ -154,9 +154,14 @@ impl RolePass {
             &owner.uid,
         ))
     }
+}
 
-    /// A pass over `role`.
-    pub fn new(role: Arc<Role>) -> Result<Self, Error> {
+impl Reconciler for RolePass {
+    type Object = Role;
+
+    const CONTROLLER: &'static str = "role";
+
+    fn new(role: Arc<Role>) -> Result<Self, Error> {
         let namespace = role.namespace().ok_or(Error::MissingField("namespace"))?;
         let name = role.name_any();
         let status = role.status.clone().unwrap_or_default();
@@ -176,48 +181,28 @@ impl RolePass {
             deleting: false,
         })
     }
-}
 
-impl Reconciler for RolePass {
-    type Object = Role;
-
-    const CONTROLLER: &'static str = "role";
-
-    fn start(role: Arc<Role>, status: RoleStatus) -> Result<Self, Error> {
-        Ok(Self {
-            status,
-            ..Self::new(role)?
-        })
+    async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
+        run_steps(ctx, p, self).await
     }
 
-    /// CheckDeletion -> ... -> ObserveReadiness, or the deletion's steps.
-    async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Result<Flow, StepFailed> {
-        let pass = self;
-        step!(p, "CheckDeletion", deletion::check_deletion(pass));
-        step!(p, "FindCluster", steps::find_cluster(ctx, pass));
-        if pass.deleting {
-            // The deletion: every StatefulSet retires, through the same
-            // scaling decisions, and the finalizer goes when none is left.
-            step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
-            step!(p, "ObservePods", steps::observe_pods(ctx, pass));
-            step!(
-                p,
-                "ObserveStatefulSets",
-                steps::observe_statefulsets(ctx, pass)
-            );
-            step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
-            step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
-            step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
-            step!(
-                p,
-                "ReleaseFinalizer",
-                deletion::release_when_gone(ctx, pass)
-            );
-            return Ok(Flow::Stop);
-        }
-        step!(p, "Validate", steps::validate(pass));
-        step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
-        step!(p, "SyncService", steps::sync_service(ctx, pass));
+    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
+        steps::finish(ctx, self, outcome).await
+    }
+}
+
+/// The steps, in order.
+pub async fn run_steps(
+    ctx: &Context,
+    p: &Pipeline<'_>,
+    pass: &mut RolePass,
+) -> Result<Flow, StepFailed> {
+    step!(p, "CheckDeletion", deletion::check_deletion(pass));
+    step!(p, "FindCluster", steps::find_cluster(ctx, pass));
+    if pass.deleting {
+        // The deletion: every StatefulSet retires, through the same
+        // scaling decisions, and the finalizer goes when none is left.
+        step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
         step!(p, "ObservePods", steps::observe_pods(ctx, pass));
         step!(
             p,
@@ -225,20 +210,30 @@ impl Reconciler for RolePass {
             steps::observe_statefulsets(ctx, pass)
         );
         step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
-        step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
-        step!(p, "JoinTopology", steps::join_topology(ctx, pass));
         step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
         step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
-        step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
-        step!(p, "ObserveReadiness", steps::observe_readiness(pass));
-        Ok(Flow::Next)
+        step!(
+            p,
+            "ReleaseFinalizer",
+            deletion::release_when_gone(ctx, pass)
+        );
+        return Ok(Flow::Stop);
     }
-
-    async fn finish(
-        &mut self,
-        ctx: &Context,
-        flow: &Result<Flow, StepFailed>,
-    ) -> Result<(), Error> {
-        steps::finish(ctx, self, flow).await
-    }
+    step!(p, "Validate", steps::validate(pass));
+    step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
+    step!(p, "SyncService", steps::sync_service(ctx, pass));
+    step!(p, "ObservePods", steps::observe_pods(ctx, pass));
+    step!(
+        p,
+        "ObserveStatefulSets",
+        steps::observe_statefulsets(ctx, pass)
+    );
+    step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+    step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
+    step!(p, "JoinTopology", steps::join_topology(ctx, pass));
+    step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
+    step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
+    step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
+    step!(p, "ObserveReadiness", steps::observe_readiness(pass));
+    Ok(Flow::Next)
 }
