@@ -8,7 +8,7 @@
 //!   events, metrics, settings).
 //! - [`error`]: the one error type, with a label per kind for metrics.
 //! - [`pipeline`]: running steps in order, timing them, stopping early.
-//! - [`lifecycle`]: one pass, the same for both controllers: the steps
+//! - `lifecycle`: one pass, the same for both controllers: the steps
 //!   under a deadline, then the status, then when to look again.
 //! - [`metrics`]: Prometheus metrics of reconciles and steps.
 //! - [`events`]: Kubernetes Events for every action and refusal.
