@@ -219,39 +219,42 @@ mod tests {
     }
 
     #[test]
-    fn the_hosts_own_refusals_keep_their_labels() {
-        let refused = Error::from(StrategyError::from(GuardError::AlreadyTerminating {
-            pod: "storage-0-x-1".into(),
-        }));
-        assert_eq!(refused.reason(), "AlreadyTerminating");
-        assert_eq!(
-            refused.to_string(),
-            "refused to delete storage-0-x-1: it is already terminating"
-        );
-        let stuck = Error::from(StrategyError::Stuck {
-            replicaset: "storage-0-x".into(),
-            ordinal: 1,
-            age_seconds: 700,
-            deadline: 600,
-        });
-        assert_eq!(stuck.reason(), "UpdateStuck");
-        assert_eq!(
-            stuck.to_string(),
-            "pod storage-0-x-1 runs the new template but has not been ready for 700s (progressDeadlineSeconds 600); the update is paused until it is"
-        );
-        let missing = Error::from(StrategyError::KeyMissing {
-            namespace: "ns".into(),
-            name: "strategy".into(),
-            key: "strategy.wasm".into(),
-            keys: vec!["other".into()],
-            hint: "",
-        });
-        assert_eq!(missing.reason(), "ComponentNotFound");
-        assert_eq!(
-            missing.to_string(),
-            format!(
-                "ConfigMap ns/strategy has no binaryData key \"strategy.wasm\"; keys: [\"other\"] (a ConfigMap holds at most {CONFIG_MAP_LIMIT} bytes)"
-            )
-        );
+    fn the_guards_and_hosts_refusals_keep_their_labels_and_messages() {
+        let cases = [
+            (
+                StrategyError::from(GuardError::AlreadyTerminating {
+                    pod: "storage-0-x-1".into(),
+                }),
+                "AlreadyTerminating",
+                "refused to delete storage-0-x-1: it is already terminating".to_string(),
+            ),
+            (
+                StrategyError::Stuck {
+                    replicaset: "storage-0-x".into(),
+                    ordinal: 1,
+                    age_seconds: 700,
+                    deadline: 600,
+                },
+                "UpdateStuck",
+                "pod storage-0-x-1 runs the new template but has not been ready for 700s (progressDeadlineSeconds 600); the update is paused until it is".to_string(),
+            ),
+            (
+                StrategyError::KeyMissing {
+                    namespace: "ns".into(),
+                    name: "strategy".into(),
+                    key: "strategy.wasm".into(),
+                    keys: vec!["other".into()],
+                    hint: "",
+                },
+                "ComponentNotFound",
+                format!(
+                    "ConfigMap ns/strategy has no binaryData key \"strategy.wasm\"; keys: [\"other\"] (a ConfigMap holds at most {CONFIG_MAP_LIMIT} bytes)"
+                ),
+            ),
+        ];
+        for (error, reason, message) in cases {
+            let error = Error::from(error);
+            assert_eq!((error.reason(), error.to_string()), (reason, message));
+        }
     }
 }

@@ -301,17 +301,42 @@ mod tests {
             .get()
     }
 
+    /// Runs one pass over a new probe; a failure as its step and reason.
+    async fn pass(
+        ctx: &Arc<Context>,
+        name: &str,
+        steps: &str,
+        finish: &str,
+    ) -> Result<Action, (&'static str, &'static str)> {
+        reconcile::<ProbePass>(probe(name, steps, finish), ctx.clone())
+            .await
+            .map_err(|failed| (failed.step, failed.source.reason()))
+    }
+
+    /// How the finish of probe `name` saw its pass end.
+    fn seen(name: &str) -> Option<Seen> {
+        finished(name).map(|(_, seen)| seen)
+    }
+
+    /// A pass over a new probe fails as `failed` (step, reason), its finish
+    /// saw that failure, and the failure was counted once.
+    async fn fails_finished(
+        ctx: &Arc<Context>,
+        name: &str,
+        steps: &str,
+        failed: (&'static str, &'static str),
+    ) {
+        assert_eq!(pass(ctx, name, steps, "ok").await, Err(failed));
+        assert_eq!(seen(name), Some(Err(failed)));
+        assert_eq!(step_errors(ctx, failed.0, failed.1), 1);
+    }
+
     #[tokio::test]
     async fn a_converged_pass_writes_its_status_and_resyncs() {
         let ctx = context(Duration::from_secs(5));
-        let action = reconcile::<ProbePass>(probe("converged", "next,next", "ok"), ctx.clone())
-            .await
-            .expect("the pass ends");
-        assert_eq!(action, Action::requeue(ctx.settings.resync));
-        assert_eq!(
-            finished("converged").map(|(_, seen)| seen),
-            Some(Ok(Flow::Next))
-        );
+        let resync = Action::requeue(ctx.settings.resync);
+        assert_eq!(pass(&ctx, "converged", "next,next", "ok").await, Ok(resync));
+        assert_eq!(seen("converged"), Some(Ok(Flow::Next)));
         let labels = ControllerLabels {
             controller: "probe".into(),
         };
@@ -321,18 +346,19 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_pass_looks_again_when_its_step_said() {
         let ctx = context(Duration::from_secs(5));
-        let action = reconcile::<ProbePass>(probe("waiting", "next,wait,fail", "ok"), ctx)
-            .await
-            .expect("the pass ends");
-        assert_eq!(action, Action::requeue(Duration::from_secs(7)));
-        let (_, seen) = finished("waiting").expect("finished");
+        let after = Action::requeue(Duration::from_secs(7));
+        assert_eq!(
+            pass(&ctx, "waiting", "next,wait,fail", "ok").await,
+            Ok(after)
+        );
+        let seen = seen("waiting");
         assert!(
             matches!(
                 seen,
-                Ok(Flow::Wait {
+                Some(Ok(Flow::Wait {
                     reason: "Probing",
                     ..
-                })
+                }))
             ),
             "{seen:?}"
         );
@@ -357,15 +383,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_step_is_finished_then_backs_off() {
         let ctx = context(Duration::from_secs(5));
-        let failed = reconcile::<ProbePass>(probe("failing", "next,fail,next", "ok"), ctx.clone())
-            .await
-            .expect_err("the step fails");
-        assert_eq!((failed.step, failed.source.reason()), ("Fail", "Probed"));
-        assert_eq!(
-            finished("failing").map(|(_, seen)| seen),
-            Some(Err(("Fail", "Probed")))
-        );
-        assert_eq!(step_errors(&ctx, "Fail", "Probed"), 1);
+        fails_finished(&ctx, "failing", "next,fail,next", ("Fail", "Probed")).await;
+        let failed = StepFailed {
+            step: "Fail",
+            source: Error::MissingField("namespace"),
+        };
         let action = error_policy(probe("failing", "", ""), &failed, ctx.clone());
         assert_eq!(action, Action::requeue(ctx.settings.poll * 3));
     }
@@ -375,18 +397,7 @@ mod tests {
     #[tokio::test]
     async fn a_pass_out_of_time_still_writes_its_status() {
         let ctx = context(Duration::from_millis(30));
-        let failed = reconcile::<ProbePass>(probe("hung", "next,hang", "ok"), ctx.clone())
-            .await
-            .expect_err("the pass cannot end");
-        assert_eq!(
-            (failed.step, failed.source.reason()),
-            ("Hang", "PassTimeout")
-        );
-        assert_eq!(
-            finished("hung").map(|(_, seen)| seen),
-            Some(Err(("Hang", "PassTimeout")))
-        );
-        assert_eq!(step_errors(&ctx, "Hang", "PassTimeout"), 1);
+        fails_finished(&ctx, "hung", "next,hang", ("Hang", "PassTimeout")).await;
     }
 
     /// The status write has a deadline of its own, and failing it fails the
@@ -394,20 +405,10 @@ mod tests {
     #[tokio::test]
     async fn a_status_write_that_fails_or_hangs_fails_the_pass() {
         let ctx = context(Duration::from_millis(30));
-        let failed = reconcile::<ProbePass>(probe("unwritten", "next", "hang"), ctx.clone())
-            .await
-            .expect_err("the write cannot end");
-        assert_eq!(
-            (failed.step, failed.source.reason()),
-            ("UpdateStatus", "PassTimeout")
-        );
-        let failed = reconcile::<ProbePass>(probe("refused", "wait", "fail"), ctx.clone())
-            .await
-            .expect_err("the write fails");
-        assert_eq!(
-            (failed.step, failed.source.reason()),
-            ("UpdateStatus", "MissingField")
-        );
+        let hung = pass(&ctx, "unwritten", "next", "hang").await;
+        assert_eq!(hung, Err(("UpdateStatus", "PassTimeout")));
+        let refused = pass(&ctx, "refused", "wait", "fail").await;
+        assert_eq!(refused, Err(("UpdateStatus", "MissingField")));
     }
 
     #[tokio::test]
