@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use crate::controller::role::rollout::component::CONFIG_MAP_LIMIT;
 use crate::fence::Fenced;
 use crate::strategy::PlanError;
 use crate::strategy::guard::GuardError;
@@ -77,6 +76,9 @@ impl Error {
         }
     }
 }
+
+/// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.
+pub const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
 
 /// Why a Role's update cannot go on: the strategy engine's own errors, kept
 /// with their sources, and the host's reasons to pause.

@@ -13,9 +13,6 @@ use crate::controller::{Context, Error};
 use crate::strategy::registry::SourceError;
 use crate::strategy::{ComponentLocation, ComponentSource, WasmStrategy};
 
-/// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.
-pub const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
-
 /// Bytes already fetched, handed to the registry.
 struct Fetched(Option<Vec<u8>>);
 
