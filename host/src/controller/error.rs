@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use crate::fence::Fenced;
+use crate::strategy::PlanError;
+use crate::strategy::guard::GuardError;
+use crate::strategy::registry::RegistryError;
 use crate::topology::TopologyError;
 
 /// Why a reconcile pass failed. Every error requeues the object with
@@ -28,13 +31,8 @@ pub enum Error {
     },
     /// The update strategy cannot be used, failed, or made a decision the
     /// host refused. Only this Role's update pauses.
-    #[error("{message}")]
-    Strategy {
-        /// A CamelCase label (the registry's, engine's or guard's reason).
-        reason: &'static str,
-        /// For humans.
-        message: String,
-    },
+    #[error(transparent)]
+    Strategy(#[from] StrategyError),
     /// The operator will not go on without a human: going on would lose
     /// data (e.g. deleting the only storage Role, whose buckets have
     /// nowhere to go).
@@ -71,10 +69,194 @@ impl Error {
             Self::Topology(e) => e.reason(),
             Self::InvalidSpec { .. } => "InvalidSpec",
             Self::MissingField(_) => "MissingField",
-            Self::Strategy { reason, .. } => reason,
+            Self::Strategy(e) => e.reason(),
             Self::Blocked { reason, .. } => reason,
             Self::Fenced(_) => "Fenced",
             Self::PassTimeout { .. } => "PassTimeout",
+        }
+    }
+}
+
+/// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.
+pub const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
+
+/// Why a Role's update cannot go on: the strategy engine's own errors, kept
+/// with their sources, and the host's reasons to pause.
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    /// The registry could not resolve the strategy: unknown, not fetched,
+    /// or its component failed to load.
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    /// The strategy could not produce a decision.
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    /// The host guard refused the strategy's decision.
+    #[error("{0}")]
+    Guard(#[from] GuardError),
+    /// `configMapRef` names a ConfigMap that does not exist.
+    #[error("ConfigMap {namespace}/{name} does not exist")]
+    ConfigMapMissing {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// The ConfigMap has no component under the key.
+    #[error(
+        "ConfigMap {namespace}/{name} has no binaryData key {key:?}{hint}; keys: {keys:?} (a ConfigMap holds at most {limit} bytes)",
+        limit = CONFIG_MAP_LIMIT
+    )]
+    KeyMissing {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The key asked for.
+        key: String,
+        /// The keys it has, binary first.
+        keys: Vec<String>,
+        /// How to fix a likely mistake, or empty.
+        hint: &'static str,
+    },
+    /// The thread that compiles components could not start.
+    #[error("cannot start the thread that loads the strategy: {0}")]
+    LoadThread(#[source] std::io::Error),
+    /// The thread that compiles components ended without an answer.
+    #[error("the thread that loads the strategy ended without an answer")]
+    LoadLost(#[source] tokio::sync::oneshot::error::RecvError),
+    /// A pass panicked holding the strategies pinned to running rollouts.
+    #[error(
+        "the strategies pinned to running rollouts are unreadable: a pass panicked holding them"
+    )]
+    PinsPoisoned,
+    /// The component changed mid-rollout and the old one is gone (the
+    /// operator restarted).
+    #[error(
+        "the component changed during this rollout (started with sha256 {recorded}, now {current}); the operator restarted and no longer has the old one. Revert the ConfigMap, or set spec.updateStrategy.sha256 to the new digest to continue with it"
+    )]
+    ChangedMidRollout {
+        /// The digest the rollout started with.
+        recorded: String,
+        /// The digest of the component now.
+        current: String,
+    },
+    /// An updated pod stayed unready past the progress deadline.
+    #[error(
+        "pod {replicaset}-{ordinal} runs the new template but has not been ready for {age_seconds}s (progressDeadlineSeconds {deadline}); the update is paused until it is"
+    )]
+    Stuck {
+        /// The pod's replica set (its StatefulSet).
+        replicaset: String,
+        /// The pod's ordinal.
+        ordinal: u32,
+        /// How long it has been there.
+        age_seconds: u32,
+        /// `progressDeadlineSeconds`.
+        deadline: u32,
+    },
+}
+
+impl StrategyError {
+    /// A CamelCase label for metrics, condition reasons and Events: the
+    /// engine's own, or the host's.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Registry(e) => e.reason(),
+            Self::Plan(e) => e.reason(),
+            Self::Guard(e) => e.reason(),
+            Self::ConfigMapMissing { .. } | Self::KeyMissing { .. } => "ComponentNotFound",
+            Self::LoadThread(_) | Self::LoadLost(_) | Self::PinsPoisoned => "StrategyLoad",
+            Self::ChangedMidRollout { .. } => "StrategyChangedMidRollout",
+            Self::Stuck { .. } => "UpdateStuck",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::strategy::LoadError;
+
+    /// The chain of sources below `error`, as text.
+    fn chain(error: &dyn std::error::Error) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut next = error.source();
+        while let Some(source) = next {
+            chain.push(source.to_string());
+            next = source.source();
+        }
+        chain
+    }
+
+    /// A strategy's failure keeps the engine's error as its source, its
+    /// label, and the message users saw when it was flattened to text.
+    #[test]
+    fn a_strategy_error_keeps_its_source_and_label() {
+        let error = Error::from(StrategyError::from(RegistryError::Load {
+            name: "custom".into(),
+            source: LoadError::Compile("bad opcode".into()),
+        }));
+        assert_eq!(error.reason(), "CompileFailed");
+        assert_eq!(
+            error.to_string(),
+            "strategy \"custom\": cannot compile the component: bad opcode"
+        );
+        let Some(registry) = error
+            .source()
+            .and_then(|e| e.downcast_ref::<RegistryError>())
+        else {
+            panic!("no RegistryError below {error:?}");
+        };
+        assert!(matches!(registry, RegistryError::Load { .. }));
+        assert_eq!(
+            chain(&error),
+            [
+                "strategy \"custom\": cannot compile the component: bad opcode",
+                "cannot compile the component: bad opcode",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_guards_and_hosts_refusals_keep_their_labels_and_messages() {
+        let cases = [
+            (
+                StrategyError::from(GuardError::AlreadyTerminating {
+                    pod: "storage-0-x-1".into(),
+                }),
+                "AlreadyTerminating",
+                "refused to delete storage-0-x-1: it is already terminating".to_string(),
+            ),
+            (
+                StrategyError::Stuck {
+                    replicaset: "storage-0-x".into(),
+                    ordinal: 1,
+                    age_seconds: 700,
+                    deadline: 600,
+                },
+                "UpdateStuck",
+                "pod storage-0-x-1 runs the new template but has not been ready for 700s (progressDeadlineSeconds 600); the update is paused until it is".to_string(),
+            ),
+            (
+                StrategyError::KeyMissing {
+                    namespace: "ns".into(),
+                    name: "strategy".into(),
+                    key: "strategy.wasm".into(),
+                    keys: vec!["other".into()],
+                    hint: "",
+                },
+                "ComponentNotFound",
+                format!(
+                    "ConfigMap ns/strategy has no binaryData key \"strategy.wasm\"; keys: [\"other\"] (a ConfigMap holds at most {CONFIG_MAP_LIMIT} bytes)"
+                ),
+            ),
+        ];
+        for (error, reason, message) in cases {
+            let error = Error::from(error);
+            assert_eq!((error.reason(), error.to_string()), (reason, message));
         }
     }
 }

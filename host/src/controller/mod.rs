@@ -8,9 +8,12 @@
 //!   events, metrics, settings).
 //! - [`error`]: the one error type, with a label per kind for metrics.
 //! - [`pipeline`]: running steps in order, timing them, stopping early.
+//! - `lifecycle`: one pass, the same for both controllers: the steps
+//!   under a deadline, then the status, then when to look again.
 //! - [`metrics`]: Prometheus metrics of reconciles and steps.
 //! - [`events`]: Kubernetes Events for every action and refusal.
-//! - [`run`]: both controllers on one client, until shutdown.
+//! - [`run`]: both controllers on one client, until shutdown (the wiring
+//!   only: the controllers do not import it).
 //! - [`cache`]: the stores a Role pass reads, and the deletions they do
 //!   not show yet.
 //! - [`wake`]: which changes of its own objects wake a controller (not
@@ -21,6 +24,7 @@ pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod events;
+pub(crate) mod lifecycle;
 pub mod members;
 pub mod metrics;
 pub mod owned;

@@ -55,6 +55,9 @@ impl Flow {
     }
 }
 
+/// How a pass's steps ended: a flow, or the step that failed.
+pub type Outcome = Result<Flow, StepFailed>;
+
 /// A step failed.
 #[derive(Debug, thiserror::Error)]
 #[error("step {step} failed: {source}")]

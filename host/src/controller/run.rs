@@ -2,71 +2,23 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::cache::Cache;
-use super::metrics::{ControllerLabels, Metrics};
-use super::pipeline::{Flow, StepFailed};
-use super::{Context, Settings, cluster, role, wake};
+use super::cluster::ClusterPass;
+use super::lifecycle::{error_policy, reconcile};
+use super::role::RolePass;
+use super::{Context, wake};
 use crate::api::cluster::Cluster;
 use crate::api::role::Role;
 use crate::resources::labels;
-
-/// Counts a pass and records its duration when dropped.
-pub struct PassTimer<'a> {
-    metrics: &'a Metrics,
-    labels: ControllerLabels,
-    started: Instant,
-}
-
-impl<'a> PassTimer<'a> {
-    /// Starts timing a pass of `controller`.
-    pub fn start(metrics: &'a Metrics, controller: &str) -> Self {
-        let labels = ControllerLabels {
-            controller: controller.into(),
-        };
-        metrics.reconciles.get_or_create(&labels).inc();
-        Self {
-            metrics,
-            labels,
-            started: Instant::now(),
-        }
-    }
-}
-
-impl Drop for PassTimer<'_> {
-    fn drop(&mut self) {
-        self.metrics
-            .duration
-            .get_or_create(&self.labels)
-            .observe(self.started.elapsed().as_secs_f64());
-    }
-}
-
-/// When to look at an object again after a pass ended with `flow`.
-pub fn action_after(settings: &Settings, flow: &Flow) -> Action {
-    match flow {
-        Flow::Wait {
-            after: Some(after), ..
-        } => Action::requeue(*after),
-        // Watch events wake the object; the resync is a safety net.
-        _ => Action::requeue(settings.resync),
-    }
-}
-
-fn error_policy<K>(_object: Arc<K>, error: &StepFailed, ctx: Arc<Context>) -> Action {
-    warn!(step = error.step, reason = error.source.reason(), error = %error.source, "reconcile failed");
-    Action::requeue(ctx.settings.poll * 3)
-}
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
@@ -145,7 +97,7 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(stopped(stop_rx.clone()))
-        .run(cluster::reconcile, error_policy, ctx.clone())
+        .run(reconcile::<ClusterPass>, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 debug!(error = %e, "cluster controller");
@@ -214,7 +166,7 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(stopped(stop_rx))
-        .run(role::reconcile, error_policy, ctx.clone())
+        .run(reconcile::<RolePass>, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 debug!(error = %e, "role controller");

@@ -99,16 +99,15 @@ impl Written {
         }
     }
 
-    /// The status a pass over `object` starts from: the one this operator
-    /// wrote last, else the object's own.
-    pub fn latest<K, S>(&self, object: &K, observed: Option<&S>) -> Option<S>
+    /// The status this operator wrote last for `object`, if any: a pass
+    /// starts from it rather than from the watch cache's (see the module).
+    pub fn last<K, S>(&self, object: &K) -> Option<S>
     where
         K: Resource<DynamicType = ()>,
-        S: DeserializeOwned + Clone,
+        S: DeserializeOwned,
     {
         self.get(object)
             .and_then(|v| serde_json::from_value(v).ok())
-            .or_else(|| observed.cloned())
     }
 }
 

@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 
-use super::pipeline::{Flow, Pipeline, StepFailed};
+use super::lifecycle::Reconciler;
+use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
 use super::{Context, Error};
 use crate::api::cluster::{Cluster, ClusterStatus};
 use crate::api::role::Role;
@@ -50,9 +50,12 @@ pub struct ClusterPass {
     pub status: ClusterStatus,
 }
 
-impl ClusterPass {
-    /// A pass over `cluster`.
-    pub fn new(cluster: Arc<Cluster>) -> Result<Self, Error> {
+impl Reconciler for ClusterPass {
+    type Object = Cluster;
+
+    const CONTROLLER: &'static str = "cluster";
+
+    fn new(cluster: Arc<Cluster>) -> Result<Self, Error> {
         let namespace = cluster
             .namespace()
             .ok_or(Error::MissingField("namespace"))?;
@@ -68,6 +71,14 @@ impl ClusterPass {
             topology: None,
             status,
         })
+    }
+
+    async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
+        run_steps(ctx, p, self).await
+    }
+
+    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
+        steps::finish(ctx, self, outcome).await
     }
 }
 
@@ -103,31 +114,4 @@ pub async fn run_steps(
     step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
     step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
     Ok(Flow::Next)
-}
-
-/// One reconcile of a Cluster.
-pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action, StepFailed> {
-    let _timer = super::run::PassTimer::start(&ctx.metrics, "cluster");
-    let mut pass = ClusterPass::new(cluster).map_err(|source| StepFailed {
-        step: "GetObject",
-        source,
-    })?;
-    if let Some(status) = ctx
-        .written
-        .latest(pass.cluster.as_ref(), pass.cluster.status.as_ref())
-    {
-        pass.status = status;
-    }
-    let p = Pipeline::new("cluster", &ctx.metrics, &ctx.fence);
-    let limit = ctx.settings.pass_timeout;
-    let flow = p.bounded(limit, run_steps(&ctx, &p, &mut pass)).await;
-    // The status write has a deadline of its own: it must be able to
-    // report a pass that ran out of time.
-    let finish = p.run("UpdateStatus", async {
-        steps::finish(&ctx, &mut pass, &flow)
-            .await
-            .map(|()| Flow::Next)
-    });
-    p.bounded(limit, finish).await?;
-    flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
 }

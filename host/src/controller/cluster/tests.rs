@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{ClusterPass, leader, steps};
+use crate::controller::lifecycle::Reconciler;
 use crate::controller::pipeline::Flow;
 use crate::controller::testing::{self, ROUTER, STORAGE};
 use crate::topology::fake::{CallKind, FakeConnector};

@@ -31,10 +31,10 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 
 use self::cartridge::{Answer, CartridgeView};
-use super::pipeline::{Flow, Pipeline, StepFailed};
+use super::lifecycle::Reconciler;
+use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
 use super::{Context, Error};
 use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
@@ -161,9 +161,14 @@ impl RolePass {
             &owner.uid,
         ))
     }
+}
 
-    /// A pass over `role`.
-    pub fn new(role: Arc<Role>) -> Result<Self, Error> {
+impl Reconciler for RolePass {
+    type Object = Role;
+
+    const CONTROLLER: &'static str = "role";
+
+    fn new(role: Arc<Role>) -> Result<Self, Error> {
         let namespace = role.namespace().ok_or(Error::MissingField("namespace"))?;
         let name = role.name_any();
         let status = role.status.clone().unwrap_or_default();
@@ -184,6 +189,14 @@ impl RolePass {
             completed_switches: Vec::new(),
             applied_generations: std::collections::BTreeMap::new(),
         })
+    }
+
+    async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
+        run_steps(ctx, p, self).await
+    }
+
+    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
+        steps::finish(ctx, self, outcome).await
     }
 }
 
@@ -232,31 +245,4 @@ pub async fn run_steps(
     step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
     step!(p, "ObserveReadiness", steps::observe_readiness(pass));
     Ok(Flow::Next)
-}
-
-/// One reconcile of a Role.
-pub async fn reconcile(role: Arc<Role>, ctx: Arc<Context>) -> Result<Action, StepFailed> {
-    let _timer = super::run::PassTimer::start(&ctx.metrics, "role");
-    let mut pass = RolePass::new(role).map_err(|source| StepFailed {
-        step: "GetObject",
-        source,
-    })?;
-    if let Some(status) = ctx
-        .written
-        .latest(pass.role.as_ref(), pass.role.status.as_ref())
-    {
-        pass.status = status;
-    }
-    let p = Pipeline::new("role", &ctx.metrics, &ctx.fence);
-    let limit = ctx.settings.pass_timeout;
-    let flow = p.bounded(limit, run_steps(&ctx, &p, &mut pass)).await;
-    // The status write has a deadline of its own: it must be able to
-    // report a pass that ran out of time.
-    let finish = p.run("UpdateStatus", async {
-        steps::finish(&ctx, &mut pass, &flow)
-            .await
-            .map(|()| Flow::Next)
-    });
-    p.bounded(limit, finish).await?;
-    flow.map(|flow| super::run::action_after(&ctx.settings, &flow))
 }

@@ -8,6 +8,7 @@ use super::cartridge::CartridgeView;
 use super::{RolePass, steps};
 use crate::api::cluster::ClusterStatus;
 use crate::controller::cluster::{ClusterPass, steps as cluster_steps};
+use crate::controller::lifecycle::Reconciler;
 use crate::controller::testing::{self, STORAGE};
 use crate::topology::fake::{CallKind, FakeConnector};
 

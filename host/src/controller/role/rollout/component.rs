@@ -8,12 +8,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
 use crate::api::role::Role;
+use crate::controller::error::StrategyError;
 use crate::controller::{Context, Error};
 use crate::strategy::registry::SourceError;
 use crate::strategy::{ComponentLocation, ComponentSource, WasmStrategy};
-
-/// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.
-pub const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
 
 /// Bytes already fetched, handed to the registry.
 struct Fetched(Option<Vec<u8>>);
@@ -27,30 +25,25 @@ impl ComponentSource for Fetched {
     }
 }
 
-fn refused(reason: &'static str, message: impl Into<String>) -> Error {
-    Error::Strategy {
-        reason,
-        message: message.into(),
-    }
-}
-
 /// Reads the component bytes a ConfigMap key holds.
 async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<Vec<u8>, Error> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(config_map) = api.get_opt(name).await? else {
-        return Err(refused(
-            "ComponentNotFound",
-            format!("ConfigMap {namespace}/{name} does not exist"),
-        ));
+        return Err(StrategyError::ConfigMapMissing {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+        .into());
     };
     if let Some(bytes) = config_map.binary_data.as_ref().and_then(|d| d.get(key)) {
         return Ok(bytes.0.clone());
     }
-    let keys: Vec<&String> = config_map
+    let keys: Vec<String> = config_map
         .binary_data
         .iter()
         .flat_map(|d| d.keys())
         .chain(config_map.data.iter().flat_map(|d| d.keys()))
+        .cloned()
         .collect();
     let hint = if config_map
         .data
@@ -61,12 +54,14 @@ async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<
     } else {
         ""
     };
-    Err(refused(
-        "ComponentNotFound",
-        format!(
-            "ConfigMap {namespace}/{name} has no binaryData key {key:?}{hint}; keys: {keys:?} (a ConfigMap holds at most {CONFIG_MAP_LIMIT} bytes)"
-        ),
-    ))
+    Err(StrategyError::KeyMissing {
+        namespace: namespace.into(),
+        name: name.into(),
+        key: key.into(),
+        keys,
+        hint,
+    }
+    .into())
 }
 
 /// Stack of the thread that loads a component: compiling with cranelift
@@ -95,8 +90,7 @@ pub async fn resolve(
         .spawn(move || {
             let _ = tx.send(registry.resolve(&selector, &Fetched(bytes)));
         })
-        .map_err(|e| refused("StrategyLoad", e.to_string()))?;
-    rx.await
-        .map_err(|e| refused("StrategyLoad", e.to_string()))?
-        .map_err(|e| refused(e.reason(), e.to_string()))
+        .map_err(StrategyError::LoadThread)?;
+    let resolved = rx.await.map_err(StrategyError::LoadLost)?;
+    Ok(resolved.map_err(StrategyError::from)?)
 }

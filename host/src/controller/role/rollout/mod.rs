@@ -28,6 +28,7 @@ use self::execute::{Executed, Switching};
 use super::RolePass;
 use super::cartridge::CartridgeView;
 use crate::api::role::UpdateProgress;
+use crate::controller::error::StrategyError;
 use crate::controller::members;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events};
@@ -64,13 +65,6 @@ fn replicas(pass: &RolePass) -> u32 {
         .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0))
 }
 
-fn refused(reason: &'static str, message: impl Into<String>) -> Error {
-    Error::Strategy {
-        reason,
-        message: message.into(),
-    }
-}
-
 /// The rollout's identity: the pod template it rolls out.
 fn rollout_revision(pass: &RolePass) -> String {
     desired_hash(
@@ -94,7 +88,7 @@ async fn strategy_for(
     if let Some((pinned_revision, strategy)) = ctx
         .pinned_strategies
         .lock()
-        .map_err(|_| refused("StrategyLoad", "lock poisoned"))?
+        .map_err(|_| StrategyError::PinsPoisoned)?
         .get(&key)
         && pinned_revision == revision
     {
@@ -110,17 +104,15 @@ async fn strategy_for(
     if let Some(recorded) = recorded
         && recorded != strategy.digest().hex()
     {
-        return Err(refused(
-            "StrategyChangedMidRollout",
-            format!(
-                "the component changed during this rollout (started with sha256 {recorded}, now {}); the operator restarted and no longer has the old one. Revert the ConfigMap, or set spec.updateStrategy.sha256 to the new digest to continue with it",
-                strategy.digest().hex()
-            ),
-        ));
+        return Err(StrategyError::ChangedMidRollout {
+            recorded,
+            current: strategy.digest().hex(),
+        }
+        .into());
     }
     ctx.pinned_strategies
         .lock()
-        .map_err(|_| refused("StrategyLoad", "lock poisoned"))?
+        .map_err(|_| StrategyError::PinsPoisoned)?
         .insert(key, (revision.to_string(), strategy.clone()));
     Ok(strategy)
 }
@@ -363,7 +355,7 @@ async fn plan_and_execute(
     stuck_check(pass, &built)?;
     let (decision, log) = strategy
         .plan_with_log(&built.view)
-        .map_err(|e| refused(e.reason(), e.to_string()))?;
+        .map_err(StrategyError::from)?;
     for (level, line) in &log.lines {
         match level {
             LogLevel::Error | LogLevel::Warn => {
@@ -380,7 +372,7 @@ async fn plan_and_execute(
             refusal.to_string(),
         )
         .await;
-        return Err(refused(refusal.reason(), refusal.to_string()));
+        return Err(StrategyError::from(refusal).into());
     }
     let executed = execute::execute(
         ctx,
@@ -419,13 +411,13 @@ fn stuck_check(pass: &RolePass, built: &view::Built) -> Result<(), Error> {
     for rs in &built.view.replicasets {
         for pod in &rs.pods {
             if pod.updated && !pod.ready && !pod.terminating && pod.age_seconds > deadline {
-                return Err(refused(
-                    "UpdateStuck",
-                    format!(
-                        "pod {}-{} runs the new template but has not been ready for {}s (progressDeadlineSeconds {deadline}); the update is paused until it is",
-                        rs.name, pod.ordinal, pod.age_seconds
-                    ),
-                ));
+                return Err(StrategyError::Stuck {
+                    replicaset: rs.name.clone(),
+                    ordinal: pod.ordinal,
+                    age_seconds: pod.age_seconds,
+                    deadline,
+                }
+                .into());
             }
         }
     }
