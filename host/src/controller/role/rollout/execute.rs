@@ -15,7 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::view::Built;
-use crate::api::role::{MasterSwitch, Role};
+use crate::api::role::{MasterSwitch, ReplicasetStatus, Role};
+use crate::controller::role::switchover;
 use crate::controller::{Context, Error, events};
 use crate::topology::{ReplicasetInfo, Topology, TopologyEdit};
 
@@ -33,6 +34,9 @@ pub struct Switching<'a> {
     pub max_lag_seconds: f64,
     /// Switches wait for [`APPROVE_SWITCH`].
     pub supervised: bool,
+    /// The Role's replica sets as its status records them (their last
+    /// switches).
+    pub switches: &'a [ReplicasetStatus],
 }
 
 /// What was done.
@@ -107,6 +111,16 @@ pub enum Deferral {
         /// The pod.
         pod: String,
     },
+    /// The operator's last switch in the pod's replica set is not confirmed
+    /// by Cartridge yet.
+    SwitchUnconfirmed {
+        /// The pod that waits.
+        pod: String,
+        /// The switch's old master.
+        from: String,
+        /// Its new master.
+        to: String,
+    },
     /// The new master does not take writes yet.
     MasterNotWritable {
         /// The new master's pod.
@@ -123,7 +137,9 @@ impl Deferral {
     pub fn is_hand_over(&self) -> bool {
         matches!(
             self,
-            Self::StillWritable { .. } | Self::MasterNotWritable { .. }
+            Self::StillWritable { .. }
+                | Self::MasterNotWritable { .. }
+                | Self::SwitchUnconfirmed { .. }
         )
     }
 }
@@ -161,6 +177,10 @@ impl std::fmt::Display for Deferral {
                 f,
                 "{pod} still takes writes: waiting for it to hand over before it goes"
             ),
+            Self::SwitchUnconfirmed { pod, from, to } => write!(
+                f,
+                "{pod} waits: Cartridge has not confirmed the switch from {from} to {to} yet"
+            ),
             Self::MasterNotWritable {
                 master,
                 replicaset,
@@ -173,19 +193,64 @@ impl std::fmt::Display for Deferral {
     }
 }
 
-/// Carries out `actions` in order. A switch that must wait holds back what
-/// follows in its own replica set (it may rely on the switch), not the
-/// other replica sets: with a supervised update, the switch a human
-/// approved goes ahead even when another replica set's is still waiting.
-pub async fn execute(
-    ctx: &Context,
-    role: &Role,
-    namespace: &str,
-    built: &Built,
-    actions: &[Action],
-    switching: &Switching<'_>,
-) -> Result<Executed, Error> {
-    let mut done = Executed::default();
+/// One thing the host does for a checked decision.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Act {
+    /// Delete the pod (with its UID as precondition).
+    Delete(PodRef),
+    /// Make the pod master of its replica set (`info`: the replica set as
+    /// Cartridge reported it; `to`: the server's UUID).
+    Switch {
+        /// The pod.
+        at: PodRef,
+        /// Its server's UUID.
+        to: String,
+        /// Its replica set as reported.
+        info: ReplicasetInfo,
+    },
+    /// The pod leads its replica set already: nothing to send.
+    Leads(PodRef),
+}
+
+/// What the host will do with a checked decision, decided purely.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Acts {
+    /// In order.
+    pub acts: Vec<Act>,
+    /// The longest wait asked for.
+    pub wait: Option<u32>,
+    /// The first switch or deletion held back, and why.
+    pub deferred: Option<Deferral>,
+}
+
+/// What the switch checks depend on.
+pub(crate) struct SwitchFacts<'a> {
+    /// Cartridge was asked (a verified answer): without it nothing switches.
+    pub answered: bool,
+    /// The Role's replica sets as Cartridge reports them.
+    pub replicasets: &'a [ReplicasetInfo],
+    /// Seconds a replica may lag and still be promoted.
+    pub max_lag_seconds: f64,
+    /// Switches wait for [`APPROVE_SWITCH`] naming their pod.
+    pub supervised: bool,
+    /// The pod [`APPROVE_SWITCH`] names, if any.
+    pub approved: Option<&'a str>,
+    /// The Role's namespace and name (for the approval command).
+    pub role: (&'a str, &'a str),
+    /// The last master switch of each replica set, as the Role's status
+    /// records it (replica set, switch).
+    pub switches: &'a [(&'a str, &'a MasterSwitch)],
+}
+
+/// Decides what to do with `actions`, in order. A switch that must wait
+/// holds back what follows in its own replica set (it may rely on the
+/// switch), not the other replica sets: with a supervised update, the
+/// switch a human approved goes ahead even when another replica set's is
+/// still waiting. A pod that still takes writes, or whose replica set has
+/// no writable master yet, stays until Cartridge confirms the hand-over
+/// (see [`handover_pending`]), and holds back its replica set.
+pub(crate) fn decide(built: &Built, actions: &[Action], facts: &SwitchFacts<'_>) -> Acts {
+    let mut out = Acts::default();
     let mut held: Vec<&str> = Vec::new();
     let free = |at: PodRef, held: &[&str]| {
         built
@@ -195,35 +260,181 @@ pub async fn execute(
     let mut rest = actions;
     while let Some(action) = rest.first() {
         match *action {
-            Action::Wait(seconds) => done.wait = Some(done.wait.unwrap_or(0).max(seconds)),
+            Action::Wait(seconds) => out.wait = Some(out.wait.unwrap_or(0).max(seconds)),
             Action::DeletePod(_) => {
-                // A run of deletions goes out at once: they do not depend on
-                // each other (the guard checked them together), and one at a
-                // time a pass over 10 replica sets spends 0.4 s on them.
+                // A run of deletions is checked together (the executor sends
+                // it at once): a pending hand-over holds back the whole run's
+                // deletions in its replica set.
                 let run = rest
                     .iter()
                     .take_while(|a| matches!(a, Action::DeletePod(_)))
                     .count();
-                // A pod that still takes writes, or whose replica set has no
-                // writable master yet, stays until Cartridge confirms the
-                // hand-over: acknowledged writes must not go with it.
                 for a in &rest[..run] {
                     if let Action::DeletePod(at) = *a
                         && let Some(target) = built.target(at)
-                        && let Some(why) = handover_pending(
+                        && let Some(why) = switch_unconfirmed(
                             &target.name,
                             &target.replicaset,
-                            switching.replicasets,
+                            facts,
                         )
+                        .or_else(|| {
+                            handover_pending(&target.name, &target.replicaset, facts.replicasets)
+                        })
                     {
-                        done.deferred.get_or_insert(why);
+                        out.deferred.get_or_insert(why);
                         held.push(&target.replicaset);
                     }
                 }
-                let deletions = rest[..run].iter().filter_map(|a| match *a {
-                    Action::DeletePod(at) if free(at, &held) => {
-                        Some(delete_pod(ctx, role, namespace, built, at))
+                for a in &rest[..run] {
+                    if let Action::DeletePod(at) = *a
+                        && free(at, &held)
+                    {
+                        out.acts.push(Act::Delete(at));
                     }
+                }
+                rest = &rest[run..];
+                continue;
+            }
+            Action::SwitchMaster(at) if free(at, &held) => match switch_check(built, at, facts) {
+                Ok(act) => out.acts.push(act),
+                Err(why) => {
+                    out.deferred.get_or_insert(why);
+                    if let Some(target) = built.target(at) {
+                        held.push(&target.replicaset);
+                    }
+                }
+            },
+            Action::SwitchMaster(_) => {}
+        }
+        rest = &rest[1..];
+    }
+    out
+}
+
+/// The operator's own memory of a switch, for an answer that lags behind
+/// it: while the last switch it sent in the replica set is not confirmed
+/// (the new master reported as such and writable, the old one read-only;
+/// [`switchover::observe`]), neither of its two pods goes. Real Cartridge
+/// under stateful failover reports the old master for a moment after a
+/// promote, and a strategy must not take the new one for a replica.
+fn switch_unconfirmed(pod: &str, replicaset: &str, facts: &SwitchFacts<'_>) -> Option<Deferral> {
+    let (_, switch) = facts
+        .switches
+        .iter()
+        .find(|(rs, s)| *rs == replicaset && s.writable_at.is_none())?;
+    if switch.from != pod && switch.to != pod {
+        return None;
+    }
+    let info = facts.replicasets.iter().find(|r| r.alias == replicaset);
+    let confirmed = info.is_some_and(|info| {
+        switchover::observe(switch, info, &Time(Timestamp::UNIX_EPOCH)).is_some()
+    });
+    (!confirmed).then(|| Deferral::SwitchUnconfirmed {
+        pod: pod.to_string(),
+        from: switch.from.clone(),
+        to: switch.to.clone(),
+    })
+}
+
+/// Whether the pod at `at` may be made master now: it must be a healthy,
+/// replicating member within the lag allowed, and, under a supervised
+/// update, approved.
+fn switch_check(built: &Built, at: PodRef, facts: &SwitchFacts<'_>) -> Result<Act, Deferral> {
+    let target = built.target(at).ok_or(Deferral::NoSuchPod)?;
+    let info = facts
+        .replicasets
+        .iter()
+        .find(|r| r.alias == target.replicaset)
+        .filter(|_| facts.answered)
+        .ok_or_else(|| Deferral::NotInTopology {
+            replicaset: target.replicaset.clone(),
+        })?;
+    let server = info
+        .server_by_alias(&target.name)
+        .ok_or_else(|| Deferral::NotAMember {
+            pod: target.name.clone(),
+            replicaset: target.replicaset.clone(),
+        })?;
+    let lag = server.replication_lag.unwrap_or(0.0);
+    if !server.healthy || !server.replicating || lag > facts.max_lag_seconds {
+        return Err(Deferral::NotReady {
+            pod: target.name.clone(),
+            healthy: server.healthy,
+            replicating: server.replicating,
+            lag,
+            max_lag: facts.max_lag_seconds,
+        });
+    }
+    if info.master_alias() == Some(target.name.as_str()) {
+        return Ok(Act::Leads(at));
+    }
+    if facts.supervised && facts.approved != Some(target.name.as_str()) {
+        return Err(Deferral::AwaitingApproval {
+            pod: target.name.clone(),
+            replicaset: target.replicaset.clone(),
+            namespace: facts.role.0.to_string(),
+            role: facts.role.1.to_string(),
+        });
+    }
+    Ok(Act::Switch {
+        at,
+        to: server.uuid.clone(),
+        info: info.clone(),
+    })
+}
+
+/// Carries out `actions` as [`decide`] decides: consecutive deletions go
+/// out at once (they do not depend on each other, and one at a time a pass
+/// over 10 replica sets spends 0.4 s on them); a switch Cartridge refuses
+/// fails the pass before anything after it.
+pub async fn execute(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    built: &Built,
+    actions: &[Action],
+    switching: &Switching<'_>,
+) -> Result<Executed, Error> {
+    let approved = role
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPROVE_SWITCH))
+        .map(String::as_str);
+    let name = role.meta().name.as_deref().unwrap_or("");
+    let switches: Vec<(&str, &MasterSwitch)> = switching
+        .switches
+        .iter()
+        .filter_map(|r| r.switch.as_ref().map(|s| (r.name.as_str(), s)))
+        .collect();
+    let plan = decide(
+        built,
+        actions,
+        &SwitchFacts {
+            answered: switching.topology.is_some(),
+            replicasets: switching.replicasets,
+            max_lag_seconds: switching.max_lag_seconds,
+            supervised: switching.supervised,
+            approved,
+            role: (namespace, name),
+            switches: &switches,
+        },
+    );
+    let mut done = Executed {
+        wait: plan.wait,
+        deferred: plan.deferred,
+        ..Executed::default()
+    };
+    let mut rest = plan.acts.as_slice();
+    while let Some(act) = rest.first() {
+        match act {
+            Act::Delete(_) => {
+                let run = rest
+                    .iter()
+                    .take_while(|a| matches!(a, Act::Delete(_)))
+                    .count();
+                let deletions = rest[..run].iter().filter_map(|a| match *a {
+                    Act::Delete(at) => Some(delete_pod(ctx, role, namespace, built, at)),
                     _ => None,
                 });
                 for deleted in futures::future::join_all(deletions).await {
@@ -234,18 +445,33 @@ pub async fn execute(
                 rest = &rest[run..];
                 continue;
             }
-            Action::SwitchMaster(at) if free(at, &held) => {
-                match promote(ctx, role, namespace, built, at, switching).await? {
-                    Ok(switched) => done.switched.push(switched),
-                    Err(why) => {
-                        done.deferred.get_or_insert(why);
-                        if let Some(target) = built.target(at) {
-                            held.push(&target.replicaset);
-                        }
-                    }
+            Act::Leads(at) => {
+                if let Some(target) = built.target(*at) {
+                    done.switched.push(Switched {
+                        replicaset: target.replicaset.clone(),
+                        from: target.name.clone(),
+                        to: target.name.clone(),
+                        started: None,
+                    });
                 }
             }
-            Action::SwitchMaster(_) => {}
+            Act::Switch { at, to, info } => {
+                let (Some(topology), Some(target)) = (switching.topology, built.target(*at)) else {
+                    rest = &rest[1..];
+                    continue;
+                };
+                let started =
+                    switch_master(ctx, role, topology.as_ref(), info, to, &target.name).await?;
+                if switching.supervised {
+                    consume_approval(ctx, role, namespace, &target.name).await?;
+                }
+                done.switched.push(Switched {
+                    replicaset: target.replicaset.clone(),
+                    from: started.from.clone(),
+                    to: target.name.clone(),
+                    started: Some(started),
+                });
+            }
         }
         rest = &rest[1..];
     }
@@ -373,84 +599,6 @@ pub async fn switch_master(
     ))
 }
 
-/// Switches the master of the pod's replica set to it, or says why the
-/// switch must wait.
-async fn promote(
-    ctx: &Context,
-    role: &Role,
-    namespace: &str,
-    built: &Built,
-    at: PodRef,
-    switching: &Switching<'_>,
-) -> Result<Result<Switched, Deferral>, Error> {
-    let Some(target) = built.target(at) else {
-        return Ok(Err(Deferral::NoSuchPod));
-    };
-    let (Some(topology), Some(info)) = (
-        switching.topology,
-        switching
-            .replicasets
-            .iter()
-            .find(|r| r.alias == target.replicaset),
-    ) else {
-        return Ok(Err(Deferral::NotInTopology {
-            replicaset: target.replicaset.clone(),
-        }));
-    };
-    let Some(server) = info.server_by_alias(&target.name) else {
-        return Ok(Err(Deferral::NotAMember {
-            pod: target.name.clone(),
-            replicaset: target.replicaset.clone(),
-        }));
-    };
-    let lag = server.replication_lag.unwrap_or(0.0);
-    if !server.healthy || !server.replicating || lag > switching.max_lag_seconds {
-        return Ok(Err(Deferral::NotReady {
-            pod: target.name.clone(),
-            healthy: server.healthy,
-            replicating: server.replicating,
-            lag,
-            max_lag: switching.max_lag_seconds,
-        }));
-    }
-    let old = info.master_alias().unwrap_or("").to_string();
-    let switched = |started| Switched {
-        replicaset: target.replicaset.clone(),
-        from: old.clone(),
-        to: target.name.clone(),
-        started,
-    };
-    if old == target.name {
-        return Ok(Ok(switched(None)));
-    }
-    let approved = role
-        .meta()
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(APPROVE_SWITCH));
-    if switching.supervised && approved != Some(&target.name) {
-        return Ok(Err(Deferral::AwaitingApproval {
-            pod: target.name.clone(),
-            replicaset: target.replicaset.clone(),
-            namespace: namespace.to_string(),
-            role: role.meta().name.clone().unwrap_or_default(),
-        }));
-    }
-    let started = switch_master(
-        ctx,
-        role,
-        topology.as_ref(),
-        info,
-        &server.uuid,
-        &target.name,
-    )
-    .await?;
-    if switching.supervised {
-        consume_approval(ctx, role, namespace, &target.name).await?;
-    }
-    Ok(Ok(switched(Some(started))))
-}
-
 /// An approval is for one switch: removed so a later rollout asks again,
 /// but only if it still names `pod` (a human may already have approved the
 /// next switch).
@@ -567,6 +715,7 @@ mod tests {
                 replicasets: &[info],
                 max_lag_seconds: 1.0,
                 supervised,
+                switches: &[],
             },
         )
         .await
@@ -675,6 +824,7 @@ mod tests {
                 replicasets: &infos,
                 max_lag_seconds: 1.0,
                 supervised: false,
+                switches: &[],
             },
         )
         .await
@@ -705,6 +855,70 @@ mod tests {
         };
         assert_eq!(master("a-uuid").as_deref(), Some("a-0"));
         assert_eq!(master("b-uuid").as_deref(), Some("b-1"));
+    }
+
+    #[test]
+    fn the_pods_of_an_unconfirmed_switch_stay_even_when_the_answer_lags() {
+        let switch = crate::controller::role::switchover::started(
+            "rs-0",
+            "rs-1",
+            Time(Timestamp::UNIX_EPOCH),
+        );
+        let rs = |master: &str, ro: [Option<bool>; 2]| ReplicasetInfo {
+            uuid: "rs-uuid".into(),
+            alias: "rs".into(),
+            master: Some(format!("uuid-{master}")),
+            servers: vec![
+                ServerInfo {
+                    read_only: ro[0],
+                    ..server("rs-0", None, true)
+                },
+                ServerInfo {
+                    read_only: ro[1],
+                    ..server("rs-1", Some(0.0), true)
+                },
+            ],
+            ..ReplicasetInfo::default()
+        };
+        // (case, answer, pod deleted, deferred)
+        let cases = [
+            (
+                "the answer still names the old master: the new one looks like a replica",
+                rs("rs-0", [Some(false), Some(true)]),
+                1,
+                true,
+            ),
+            (
+                "the new master reported, not writable yet: the old one waits",
+                rs("rs-1", [Some(true), Some(true)]),
+                0,
+                true,
+            ),
+            (
+                "confirmed: the old master goes",
+                rs("rs-1", [Some(true), Some(false)]),
+                0,
+                false,
+            ),
+        ];
+        for (case, info, pod, deferred) in cases {
+            let infos = [info];
+            let acts = decide(
+                &built(),
+                &[Action::DeletePod(PodRef { replicaset: 0, pod })],
+                &SwitchFacts {
+                    answered: true,
+                    replicasets: &infos,
+                    max_lag_seconds: 1.0,
+                    supervised: false,
+                    approved: None,
+                    role: ("ns", "storage"),
+                    switches: &[("rs", &switch)],
+                },
+            );
+            assert_eq!(acts.deferred.is_some(), deferred, "{case}: {acts:?}");
+            assert_eq!(acts.acts.is_empty(), deferred, "{case}: {acts:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 
 pub mod component;
 pub mod execute;
+#[cfg(test)]
+mod model;
 pub mod view;
 
 use std::sync::Arc;
@@ -385,6 +387,7 @@ async fn plan_and_execute(
             replicasets: &replicasets,
             max_lag_seconds: param(pass, MAX_REPLICATION_LAG, 1.0f64),
             supervised: pass.role.spec.update_strategy.supervised == Some(true),
+            switches: &pass.status.replicasets,
         },
     )
     .await?;
