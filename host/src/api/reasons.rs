@@ -36,10 +36,10 @@ impl Use {
     /// How the table in `docs/operations.md` says it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Waiting => "condition: waiting",
-            Self::Converged => "condition",
-            Self::Failure => "condition: failed, Warning Event, metric",
-            Self::Event => "Normal Event",
+            Self::Waiting => "waiting",
+            Self::Converged => "converged",
+            Self::Failure => "failure",
+            Self::Event => "Event",
             Self::Warning => "Warning Event",
             Self::Log => "log",
         }
@@ -171,19 +171,20 @@ reasons! {
     StrategyChangedMidRollout = "StrategyChangedMidRollout", Failure;
     /// An updated pod stayed unready past `progressDeadlineSeconds`.
     UpdateStuck = "UpdateStuck", Failure;
-    /// No built-in strategy has the name asked for.
+    /// No built-in strategy has the name asked for, and no `configMapRef` is
+    /// set.
     UnknownStrategy = "UnknownStrategy", Failure;
     /// The strategy's component could not be fetched.
     StrategySourceUnavailable = "StrategySourceUnavailable", Failure;
     /// The component's `describe()` names another strategy.
     StrategyNameMismatch = "StrategyNameMismatch", Failure;
-    /// The component is not a valid strategy component.
+    /// The component was refused before compiling.
     InvalidComponent = "InvalidComponent", Failure;
-    /// The component's digest is not the `sha256` asked for.
+    /// The component's sha256 is not the pinned `sha256`.
     DigestMismatch = "DigestMismatch", Failure;
     /// The component did not compile.
     CompileFailed = "CompileFailed", Failure;
-    /// The component's imports could not be linked.
+    /// The component's imports do not match what the host provides.
     LinkFailed = "LinkFailed", Failure;
     /// The component's `describe()` failed or returned an invalid name.
     DescribeFailed = "DescribeFailed", Failure;
