@@ -619,7 +619,10 @@ async fn console_topology_without_cartridge_is_refused() {
     let instance = Instance::start("plain", false).await;
     match topology(instance.socket_transport()).replicasets().await {
         Err(e @ TopologyError::Refused { .. }) => {
-            assert_eq!(e.reason(), "CartridgeRefused");
+            assert_eq!(
+                e.reason(),
+                tarantool_operator::api::Reason::CartridgeRefused
+            );
             assert!(e.to_string().contains("Cartridge is not loaded"), "{e}");
         }
         other => panic!("{other:?}"),

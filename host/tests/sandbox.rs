@@ -90,7 +90,10 @@ fn a_custom_component_resolves_from_a_file_and_must_carry_the_requested_name() {
     let err = registry
         .resolve(&selector("SomethingElse"), &FileSource)
         .expect_err("name mismatch");
-    assert_eq!(err.reason(), "StrategyNameMismatch");
+    assert_eq!(
+        err.reason(),
+        tarantool_operator::api::Reason::StrategyNameMismatch
+    );
     let err = registry
         .resolve(
             &StrategySelector {

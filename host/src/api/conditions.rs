@@ -5,6 +5,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
+use super::Reason;
+
 /// The object is doing what its spec asks.
 pub const READY: &str = "Ready";
 /// The operator is changing something (deploy, scale, rolling update).
@@ -47,8 +49,8 @@ pub struct NewCondition<'a> {
     pub type_: &'a str,
     /// Its status.
     pub status: Status,
-    /// A CamelCase reason.
-    pub reason: &'a str,
+    /// Why.
+    pub reason: Reason,
     /// A sentence for humans.
     pub message: &'a str,
     /// The generation of the spec it was computed from.
@@ -62,7 +64,7 @@ pub fn set(conditions: &mut Vec<Condition>, new: &NewCondition<'_>, now: Timesta
     let status = new.status.as_str();
     if let Some(existing) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
         let unchanged = existing.status == status
-            && existing.reason == new.reason
+            && existing.reason == new.reason.as_str()
             && existing.message == new.message
             && existing.observed_generation == new.observed_generation;
         if unchanged {
@@ -72,7 +74,7 @@ pub fn set(conditions: &mut Vec<Condition>, new: &NewCondition<'_>, now: Timesta
             existing.last_transition_time = Time(now);
         }
         existing.status = status.to_string();
-        existing.reason = new.reason.to_string();
+        existing.reason = new.reason.as_str().to_string();
         existing.message = new.message.to_string();
         existing.observed_generation = new.observed_generation;
         return true;
@@ -80,7 +82,7 @@ pub fn set(conditions: &mut Vec<Condition>, new: &NewCondition<'_>, now: Timesta
     conditions.push(Condition {
         type_: new.type_.to_string(),
         status: status.to_string(),
-        reason: new.reason.to_string(),
+        reason: new.reason.as_str().to_string(),
         message: new.message.to_string(),
         observed_generation: new.observed_generation,
         last_transition_time: Time(now),
@@ -102,7 +104,7 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn ready(status: Status, reason: &'static str) -> NewCondition<'static> {
+    fn ready(status: Status, reason: Reason) -> NewCondition<'static> {
         NewCondition {
             type_: READY,
             status,
@@ -118,11 +120,14 @@ mod tests {
         let t1 = Timestamp::from_second(2_000).expect("time");
         let t2 = Timestamp::from_second(3_000).expect("time");
         let mut c = Vec::new();
-        assert!(set(&mut c, &ready(Status::False, "Pending"), t0));
-        assert!(!set(&mut c, &ready(Status::False, "Pending"), t1), "no-op");
-        assert!(set(&mut c, &ready(Status::False, "WaitingForPods"), t1));
+        assert!(set(&mut c, &ready(Status::False, Reason::PodsNotReady), t0));
+        assert!(
+            !set(&mut c, &ready(Status::False, Reason::PodsNotReady), t1),
+            "no-op"
+        );
+        assert!(set(&mut c, &ready(Status::False, Reason::Scaling), t1));
         assert_eq!(c[0].last_transition_time, Time(t0), "same status");
-        assert!(set(&mut c, &ready(Status::True, "Ready"), t2));
+        assert!(set(&mut c, &ready(Status::True, Reason::Converged), t2));
         assert_eq!(c[0].last_transition_time, Time(t2));
         assert_eq!(c.len(), 1);
         assert!(is_true(&c, READY));

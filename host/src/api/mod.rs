@@ -7,6 +7,7 @@
 //! - [`role`]: the Role (replica sets, vshard, template, status).
 //! - [`update_strategy`]: the Role's update strategy selector.
 //! - [`conditions`]: metav1 conditions and how to set them.
+//! - [`reasons`]: every condition and Event reason the operator writes.
 //! - [`validation`]: the CEL rules checked at admission.
 //! - [`schema`]: schema helpers (free-form objects, compact embedded types).
 //! - [`crds`]: the generated CRDs as YAML files.
@@ -15,6 +16,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod crds;
 pub mod failover;
+pub mod reasons;
 pub mod role;
 pub mod schema;
 pub mod update_strategy;
@@ -27,6 +29,7 @@ pub use cluster::{
 pub use failover::{
     Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,
 };
+pub use reasons::Reason;
 pub use role::{
     DrainProgress, InstanceRemoval, InstanceStage, MasterSwitch, RemovalStage, ReplicasetStatus,
     ReplicasetTemplate, Role, RolePhase, RoleSpec, RoleStatus, RoleVshard, UpdateProgress,

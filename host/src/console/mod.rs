@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::api::Reason;
+
 pub use transport::{
     CHUNK_PLACEHOLDER, CommandTransport, ConsoleTransport, ExecTransport, Exit, SocketTransport,
     TransportOutput,
@@ -67,14 +69,14 @@ pub enum ConsoleError {
 }
 
 impl ConsoleError {
-    /// A short label for metrics and logs.
-    pub fn reason(&self) -> &'static str {
+    /// A label for logs (a topology call reports its own reason).
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Unreachable { .. } => "ConsoleUnreachable",
-            Self::Timeout { .. } => "ConsoleTimeout",
-            Self::Lua { .. } => "LuaError",
-            Self::ReplyTooLarge { .. } => "ConsoleReplyTooLarge",
-            Self::Protocol { .. } => "ConsoleProtocol",
+            Self::Unreachable { .. } => Reason::ConsoleUnreachable,
+            Self::Timeout { .. } => Reason::ConsoleTimeout,
+            Self::Lua { .. } => Reason::LuaError,
+            Self::ReplyTooLarge { .. } => Reason::ConsoleReplyTooLarge,
+            Self::Protocol { .. } => Reason::ConsoleProtocol,
         }
     }
 }
@@ -160,7 +162,7 @@ impl Console {
                 target = %self.transport.target(),
                 chunk = name,
                 elapsed_ms = started.elapsed().as_millis() as u64,
-                reason = e.reason(),
+                reason = e.reason().as_str(),
                 error = %e,
                 "console call failed"
             ),

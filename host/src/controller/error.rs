@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::api::Reason;
 use crate::fence::Fenced;
 use crate::strategy::PlanError;
 use crate::strategy::guard::GuardError;
@@ -38,8 +39,8 @@ pub enum Error {
     /// nowhere to go).
     #[error("{message}")]
     Blocked {
-        /// A CamelCase label.
-        reason: &'static str,
+        /// Why, as a condition and Event reason.
+        reason: Reason,
         /// What is blocked, and how to unblock it.
         message: String,
     },
@@ -59,20 +60,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// A short label for metrics and condition reasons.
-    pub fn reason(&self) -> &'static str {
+    /// The label of metrics, and the reason of conditions and Events.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Kube(kube::Error::Api(e)) if e.code == 409 => "Conflict",
+            Self::Kube(kube::Error::Api(e)) if e.code == 409 => Reason::Conflict,
             // The client's fence refused the request.
-            Self::Kube(kube::Error::Service(e)) if e.downcast_ref::<Fenced>().is_some() => "Fenced",
-            Self::Kube(_) => "KubernetesApi",
+            Self::Kube(kube::Error::Service(e)) if e.downcast_ref::<Fenced>().is_some() => {
+                Reason::Fenced
+            }
+            Self::Kube(_) => Reason::KubernetesApi,
             Self::Topology(e) => e.reason(),
-            Self::InvalidSpec { .. } => "InvalidSpec",
-            Self::MissingField(_) => "MissingField",
+            Self::InvalidSpec { .. } => Reason::InvalidSpec,
+            Self::MissingField(_) => Reason::MissingField,
             Self::Strategy(e) => e.reason(),
-            Self::Blocked { reason, .. } => reason,
-            Self::Fenced(_) => "Fenced",
-            Self::PassTimeout { .. } => "PassTimeout",
+            Self::Blocked { reason, .. } => *reason,
+            Self::Fenced(_) => Reason::Fenced,
+            Self::PassTimeout { .. } => Reason::PassTimeout,
         }
     }
 }
@@ -158,17 +161,17 @@ pub enum StrategyError {
 }
 
 impl StrategyError {
-    /// A CamelCase label for metrics, condition reasons and Events: the
+    /// The label of metrics, and the reason of conditions and Events: the
     /// engine's own, or the host's.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
             Self::Registry(e) => e.reason(),
             Self::Plan(e) => e.reason(),
             Self::Guard(e) => e.reason(),
-            Self::ConfigMapMissing { .. } | Self::KeyMissing { .. } => "ComponentNotFound",
-            Self::LoadThread(_) | Self::LoadLost(_) | Self::PinsPoisoned => "StrategyLoad",
-            Self::ChangedMidRollout { .. } => "StrategyChangedMidRollout",
-            Self::Stuck { .. } => "UpdateStuck",
+            Self::ConfigMapMissing { .. } | Self::KeyMissing { .. } => Reason::ComponentNotFound,
+            Self::LoadThread(_) | Self::LoadLost(_) | Self::PinsPoisoned => Reason::StrategyLoad,
+            Self::ChangedMidRollout { .. } => Reason::StrategyChangedMidRollout,
+            Self::Stuck { .. } => Reason::UpdateStuck,
         }
     }
 }
@@ -199,7 +202,7 @@ mod tests {
             name: "custom".into(),
             source: LoadError::Compile("bad opcode".into()),
         }));
-        assert_eq!(error.reason(), "CompileFailed");
+        assert_eq!(error.reason(), Reason::CompileFailed);
         assert_eq!(
             error.to_string(),
             "strategy \"custom\": cannot compile the component: bad opcode"
@@ -227,7 +230,7 @@ mod tests {
                 StrategyError::from(GuardError::AlreadyTerminating {
                     pod: "storage-0-x-1".into(),
                 }),
-                "AlreadyTerminating",
+                Reason::AlreadyTerminating,
                 "refused to delete storage-0-x-1: it is already terminating".to_string(),
             ),
             (
@@ -237,7 +240,7 @@ mod tests {
                     age_seconds: 700,
                     deadline: 600,
                 },
-                "UpdateStuck",
+                Reason::UpdateStuck,
                 "pod storage-0-x-1 runs the new template but has not been ready for 700s (progressDeadlineSeconds 600); the update is paused until it is".to_string(),
             ),
             (
@@ -248,7 +251,7 @@ mod tests {
                     keys: vec!["other".into()],
                     hint: "",
                 },
-                "ComponentNotFound",
+                Reason::ComponentNotFound,
                 format!(
                     "ConfigMap ns/strategy has no binaryData key \"strategy.wasm\"; keys: [\"other\"] (a ConfigMap holds at most {CONFIG_MAP_LIMIT} bytes)"
                 ),

@@ -5,10 +5,11 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use tracing::{info, warn};
 
 use super::Context;
+use crate::api::Reason;
 
 /// Publishes a Normal Event on `object` and logs it. A failure to publish
 /// is logged, never fatal: Events are a report, not state.
-pub async fn normal<K>(ctx: &Context, object: &K, reason: &str, note: String)
+pub async fn normal<K>(ctx: &Context, object: &K, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -16,7 +17,7 @@ where
 }
 
 /// Publishes a Warning Event on `object` and logs it.
-pub async fn warning<K>(ctx: &Context, object: &K, reason: &str, note: String)
+pub async fn warning<K>(ctx: &Context, object: &K, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -28,7 +29,7 @@ where
 /// own Event with its own note (the timeline reads them back). kube's
 /// recorder folds Events by reason and object and keeps the first note, so
 /// these go through a recorder of their own.
-pub async fn distinct<K>(ctx: &Context, object: &K, reason: &str, note: String)
+pub async fn distinct<K>(ctx: &Context, object: &K, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -36,11 +37,12 @@ where
     report(&recorder, object, EventType::Normal, reason, note).await;
 }
 
-async fn report<K>(recorder: &Recorder, object: &K, type_: EventType, reason: &str, note: String)
+async fn report<K>(recorder: &Recorder, object: &K, type_: EventType, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
     let name = object.meta().name.as_deref();
+    let reason = reason.as_str();
     match type_ {
         EventType::Warning => warn!(reason, note = note.as_str(), object = name, "event"),
         EventType::Normal => info!(reason, note = note.as_str(), object = name, "event"),

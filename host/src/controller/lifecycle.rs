@@ -89,7 +89,7 @@ pub(crate) async fn reconcile<R: Reconciler>(
 /// When to look at an object again after a pass failed: the failure was
 /// counted and reported by the pass; back off a few polls.
 pub(crate) fn error_policy<K>(_object: Arc<K>, error: &StepFailed, ctx: Arc<Context>) -> Action {
-    warn!(step = error.step, reason = error.source.reason(), error = %error.source, "reconcile failed");
+    warn!(step = error.step, reason = error.source.reason().as_str(), error = %error.source, "reconcile failed");
     Action::requeue(ctx.settings.poll * 3)
 }
 
@@ -150,6 +150,7 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+    use crate::api::Reason;
     use crate::controller::metrics::StepErrorLabels;
     use crate::controller::testing;
     use crate::topology::fake::FakeConnector;
@@ -176,7 +177,7 @@ mod tests {
 
     /// How a finish saw the pass end: the flow, or the failed step and its
     /// reason.
-    type Seen = Result<Flow, (&'static str, &'static str)>;
+    type Seen = Result<Flow, (&'static str, Reason)>;
 
     /// What each probe's finish saw, by probe name (tests run in parallel;
     /// each uses its own name).
@@ -219,13 +220,17 @@ mod tests {
                 let flow = match word {
                     "wait" => {
                         p.run("Wait", async {
-                            Ok(Flow::wait("Probing", "probing", Duration::from_secs(7)))
+                            Ok(Flow::wait(
+                                Reason::Scaling,
+                                "probing",
+                                Duration::from_secs(7),
+                            ))
                         })
                         .await?
                     }
                     "event" => {
                         p.run("Event", async {
-                            Ok(Flow::wait_for_event("Probing", "probing"))
+                            Ok(Flow::wait_for_event(Reason::Scaling, "probing"))
                         })
                         .await?
                     }
@@ -233,7 +238,7 @@ mod tests {
                     "fail" => {
                         p.run("Fail", async {
                             Err(Error::Blocked {
-                                reason: "Probed",
+                                reason: Reason::NowhereToDrain,
                                 message: "told to fail".into(),
                             })
                         })
@@ -290,13 +295,13 @@ mod tests {
         Arc::new(ctx)
     }
 
-    fn step_errors(ctx: &Context, step: &str, reason: &str) -> u64 {
+    fn step_errors(ctx: &Context, step: &str, reason: Reason) -> u64 {
         ctx.metrics
             .errors
             .get_or_create(&StepErrorLabels {
                 controller: "probe".into(),
                 step: step.into(),
-                reason: reason.into(),
+                reason: reason.as_str().into(),
             })
             .get()
     }
@@ -307,7 +312,7 @@ mod tests {
         name: &str,
         steps: &str,
         finish: &str,
-    ) -> Result<Action, (&'static str, &'static str)> {
+    ) -> Result<Action, (&'static str, Reason)> {
         reconcile::<ProbePass>(probe(name, steps, finish), ctx.clone())
             .await
             .map_err(|failed| (failed.step, failed.source.reason()))
@@ -324,7 +329,7 @@ mod tests {
         ctx: &Arc<Context>,
         name: &str,
         steps: &str,
-        failed: (&'static str, &'static str),
+        failed: (&'static str, Reason),
     ) {
         assert_eq!(pass(ctx, name, steps, "ok").await, Err(failed));
         assert_eq!(seen(name), Some(Err(failed)));
@@ -356,7 +361,7 @@ mod tests {
             matches!(
                 seen,
                 Some(Ok(Flow::Wait {
-                    reason: "Probing",
+                    reason: Reason::Scaling,
                     ..
                 }))
             ),
@@ -383,7 +388,13 @@ mod tests {
     #[tokio::test]
     async fn a_failed_step_is_finished_then_backs_off() {
         let ctx = context(Duration::from_secs(5));
-        fails_finished(&ctx, "failing", "next,fail,next", ("Fail", "Probed")).await;
+        fails_finished(
+            &ctx,
+            "failing",
+            "next,fail,next",
+            ("Fail", Reason::NowhereToDrain),
+        )
+        .await;
         let failed = StepFailed {
             step: "Fail",
             source: Error::MissingField("namespace"),
@@ -397,7 +408,7 @@ mod tests {
     #[tokio::test]
     async fn a_pass_out_of_time_still_writes_its_status() {
         let ctx = context(Duration::from_millis(30));
-        fails_finished(&ctx, "hung", "next,hang", ("Hang", "PassTimeout")).await;
+        fails_finished(&ctx, "hung", "next,hang", ("Hang", Reason::PassTimeout)).await;
     }
 
     /// The status write has a deadline of its own, and failing it fails the
@@ -406,9 +417,9 @@ mod tests {
     async fn a_status_write_that_fails_or_hangs_fails_the_pass() {
         let ctx = context(Duration::from_millis(30));
         let hung = pass(&ctx, "unwritten", "next", "hang").await;
-        assert_eq!(hung, Err(("UpdateStatus", "PassTimeout")));
+        assert_eq!(hung, Err(("UpdateStatus", Reason::PassTimeout)));
         let refused = pass(&ctx, "refused", "wait", "fail").await;
-        assert_eq!(refused, Err(("UpdateStatus", "MissingField")));
+        assert_eq!(refused, Err(("UpdateStatus", Reason::MissingField)));
     }
 
     #[tokio::test]
@@ -433,13 +444,16 @@ mod tests {
         assert_eq!(action_after(&settings, &Flow::Next), resync);
         assert_eq!(action_after(&settings, &Flow::Stop), resync);
         assert_eq!(
-            action_after(&settings, &Flow::wait_for_event("Waiting", "for an event")),
+            action_after(
+                &settings,
+                &Flow::wait_for_event(Reason::PodsNotReady, "for an event")
+            ),
             resync
         );
         assert_eq!(
             action_after(
                 &settings,
-                &Flow::wait("Waiting", "for pods", Duration::from_secs(4))
+                &Flow::wait(Reason::PodsNotReady, "for pods", Duration::from_secs(4))
             ),
             Action::requeue(Duration::from_secs(4))
         );

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Context, Error, events};
+use crate::api::Reason;
 use crate::resources::apply::{self, Applied};
 
 /// Applies `desired` (skipped when unchanged, see [`apply::apply`]) and
@@ -16,7 +17,7 @@ pub async fn apply_and_report<K, O>(
     ctx: &Context,
     owner: &O,
     desired: K,
-    reason: &str,
+    reason: Reason,
 ) -> Result<Applied, Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>

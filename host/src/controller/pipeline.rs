@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use super::Error;
 use super::metrics::{Metrics, StepErrorLabels};
+use crate::api::Reason;
 use crate::fence::Fence;
 
 /// How a pass goes on after a step.
@@ -24,8 +25,8 @@ pub enum Flow {
     /// End the pass: waiting on something that will change on its own
     /// (looked at again after `after`, or on the next watch event).
     Wait {
-        /// Why, as a condition reason (`WaitingForRoles`, ...).
-        reason: &'static str,
+        /// Why, as a condition reason.
+        reason: Reason,
         /// For humans.
         message: String,
         /// When to look again; `None`: only on a watch event.
@@ -37,7 +38,7 @@ pub enum Flow {
 
 impl Flow {
     /// Waiting, looked at again after `after`.
-    pub fn wait(reason: &'static str, message: impl Into<String>, after: Duration) -> Self {
+    pub fn wait(reason: Reason, message: impl Into<String>, after: Duration) -> Self {
         Self::Wait {
             reason,
             message: message.into(),
@@ -46,7 +47,7 @@ impl Flow {
     }
 
     /// Waiting for a watch event.
-    pub fn wait_for_event(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn wait_for_event(reason: Reason, message: impl Into<String>) -> Self {
         Self::Wait {
             reason,
             message: message.into(),
@@ -153,7 +154,7 @@ impl<'a> Pipeline<'a> {
             .get_or_create(&StepErrorLabels {
                 controller: self.controller.into(),
                 step: step.into(),
-                reason: source.reason().into(),
+                reason: source.reason().as_str().into(),
             })
             .inc();
         StepFailed { step, source }
@@ -178,13 +179,13 @@ mod tests {
 
     use super::*;
 
-    fn errors(metrics: &Metrics, step: &str, reason: &str) -> u64 {
+    fn errors(metrics: &Metrics, step: &str, reason: Reason) -> u64 {
         metrics
             .errors
             .get_or_create(&StepErrorLabels {
                 controller: "role".into(),
                 step: step.into(),
-                reason: reason.into(),
+                reason: reason.as_str().into(),
             })
             .get()
     }
@@ -210,7 +211,7 @@ mod tests {
             matches!(failed.source, Error::PassTimeout { limit } if limit == Duration::from_millis(20)),
             "{failed}"
         );
-        assert_eq!(errors(&metrics, "JoinTopology", "PassTimeout"), 1);
+        assert_eq!(errors(&metrics, "JoinTopology", Reason::PassTimeout), 1);
     }
 
     #[tokio::test]
@@ -233,8 +234,8 @@ mod tests {
             .await
             .expect_err("fenced");
         assert!(!ran.load(Ordering::SeqCst), "the step ran");
-        assert_eq!(failed.source.reason(), "Fenced");
-        assert_eq!(errors(&metrics, "RollingUpdate", "Fenced"), 1);
+        assert_eq!(failed.source.reason(), Reason::Fenced);
+        assert_eq!(errors(&metrics, "RollingUpdate", Reason::Fenced), 1);
     }
 
     /// A step that fails because its client refused a write once the fence
@@ -253,6 +254,6 @@ mod tests {
             })
             .await
             .expect_err("fenced");
-        assert_eq!(failed.source.reason(), "Fenced");
+        assert_eq!(failed.source.reason(), Reason::Fenced);
     }
 }

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::pipeline::{Flow, StepFailed};
 use super::{Context, Error};
+use crate::api::Reason;
 use crate::api::conditions::{self, DEGRADED, NewCondition, PROGRESSING, READY, Status};
 use crate::resources::apply::FIELD_MANAGER;
 
@@ -29,7 +30,7 @@ pub fn set_conditions(
     generation: Option<i64>,
 ) {
     let now = Timestamp::now();
-    let mut put = |type_: &str, status: Status, reason: &str, message: &str| {
+    let mut put = |type_: &str, status: Status, reason: Reason, message: &str| {
         conditions::set(
             list,
             &NewCondition {
@@ -47,18 +48,23 @@ pub fn set_conditions(
             put(
                 READY,
                 Status::True,
-                "Converged",
+                Reason::Converged,
                 "everything in the spec is in place",
             );
-            put(PROGRESSING, Status::False, "Converged", "nothing to do");
-            put(DEGRADED, Status::False, "Converged", "no failure");
+            put(
+                PROGRESSING,
+                Status::False,
+                Reason::Converged,
+                "nothing to do",
+            );
+            put(DEGRADED, Status::False, Reason::Converged, "no failure");
         }
         Ok(Flow::Wait {
             reason, message, ..
         }) => {
-            put(READY, Status::False, reason, message);
-            put(PROGRESSING, Status::True, reason, message);
-            put(DEGRADED, Status::False, "NoFailure", "no failure");
+            put(READY, Status::False, *reason, message);
+            put(PROGRESSING, Status::True, *reason, message);
+            put(DEGRADED, Status::False, Reason::NoFailure, "no failure");
         }
         Err(failed) => {
             let message = failed.to_string();

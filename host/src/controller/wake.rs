@@ -88,7 +88,7 @@ mod tests {
                         conditions: vec![Condition {
                             type_: "Progressing".into(),
                             status: "True".into(),
-                            reason: "Scaling".into(),
+                            reason: crate::api::Reason::Scaling.as_str().into(),
                             message: "storage-2 to drain (42 buckets left)".into(),
                             last_transition_time: Time(Timestamp::now()),
                             observed_generation: Some(3),

@@ -334,7 +334,7 @@ async fn a_stalled_renewal_stops_the_leaders_writes_before_the_lease_can_be_take
             Ok(_) => sent.push(at),
             // What a step sees: a Kubernetes error whose reason is Fenced.
             Err(e) => match crate::controller::Error::from(e) {
-                e if e.reason() == "Fenced" => refused.push(at),
+                e if e.reason() == crate::api::Reason::Fenced => refused.push(at),
                 e => panic!("unexpected error at {at:?}: {e}"),
             },
         }

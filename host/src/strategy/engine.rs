@@ -18,6 +18,7 @@ use super::planner::{PlanError, Planner};
 use super::sandbox::{CallLog, EpochTicker, HostState, SandboxLimits, deadline_ticks};
 use super::validate::{self, InvalidComponent};
 use super::wasi_stub::{self, DeniedCall};
+use crate::api::Reason;
 
 /// Compiled components kept in memory; the oldest is dropped beyond this.
 const MAX_LOADED: usize = 64;
@@ -77,14 +78,14 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// A short CamelCase label for metrics, conditions and Events.
-    pub fn reason(&self) -> &'static str {
+    /// The label of metrics, and the reason of conditions and Events.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Invalid(_) => "InvalidComponent",
-            Self::DigestMismatch { .. } => "DigestMismatch",
-            Self::Compile(_) => "CompileFailed",
-            Self::Link(_) => "LinkFailed",
-            Self::Describe(_) | Self::BadInfo(_) => "DescribeFailed",
+            Self::Invalid(_) => Reason::InvalidComponent,
+            Self::DigestMismatch { .. } => Reason::DigestMismatch,
+            Self::Compile(_) => Reason::CompileFailed,
+            Self::Link(_) => Reason::LinkFailed,
+            Self::Describe(_) | Self::BadInfo(_) => Reason::DescribeFailed,
         }
     }
 }

@@ -13,6 +13,8 @@ use std::collections::HashSet;
 
 use strategy_sdk::{Action, Decision, PodRef, ReplicaSet, RoleView};
 
+use crate::api::Reason;
+
 /// The longest wait a decision may ask for. The host plans again on every pod
 /// event anyway; a longer wait would only hide a stuck strategy.
 pub const MAX_WAIT_SECONDS: u32 = strategy_sdk::rollout::MAX_WAIT_SECONDS;
@@ -118,18 +120,18 @@ pub enum GuardError {
 }
 
 impl GuardError {
-    /// A CamelCase label for metrics, condition reasons and Events.
-    pub fn reason(&self) -> &'static str {
+    /// The label of metrics, and the reason of conditions and Events.
+    pub fn reason(&self) -> Reason {
         match self {
-            GuardError::UnknownPod { .. } => "UnknownPod",
-            GuardError::BudgetExceeded { .. } => "BudgetExceeded",
-            GuardError::MasterDeletion { .. } => "MasterDeletion",
-            GuardError::BadSwitchTarget { .. } => "BadSwitchTarget",
-            GuardError::DuplicateTarget { .. } => "DuplicateTarget",
-            GuardError::AlreadyTerminating { .. } => "AlreadyTerminating",
-            GuardError::WaitTooLong { .. } => "WaitTooLong",
-            GuardError::TooManyActions { .. } => "TooManyActions",
-            GuardError::PrematureDone { .. } => "PrematureDone",
+            GuardError::UnknownPod { .. } => Reason::UnknownPod,
+            GuardError::BudgetExceeded { .. } => Reason::BudgetExceeded,
+            GuardError::MasterDeletion { .. } => Reason::MasterDeletion,
+            GuardError::BadSwitchTarget { .. } => Reason::BadSwitchTarget,
+            GuardError::DuplicateTarget { .. } => Reason::DuplicateTarget,
+            GuardError::AlreadyTerminating { .. } => Reason::AlreadyTerminating,
+            GuardError::WaitTooLong { .. } => Reason::WaitTooLong,
+            GuardError::TooManyActions { .. } => Reason::TooManyActions,
+            GuardError::PrematureDone { .. } => Reason::PrematureDone,
         }
     }
 }
@@ -341,7 +343,7 @@ mod tests {
         let view = RoleView::sample(2, 3);
         for bad in [at(2, 0), at(0, 3)] {
             let e = refused(&view, vec![Action::Wait(1), Action::DeletePod(bad)]);
-            assert_eq!(e.reason(), "UnknownPod");
+            assert_eq!(e.reason(), Reason::UnknownPod);
             assert!(e.to_string().contains("action 1"), "{e}");
         }
         let e = refused(&view, vec![Action::SwitchMaster(at(7, 7))]);
@@ -376,12 +378,12 @@ mod tests {
             &view,
             vec![Action::DeletePod(at(0, 1)), Action::DeletePod(at(0, 2))],
         );
-        assert_eq!(e.reason(), "BudgetExceeded");
+        assert_eq!(e.reason(), Reason::BudgetExceeded);
         // Missing pods count too.
         let mut view = RoleView::sample(1, 3);
         view.replicasets[0].desired_replicas = 4;
         let e = refused(&view, vec![Action::DeletePod(at(0, 2))]);
-        assert_eq!(e.reason(), "BudgetExceeded");
+        assert_eq!(e.reason(), Reason::BudgetExceeded);
         // Budgets are per replica set.
         let view = RoleView::sample(2, 2);
         let d = decision(vec![
@@ -409,7 +411,7 @@ mod tests {
             &view,
             vec![Action::SwitchMaster(at(0, 1)), Action::DeletePod(at(0, 0))],
         );
-        assert_eq!(e.reason(), "MasterDeletion");
+        assert_eq!(e.reason(), Reason::MasterDeletion);
         // With no serving peer the master may go (a one-pod replica set).
         view.pod_mut(0, 1).ready = false;
         view.max_unavailable = 2;
@@ -435,7 +437,7 @@ mod tests {
             (2, "not healthy"),
         ] {
             let e = refused(&view, vec![Action::SwitchMaster(at(0, target))]);
-            assert_eq!(e.reason(), "BadSwitchTarget");
+            assert_eq!(e.reason(), Reason::BadSwitchTarget);
             assert!(e.to_string().contains(why), "{e}");
         }
         view.pod_mut(0, 1).ready = true;
@@ -484,7 +486,7 @@ mod tests {
             &view,
             vec![Action::SwitchMaster(at(0, 2)), Action::DeletePod(at(0, 2))],
         );
-        assert_eq!(e.reason(), "DuplicateTarget");
+        assert_eq!(e.reason(), Reason::DuplicateTarget);
     }
 
     #[test]
@@ -506,7 +508,7 @@ mod tests {
         let d = decision(vec![Action::Wait(MAX_WAIT_SECONDS)]);
         assert_eq!(check(&view, &d), Ok(()));
         let e = refused(&view, vec![Action::Wait(MAX_WAIT_SECONDS + 1)]);
-        assert_eq!(e.reason(), "WaitTooLong");
+        assert_eq!(e.reason(), Reason::WaitTooLong);
         assert!(e.to_string().contains("3601"), "{e}");
     }
 
@@ -536,7 +538,7 @@ mod tests {
             ..Decision::default()
         };
         let e = check(&view, &done(vec![])).unwrap_err();
-        assert_eq!(e.reason(), "PrematureDone");
+        assert_eq!(e.reason(), Reason::PrematureDone);
         assert!(
             e.to_string().contains("r-0-0 still runs the old revision"),
             "{e}"
@@ -545,6 +547,6 @@ mod tests {
         view.pod_mut(0, 1).updated = true;
         assert_eq!(check(&view, &done(vec![Action::Wait(5)])), Ok(()));
         let e = check(&view, &done(vec![Action::SwitchMaster(at(0, 1))])).unwrap_err();
-        assert_eq!(e.reason(), "PrematureDone");
+        assert_eq!(e.reason(), Reason::PrematureDone);
     }
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use strategy_sdk::{Decision, RoleView};
 
+use crate::api::Reason;
+
 /// A strategy ready to plan: a loaded wasm component or a native built-in.
 pub trait Planner {
     /// Decide the next actions for `view`.
@@ -54,18 +56,18 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    /// A short CamelCase label for metrics, conditions and Events.
-    pub fn reason(&self) -> &'static str {
+    /// The label of metrics, and the reason of conditions and Events.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Rejected(_) => "StrategyRejected",
-            Self::Deadline(_) => "StrategyDeadline",
-            Self::MemoryLimit { .. } => "StrategyMemoryLimit",
-            Self::StackOverflow => "StrategyStackOverflow",
-            Self::Panicked(_) => "StrategyPanicked",
-            Self::Trap(_) => "StrategyTrapped",
-            Self::Denied(_) => "StrategyDeniedCall",
-            Self::OutputTooLarge { .. } => "StrategyOutputTooLarge",
-            Self::Instantiate(_) => "StrategyInstantiate",
+            Self::Rejected(_) => Reason::StrategyRejected,
+            Self::Deadline(_) => Reason::StrategyDeadline,
+            Self::MemoryLimit { .. } => Reason::StrategyMemoryLimit,
+            Self::StackOverflow => Reason::StrategyStackOverflow,
+            Self::Panicked(_) => Reason::StrategyPanicked,
+            Self::Trap(_) => Reason::StrategyTrapped,
+            Self::Denied(_) => Reason::StrategyDeniedCall,
+            Self::OutputTooLarge { .. } => Reason::StrategyOutputTooLarge,
+            Self::Instantiate(_) => Reason::StrategyInstantiate,
         }
     }
 }

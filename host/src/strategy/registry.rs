@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::builtin;
 use super::engine::{LoadError, StrategyEngine, WasmStrategy};
+use crate::api::Reason;
 
 /// Where a custom component lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,13 +122,13 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// A short CamelCase label for metrics, conditions and Events.
-    pub fn reason(&self) -> &'static str {
+    /// The label of metrics, and the reason of conditions and Events.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Unknown { .. } => "UnknownStrategy",
-            Self::Source(_) => "StrategySourceUnavailable",
+            Self::Unknown { .. } => Reason::UnknownStrategy,
+            Self::Source(_) => Reason::StrategySourceUnavailable,
             Self::Load { source, .. } => source.reason(),
-            Self::NameMismatch { .. } => "StrategyNameMismatch",
+            Self::NameMismatch { .. } => Reason::StrategyNameMismatch,
         }
     }
 }

@@ -147,9 +147,8 @@ pub async fn collect(client: Client, namespace: &str) -> Result<Vec<Record>, Tim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::notes::{
-        REASON_MASTER_SWITCHED, REASON_POD_DELETED, master_switched_note, pod_deleted_note,
-    };
+    use crate::api::Reason;
+    use crate::timeline::notes::{master_switched_note, pod_deleted_note};
     use crate::timeline::render;
     use k8s_openapi::api::core::v1::{ObjectReference, PodCondition, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -206,12 +205,12 @@ mod tests {
     fn a_rolled_pod_and_an_untouched_one() {
         let events = [
             event(
-                REASON_POD_DELETED,
+                Reason::PodDeleted.as_str(),
                 pod_deleted_note("s-0-1", "s-0", "a", "b"),
                 100,
             ),
             event(
-                REASON_MASTER_SWITCHED,
+                Reason::MasterSwitched.as_str(),
                 master_switched_note("s-0", "s-0-0", "s-0-1"),
                 120,
             ),

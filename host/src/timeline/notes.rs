@@ -3,17 +3,20 @@
 //! writes them) and the timeline tools (which read them back), so both use
 //! the functions here.
 //!
+//! The Events' reasons are [`Reason::PodDeleted`], [`Reason::MasterSwitched`]
+//! and [`Reason::UpdateStep`].
+//!
 //! Names of pods and StatefulSets are DNS names (no spaces), which is what
 //! makes the formats unambiguous. An unknown revision or master is written
 //! as [`UNKNOWN`] and read back as an empty string.
 
-/// Reason of the Event written when the operator deletes a pod to update it.
-pub const REASON_POD_DELETED: &str = "PodDeleted";
-/// Reason of the Event written when the operator switches a replica set's
-/// master.
-pub const REASON_MASTER_SWITCHED: &str = "MasterSwitched";
-/// Reason of the Event written with the strategy's message at every step.
-pub const REASON_UPDATE_STEP: &str = "UpdateStep";
+use crate::api::Reason;
+
+/// [`Reason::PodDeleted`] as text, for tests outside the crate that write
+/// such Events by hand (`tests/harness`).
+pub const REASON_POD_DELETED: &str = Reason::PodDeleted.as_str();
+/// [`Reason::UpdateStep`] as text, for the same tests.
+pub const REASON_UPDATE_STEP: &str = Reason::UpdateStep.as_str();
 
 /// How an unknown (empty) revision or master is written in a note.
 pub const UNKNOWN: &str = "?";

@@ -184,7 +184,7 @@ Role storage (Updating, strategy SwitchMasterUpdate)
             status.conditions = vec![Condition {
                 type_: PROGRESSING.into(),
                 status: "True".into(),
-                reason: "Scaling".into(),
+                reason: crate::api::Reason::Scaling.as_str().into(),
                 message: "waiting for storage-1-7dfd9f68f to drain".into(),
                 last_transition_time: at(0),
                 observed_generation: None,

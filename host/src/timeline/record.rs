@@ -26,11 +26,9 @@ use kube::api::Api;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tracing::{debug, info, warn};
 
-use super::notes::{
-    REASON_MASTER_SWITCHED, REASON_POD_DELETED, REASON_UPDATE_STEP, parse_master_switched_note,
-    parse_pod_deleted_note,
-};
+use super::notes::{parse_master_switched_note, parse_pod_deleted_note};
 use super::{Kind, REVISION_LABEL, Record, TimelineError, write_record};
+use crate::api::Reason;
 use crate::resources::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
 
 /// Detail of the records of pods that were there when recording started.
@@ -210,12 +208,12 @@ pub fn about_role(event: &CoreEvent) -> bool {
 /// The record an operator Event stands for, stamped `t`; `None` for other
 /// reasons and for notes that do not parse.
 pub fn record_from_event(event: &CoreEvent, t: Timestamp) -> Option<Record> {
-    let reason = event.reason.as_deref()?;
+    let reason: Reason = event.reason.as_deref()?.parse().ok()?;
     let note = event.message.clone().unwrap_or_default();
     let mut record = Record::new(t, Kind::Step);
     record.role = event.involved_object.name.clone().unwrap_or_default();
     match reason {
-        REASON_POD_DELETED => {
+        Reason::PodDeleted => {
             let Some(parsed) = parse_pod_deleted_note(&note) else {
                 debug!(note, "a PodDeleted note in an unknown format");
                 return None;
@@ -225,7 +223,7 @@ pub fn record_from_event(event: &CoreEvent, t: Timestamp) -> Option<Record> {
             record.replicaset = parsed.replicaset;
             record.revision = parsed.old_revision;
         }
-        REASON_MASTER_SWITCHED => {
+        Reason::MasterSwitched => {
             let Some(parsed) = parse_master_switched_note(&note) else {
                 debug!(note, "a MasterSwitched note in an unknown format");
                 return None;
@@ -234,7 +232,7 @@ pub fn record_from_event(event: &CoreEvent, t: Timestamp) -> Option<Record> {
             record.pod = parsed.new;
             record.replicaset = parsed.replicaset;
         }
-        REASON_UPDATE_STEP => {}
+        Reason::UpdateStep => {}
         _ => return None,
     }
     record.detail = note;
@@ -522,25 +520,25 @@ mod tests {
         let mut t = EventTracker::new();
         t.apply(watcher::Event::Init, at(0));
         let out = t.apply(
-            watcher::Event::InitApply(event("e1", REASON_POD_DELETED, &deleted, 1)),
+            watcher::Event::InitApply(event("e1", Reason::PodDeleted.as_str(), &deleted, 1)),
             at(0),
         );
         assert!(out.is_empty());
         t.apply(watcher::Event::InitDone, at(0));
         // A repeat of a historic Event: its note is the old one, skipped.
         let out = t.apply(
-            watcher::Event::Apply(event("e1", REASON_POD_DELETED, &deleted, 2)),
+            watcher::Event::Apply(event("e1", Reason::PodDeleted.as_str(), &deleted, 2)),
             at(1),
         );
         assert!(out.is_empty());
         // A new Event is recorded once, whatever its series does later.
         let out = t.apply(
-            watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 1)),
+            watcher::Event::Apply(event("e7", Reason::PodDeleted.as_str(), &deleted, 1)),
             at(2),
         );
         assert_eq!(kinds(&out), [(Kind::Deleted, "storage-0-x-1", "r1")]);
         let again = t.apply(
-            watcher::Event::Apply(event("e7", REASON_POD_DELETED, &deleted, 2)),
+            watcher::Event::Apply(event("e7", Reason::PodDeleted.as_str(), &deleted, 2)),
             at(3),
         );
         assert!(again.is_empty());
@@ -556,27 +554,32 @@ mod tests {
         t.apply(watcher::Event::InitDone, at(0));
         let switched = master_switched_note("storage-0-x", "storage-0-x-0", "storage-0-x-1");
         let out = t.apply(
-            watcher::Event::Apply(event("e2", REASON_MASTER_SWITCHED, &switched, 1)),
+            watcher::Event::Apply(event("e2", Reason::MasterSwitched.as_str(), &switched, 1)),
             at(1),
         );
         assert_eq!(kinds(&out), [(Kind::Master, "storage-0-x-1", "")]);
         let out = t.apply(
-            watcher::Event::Apply(event("e3", REASON_UPDATE_STEP, "waiting for <x>", 1)),
+            watcher::Event::Apply(event(
+                "e3",
+                Reason::UpdateStep.as_str(),
+                "waiting for <x>",
+                1,
+            )),
             at(2),
         );
         assert_eq!(kinds(&out), [(Kind::Step, "", "")]);
         assert_eq!(out[0].detail, "waiting for <x>");
         let out = t.apply(
-            watcher::Event::Apply(event("e4", "Bootstrapped", "done", 1)),
+            watcher::Event::Apply(event("e4", Reason::VshardBootstrapped.as_str(), "done", 1)),
             at(3),
         );
         assert!(out.is_empty());
         let out = t.apply(
-            watcher::Event::Apply(event("e5", REASON_POD_DELETED, "garbled", 1)),
+            watcher::Event::Apply(event("e5", Reason::PodDeleted.as_str(), "garbled", 1)),
             at(3),
         );
         assert!(out.is_empty());
-        let mut rbac = event("e6", REASON_UPDATE_STEP, "x", 1);
+        let mut rbac = event("e6", Reason::UpdateStep.as_str(), "x", 1);
         rbac.involved_object.api_version = Some("rbac.authorization.k8s.io/v1".into());
         assert!(t.apply(watcher::Event::Apply(rbac), at(4)).is_empty());
     }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::api::Reason;
 use crate::api::cluster::Console;
 
 pub use types::{
@@ -71,13 +72,13 @@ pub enum TopologyError {
 }
 
 impl TopologyError {
-    /// A short label for metrics and condition reasons.
-    pub fn reason(&self) -> &'static str {
+    /// The label of metrics, and the reason of conditions and Events.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Unreachable { .. } => "ConsoleUnreachable",
-            Self::Timeout { .. } => "ConsoleTimeout",
-            Self::Refused { .. } => "CartridgeRefused",
-            Self::Protocol { .. } => "ConsoleProtocol",
+            Self::Unreachable { .. } => Reason::ConsoleUnreachable,
+            Self::Timeout { .. } => Reason::ConsoleTimeout,
+            Self::Refused { .. } => Reason::CartridgeRefused,
+            Self::Protocol { .. } => Reason::ConsoleProtocol,
         }
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::ClusterPass;
 use super::leader::{self, Leader};
+use crate::api::Reason;
 use crate::api::cluster::{AppliedSettings, ClusterPhase};
 use crate::api::failover::{Failover, FailoverMode, StateProvider};
 use crate::api::role::{Role, RolePhase};
@@ -49,7 +50,7 @@ pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Res
         }
         if let Some(other) = refs.iter().find(|r| r.controller == Some(true)) {
             return Ok(Flow::wait_for_event(
-                "RoleOwnedElsewhere",
+                Reason::RoleOwnedElsewhere,
                 format!("Role {name} belongs to {} {}", other.kind, other.name),
             ));
         }
@@ -67,7 +68,7 @@ pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Res
         events::normal(
             ctx,
             pass.cluster.as_ref(),
-            "RoleAdopted",
+            Reason::RoleAdopted,
             format!("Role {name} is now owned by Cluster {}", pass.name),
         )
         .await;
@@ -87,7 +88,7 @@ pub async fn sync_cluster_wide_service(
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("uid"))?;
     let desired = service::client(&pass.namespace, &pass.name, owner);
-    owned::apply_and_report(ctx, pass.cluster.as_ref(), desired, "ServiceApplied").await?;
+    owned::apply_and_report(ctx, pass.cluster.as_ref(), desired, Reason::ServiceApplied).await?;
     Ok(Flow::Next)
 }
 
@@ -102,7 +103,7 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
         .collect();
     if !missing.is_empty() {
         return Ok(Flow::wait_for_event(
-            "WaitingForRoles",
+            Reason::WaitingForRoles,
             format!("Roles not found: {}", missing.join(", ")),
         ));
     }
@@ -120,7 +121,7 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
         if !not_ready.is_empty() {
             pass.status.phase = ClusterPhase::Pending;
             return Ok(Flow::wait_for_event(
-                "WaitingForRoles",
+                Reason::WaitingForRoles,
                 format!("Roles not ready yet: {}", not_ready.join(", ")),
             ));
         }
@@ -174,7 +175,7 @@ pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, E
                 events::normal(
                     ctx,
                     pass.cluster.as_ref(),
-                    "LeaderChosen",
+                    Reason::LeaderChosen,
                     format!("topology changes go through {pod}"),
                 )
                 .await;
@@ -184,12 +185,12 @@ pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, E
             Ok(Flow::Next)
         }
         Leader::NoneReady => Ok(Flow::wait(
-            "NoReadyInstance",
+            Reason::NoReadyInstance,
             "no instance of the cluster is ready",
             ctx.settings.poll,
         )),
         Leader::NoneAnswered(why) => Ok(Flow::wait(
-            "LeaderUnavailable",
+            Reason::LeaderUnavailable,
             format!("no ready instance answered as a cluster member: {why}"),
             ctx.settings.poll,
         )),
@@ -246,7 +247,7 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
         events::normal(
             ctx,
             pass.cluster.as_ref(),
-            "TopologyJoined",
+            Reason::TopologyJoined,
             format!(
                 "joined {} replica sets with {instances} instances",
                 edit.replicasets.len()
@@ -266,7 +267,7 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
         events::normal(
             ctx,
             pass.cluster.as_ref(),
-            "VshardBootstrapped",
+            Reason::VshardBootstrapped,
             "buckets created".into(),
         )
         .await;
@@ -350,7 +351,7 @@ pub async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flo
         events::normal(
             ctx,
             pass.cluster.as_ref(),
-            "FailoverConfigured",
+            Reason::FailoverConfigured,
             format!("failover mode {}", want.mode),
         )
         .await;
@@ -382,7 +383,7 @@ pub async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow,
         events::normal(
             ctx,
             pass.cluster.as_ref(),
-            "ConfigApplied",
+            Reason::ConfigApplied,
             format!("clusterwide config sections patched: {}", names.join(", ")),
         )
         .await;

@@ -158,7 +158,7 @@ async fn no_ready_pod_means_waiting_not_failing() {
     let ctx = testing::context(FakeConnector::new());
     let mut pass = pass(false);
     match steps::get_leader(&ctx, &mut pass).await.expect("step") {
-        Flow::Wait { reason, .. } => assert_eq!(reason, "NoReadyInstance"),
+        Flow::Wait { reason, .. } => assert_eq!(reason, crate::api::Reason::NoReadyInstance),
         other => panic!("{other:?}"),
     }
 }

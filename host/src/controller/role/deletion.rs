@@ -17,6 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::RolePass;
+use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::Role;
 use crate::controller::pipeline::Flow;
@@ -271,7 +272,7 @@ pub async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
     match decide(facts) {
         Deletion::Release(why) => release(ctx, pass, why).await,
         Deletion::AfterRouters { left } => Ok(Flow::wait(
-            "Deleting",
+            Reason::Deleting,
             format!(
                 "its Cluster is being deleted: {left} Roles without data (routers) go first, so that no request reaches this Role's storage as it goes"
             ),
@@ -287,7 +288,7 @@ pub async fn release_when_gone(ctx: &Context, pass: &mut RolePass) -> Result<Flo
     match decide(facts(pass, Some(left))) {
         Deletion::Release(why) => release(ctx, pass, why).await,
         _ => Ok(Flow::wait(
-            "Deleting",
+            Reason::Deleting,
             format!("waiting for {left} StatefulSets to go"),
             ctx.settings.poll,
         )),
@@ -313,7 +314,7 @@ async fn release(ctx: &Context, pass: &RolePass, why: Release) -> Result<Flow, E
         Patched::Gone => return Ok(Flow::Stop),
         Patched::Changed => {
             return Ok(Flow::wait(
-                "Deleting",
+                Reason::Deleting,
                 "the Role's finalizers changed meanwhile",
                 ctx.settings.poll,
             ));
@@ -321,9 +322,9 @@ async fn release(ctx: &Context, pass: &RolePass, why: Release) -> Result<Flow, E
     }
     let note = format!("Role released: {}", why.note());
     if why == Release::Forced {
-        events::warning(ctx, pass.role.as_ref(), "ForceDeleted", note).await;
+        events::warning(ctx, pass.role.as_ref(), Reason::ForceDeleted, note).await;
     } else {
-        events::normal(ctx, pass.role.as_ref(), "Deleted", note).await;
+        events::normal(ctx, pass.role.as_ref(), Reason::Deleted, note).await;
     }
     Ok(Flow::Stop)
 }

@@ -10,6 +10,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 
 use super::cartridge::Answer;
 use super::scaling::{Op, Plan};
+use crate::api::Reason;
 use crate::api::role::{MasterSwitch, Role};
 use crate::controller::{Context, Error, events};
 use crate::resources::epochs;
@@ -85,7 +86,7 @@ async fn perform(
             events::normal(
                 ctx,
                 role,
-                "DrainStarted",
+                Reason::DrainStarted,
                 format!("replica set {name}: weight 0, its buckets move away"),
             )
             .await;
@@ -96,7 +97,7 @@ async fn perform(
             events::normal(
                 ctx,
                 role,
-                "DrainCancelled",
+                Reason::DrainCancelled,
                 format!("replica set {name} is wanted again: weight {weight}"),
             )
             .await;
@@ -135,12 +136,12 @@ async fn perform(
             }
             let (reason, note) = if *whole {
                 (
-                    "ReplicasetExpelled",
+                    Reason::ReplicasetExpelled,
                     format!("replica set {statefulset} drained and expelled"),
                 )
             } else {
                 (
-                    "InstancesExpelled",
+                    Reason::InstancesExpelled,
                     format!(
                         "expelled {} instances of {statefulset} removed by scaling down",
                         uuids.len()
@@ -167,7 +168,7 @@ async fn perform(
                 events::normal(
                     ctx,
                     role,
-                    "VolumesDeleted",
+                    Reason::VolumesDeleted,
                     format!(
                         "{deleted} volume claims of {statefulset} deleted: Cartridge confirmed their instances expelled"
                     ),
@@ -186,7 +187,7 @@ async fn perform(
             events::normal(
                 ctx,
                 role,
-                "StatefulSetDeleted",
+                Reason::StatefulSetDeleted,
                 format!("StatefulSet {name} deleted (its replica set is out of the topology)"),
             )
             .await;

@@ -12,6 +12,7 @@ use kube::{Api, Resource, ResourceExt};
 use super::cartridge::CartridgeView;
 use super::scaling::{self, StatefulSetFacts};
 use super::{RolePass, scaling_exec};
+use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::{DrainProgress, RemovalStage, ReplicasetStatus, RolePhase, RoleStatus};
 use crate::controller::members;
@@ -65,7 +66,7 @@ pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
         // Nothing to drain into: the deletion lets the Role go.
         None if pass.deleting => Ok(Flow::Next),
         None => Ok(Flow::wait_for_event(
-            "NoCluster",
+            Reason::NoCluster,
             format!("no Cluster in {} lists Role {}", pass.namespace, pass.name),
         )),
     }
@@ -103,7 +104,7 @@ fn owner(
 pub async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = cluster_name(pass)?;
     let desired = service::headless(&pass.namespace, &cluster, &pass.name, owner(pass)?);
-    owned::apply_and_report(ctx, pass.role.as_ref(), desired, "ServiceApplied").await?;
+    owned::apply_and_report(ctx, pass.role.as_ref(), desired, Reason::ServiceApplied).await?;
     Ok(Flow::Next)
 }
 
@@ -266,7 +267,7 @@ pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
             .find(|w| matches!(w, scaling::Wait::NowhereToGo { .. }))
     {
         return Err(Error::Blocked {
-            reason: "NowhereToDrain",
+            reason: Reason::NowhereToDrain,
             message: format!(
                 "the deletion waits: {stuck}; add storage replica sets elsewhere, or annotate the Role {}=true to delete it without draining (its data is lost)",
                 super::deletion::FORCE_DELETE
@@ -300,7 +301,7 @@ pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
         ctx.settings.poll
     };
     Ok(Flow::wait(
-        "Scaling",
+        Reason::Scaling,
         format!("waiting for {message}"),
         after,
     ))
@@ -383,7 +384,7 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
                 events::normal(
                     ctx,
                     role,
-                    "StatefulSetApplied",
+                    Reason::StatefulSetApplied,
                     format!("StatefulSet {name} {verb}"),
                 )
                 .await;
@@ -511,7 +512,7 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
     }
     let Some(answer) = pass.cartridge.answer() else {
         return Ok(Flow::wait(
-            "CartridgeUnknown",
+            Reason::CartridgeUnknown,
             format!(
                 "cannot join or configure replica sets: {}",
                 pass.cartridge.why_unknown()
@@ -529,7 +530,7 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
         events::normal(
             ctx,
             pass.role.as_ref(),
-            "TopologyChanged",
+            Reason::TopologyChanged,
             format!(
                 "{} replica sets edited, {instances} instances joined",
                 edit.replicasets.len()
@@ -557,11 +558,11 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
     match pass.status.phase {
         RolePhase::Ready => Ok(Flow::Next),
         RolePhase::Updating => Ok(Flow::wait_for_event(
-            "Updating",
+            Reason::Updating,
             format!("{updated_count}/{wanted_count} replica sets on the current template"),
         )),
         _ => Ok(Flow::wait_for_event(
-            "PodsNotReady",
+            Reason::PodsNotReady,
             format!("{ready_count}/{wanted_count} replica sets ready"),
         )),
     }

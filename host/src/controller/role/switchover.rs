@@ -9,12 +9,10 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::api::Reason;
 use crate::api::role::{MasterSwitch, ReplicasetStatus, Role};
 use crate::controller::{Context, events};
 use crate::topology::ReplicasetInfo;
-
-/// The Event reason of a completed switch.
-pub(crate) const REASON_MASTER_WRITABLE: &str = "MasterWritable";
 
 /// A switch of `from` to `to`, sent at `now`.
 pub(crate) fn started(from: &str, to: &str, now: Time) -> MasterSwitch {
@@ -77,7 +75,7 @@ pub(crate) async fn report(ctx: &Context, role: &Role, replicaset: &str, switch:
     events::normal(
         ctx,
         role,
-        REASON_MASTER_WRITABLE,
+        Reason::MasterWritable,
         format!(
             "replica set {replicaset}: {} writable {seconds:.3}s after the switch from {} was sent (writes unavailable at most that long)",
             switch.to, switch.from

@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::view::Built;
+use crate::api::Reason;
 use crate::api::role::{MasterSwitch, ReplicasetStatus, Role};
 use crate::controller::role::switchover;
 use crate::controller::{Context, Error, events};
@@ -555,7 +556,7 @@ async fn delete_pod(
         target.revision.as_deref().unwrap_or(""),
         built.update_revision(at).unwrap_or(""),
     );
-    events::distinct(ctx, role, crate::timeline::notes::REASON_POD_DELETED, note).await;
+    events::distinct(ctx, role, Reason::PodDeleted, note).await;
     Ok(Some(target.name.clone()))
 }
 
@@ -584,7 +585,7 @@ pub async fn switch_master(
     events::distinct(
         ctx,
         role,
-        crate::timeline::notes::REASON_MASTER_SWITCHED,
+        Reason::MasterSwitched,
         crate::timeline::notes::master_switched_note(
             &info.alias,
             info.master_alias().unwrap_or(""),

@@ -29,6 +29,7 @@ use tracing::{debug, info};
 use self::execute::{Executed, Switching};
 use super::RolePass;
 use super::cartridge::CartridgeView;
+use crate::api::Reason;
 use crate::api::role::UpdateProgress;
 use crate::controller::error::StrategyError;
 use crate::controller::members;
@@ -184,7 +185,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
                     && (outdated_now > 0 || unready > 0) =>
             {
                 return Ok(Flow::wait(
-                    "Updating",
+                    Reason::Updating,
                     format!(
                         "waiting for {} pods to come back",
                         outdated_now.max(unready)
@@ -200,7 +201,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
                     events::normal(
                         ctx,
                         pass.role.as_ref(),
-                        "UpdateFinished",
+                        Reason::UpdateFinished,
                         format!("rollout {revision} finished"),
                     )
                     .await;
@@ -241,7 +242,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         events::normal(
             ctx,
             pass.role.as_ref(),
-            "UpdateStarted",
+            Reason::UpdateStarted,
             format!("{outdated_now} pods to update with {strategy_name}"),
         )
         .await;
@@ -256,7 +257,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
             update.updated_pods = i32::try_from(total - outdated_now).unwrap_or(i32::MAX);
             update.message = Some(message.clone());
         }
-        return Ok(Flow::wait_for_event("Paused", message));
+        return Ok(Flow::wait_for_event(Reason::Paused, message));
     }
     let strategy = strategy_for(ctx, pass, &revision).await?;
     let facts = match topology_facts(ctx, pass, false).await {
@@ -288,13 +289,13 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         } else {
             ctx.settings.poll
         };
-        return Ok(Flow::wait("SwitchDeferred", why.to_string(), after));
+        return Ok(Flow::wait(Reason::SwitchDeferred, why.to_string(), after));
     }
     let after = executed.wait.map_or(ctx.settings.poll, |s| {
         std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)
     });
     Ok(Flow::wait(
-        "Updating",
+        Reason::Updating,
         format!(
             "{}/{} pods updated: {}",
             built.total - built.outdated,
@@ -308,7 +309,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
 /// The rollout waits while Cartridge gives no evidence.
 fn unknown(ctx: &Context, why: &str) -> Flow {
     Flow::wait(
-        "CartridgeUnknown",
+        Reason::CartridgeUnknown,
         format!("no verified answer from Cartridge, so no master is known: {why}"),
         ctx.settings.poll,
     )
@@ -444,13 +445,7 @@ async fn record(
         .map_or_else(|| decision.message.clone(), ToString::to_string);
     let previous = pass.status.update.as_ref().and_then(|u| u.message.clone());
     if previous.as_deref() != Some(message.as_str()) && !message.is_empty() {
-        events::distinct(
-            ctx,
-            pass.role.as_ref(),
-            crate::timeline::notes::REASON_UPDATE_STEP,
-            message.clone(),
-        )
-        .await;
+        events::distinct(ctx, pass.role.as_ref(), Reason::UpdateStep, message.clone()).await;
     }
     let update = pass
         .status
