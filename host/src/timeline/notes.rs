@@ -10,13 +10,6 @@
 //! makes the formats unambiguous. An unknown revision or master is written
 //! as [`UNKNOWN`] and read back as an empty string.
 
-use crate::api::Reason;
-
-/// [`Reason::PodDeleted`] as text, for tests outside the crate that write
-/// such Events by hand (`tests/harness`).
-pub const REASON_POD_DELETED: &str = Reason::PodDeleted.as_str();
-/// [`Reason::UpdateStep`] as text, for the same tests.
-pub const REASON_UPDATE_STEP: &str = Reason::UpdateStep.as_str();
 
 /// How an unknown (empty) revision or master is written in a note.
 pub const UNKNOWN: &str = "?";

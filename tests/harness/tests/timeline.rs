@@ -19,11 +19,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder as EventRecorder, Reporter};
-use tarantool_operator::api::Role;
+use tarantool_operator::api::{Reason, Role};
 use tarantool_operator::resources::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
-use tarantool_operator::timeline::notes::{
-    REASON_POD_DELETED, REASON_UPDATE_STEP, pod_deleted_note,
-};
+use tarantool_operator::timeline::notes::pod_deleted_note;
 use tarantool_operator::timeline::record::Recorder;
 use tarantool_operator::timeline::{Kind, REVISION_LABEL, Record, from_events, read_jsonl};
 use test_harness::{Error, TestContext, run};
@@ -199,9 +197,9 @@ async fn the_recorder_sees_pods_and_role_events() {
         .publish(
             &Event {
                 type_: EventType::Normal,
-                reason: REASON_POD_DELETED.into(),
+                reason: Reason::PodDeleted.as_str().into(),
                 note: Some(pod_deleted_note(&pod_name, STS, &revision, "next")),
-                action: REASON_POD_DELETED.into(),
+                action: Reason::PodDeleted.as_str().into(),
                 secondary: None,
             },
             &role.object_ref(&()),
@@ -225,7 +223,7 @@ async fn the_recorder_sees_pods_and_role_events() {
                         uid: role.metadata.uid.clone(),
                         ..ObjectReference::default()
                     },
-                    reason: Some(REASON_UPDATE_STEP.into()),
+                    reason: Some(Reason::UpdateStep.as_str().into()),
                     message: Some("router-0-7dfd9f68f: waiting for <router-0-7dfd9f68f-0> & co".into()),
                     type_: Some("Normal".into()),
                     first_timestamp: Some(now.clone()),
