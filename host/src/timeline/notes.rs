@@ -10,7 +10,6 @@
 //! makes the formats unambiguous. An unknown revision or master is written
 //! as [`UNKNOWN`] and read back as an empty string.
 
-
 /// How an unknown (empty) revision or master is written in a note.
 pub const UNKNOWN: &str = "?";
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator::api::{Cluster, ClusterPhase, Reason, Role};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::topology::cartridge::ExecConnector;
 use tarantool_operator::topology::{Connector, InstanceTarget};
@@ -170,6 +170,24 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
                 })
                 .await?;
             }
+            // Each storage replica set's master was switched once, and the
+            // switch measured (status, Event, histogram below).
+            let measured = t
+                .eventually("both storage switches measured", || async {
+                    let storage = t.api::<Role>().get("storage").await?;
+                    let seconds: Vec<f64> = storage
+                        .status
+                        .iter()
+                        .flat_map(|s| &s.replicasets)
+                        .filter_map(|r| r.switch.as_ref()?.write_unavailable_seconds)
+                        .collect();
+                    Ok((seconds.len() == 2).then_some(seconds))
+                })
+                .await?;
+            check(measured.iter().all(|s| *s >= 0.0), || {
+                format!("write-unavailable seconds {measured:?}")
+            })?;
+
             // Restarted pods answer on their console a moment after they
             // turn ready: ask until one does.
             let switched = t
@@ -225,6 +243,36 @@ async fn helm_installed_operator_bootstraps_the_article_cluster_on_real_tarantoo
                 code == 200 && text.contains("tarantool_operator_reconciles_total"),
                 || format!("/metrics: {code} {text}"),
             )?;
+            // One Event and one observation per switch measured (the
+            // router's replica set may have switched too).
+            let events = t
+                .api::<k8s_openapi::api::core::v1::Event>()
+                .list(&kube::api::ListParams::default())
+                .await?;
+            let writable = events
+                .items
+                .iter()
+                .filter(|e| e.reason.as_deref() == Some(Reason::MasterWritable.as_str()))
+                .count();
+            let observed = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("tarantool_operator_switch_write_unavailable_seconds_count ")
+                })
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            check(writable >= 2 && observed == writable, || {
+                format!(
+                    "{writable} {} Events, {observed} switches in the histogram: {:?}",
+                    Reason::MasterWritable,
+                    events
+                        .items
+                        .iter()
+                        .filter(|e| e.reason.as_deref() == Some(Reason::MasterWritable.as_str()))
+                        .map(|e| (e.message.clone(), e.count, e.series.clone()))
+                        .collect::<Vec<_>>()
+                )
+            })?;
             Ok::<(), Failure>(())
         }
         .await;

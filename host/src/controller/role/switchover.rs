@@ -72,7 +72,7 @@ pub(crate) async fn report(ctx: &Context, role: &Role, replicaset: &str, switch:
         return;
     };
     ctx.metrics.switch_write_unavailable.observe(seconds);
-    events::normal(
+    events::distinct(
         ctx,
         role,
         Reason::MasterWritable,
