@@ -1287,7 +1287,7 @@ pub async fn config_empty_tables_read_back_as_lists_when_stored(
 #[macro_export]
 macro_rules! cartridge_conformance_tests {
     ($runner:path $(, #[$attr:meta])* $(,)?) => {
-        $crate::cartridge_conformance_tests!(@each $runner [$(#[$attr])*]
+        $crate::cartridge_conformance_tests!(@each $runner, [$(#[$attr])*],
             join_reports_replicasets_in_priority_order
             join_refuses_a_joined_uuid_and_changes_nothing
             join_refuses_an_unreachable_instance
@@ -1312,17 +1312,18 @@ macro_rules! cartridge_conformance_tests {
             config_empty_tables_read_back_as_lists_when_stored
         );
     };
-    (@each $runner:path [$($attr:tt)*] $($name:ident)*) => {
-        $(
-            #[tokio::test]
-            $($attr)*
-            async fn $name() {
-                $runner(
-                    stringify!($name),
-                    $crate::topology::conformance::$name,
-                )
-                .await
-            }
-        )*
+    (@each $runner:path, $attrs:tt, $($name:ident)*) => {
+        $( $crate::cartridge_conformance_tests!(@one $runner, $attrs, $name); )*
+    };
+    (@one $runner:path, [$($attr:tt)*], $name:ident) => {
+        #[tokio::test]
+        $($attr)*
+        async fn $name() {
+            $runner(
+                stringify!($name),
+                $crate::topology::conformance::$name,
+            )
+            .await
+        }
     };
 }
