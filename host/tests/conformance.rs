@@ -120,14 +120,6 @@ impl LocalDouble {
             .kill_on_drop(true)
             .spawn()
             .expect("tarantool starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !control.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "the double never listened on {control:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         let console = Console::new(
             Arc::new(SocketTransport::new(&control)),
             ConsoleOptions::default(),
@@ -135,6 +127,16 @@ impl LocalDouble {
         // Test names are longer than namespaces may be; the double only
         // needs it to be one name per scenario.
         let control = DoubleControl::new(console, namespace.replace('_', "-"));
+        // The socket file appears at bind, a moment before the double
+        // accepts: wait for an answer.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(e) = control.served().await {
+            assert!(
+                Instant::now() < deadline,
+                "the double never answered on its control socket: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Arc::new(Self {
             _process: process,
             dir,
