@@ -658,11 +658,10 @@ impl FakeState {
                     }
                 }
             }
-            Some("etcd2") => {
-                if f.etcd2_params.is_none() {
-                    return invalid(" missing etcd2_params".into());
-                }
+            Some("etcd2") if f.etcd2_params.is_none() => {
+                return invalid(" missing etcd2_params".into());
             }
+            Some("etcd2") => {}
             Some(other) => return invalid(format!(" unknown state_provider \"{other}\"")),
         }
         if f.mode == "raft" && self.replicasets.iter().any(|r| r.all_rw) {
