@@ -75,6 +75,9 @@ pub fn watch(
     tokio::spawn(async move {
         // Pod -> (replica set, ready), for pods not being deleted.
         let mut state: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        // Pod objects (by uid) whose deletion was counted: one deletion each,
+        // whatever events a busy apiserver or a relist repeats.
+        let mut counted: BTreeSet<String> = BTreeSet::new();
         let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
         while let Some(Ok(event)) = stream.next().await {
             let (pod, gone) = match event {
@@ -97,7 +100,8 @@ pub fn watch(
             } else {
                 state.insert(name.clone(), (rs.clone(), ready(&pod)));
             }
-            if gone && was_known {
+            let uid = pod.metadata.uid.clone().unwrap_or_else(|| name.clone());
+            if gone && was_known && counted.insert(uid) {
                 // Ask Cartridge through any other ready instance.
                 let via = state
                     .iter()
