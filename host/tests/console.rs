@@ -1,6 +1,7 @@
 //! The console client and the Cartridge topology against REAL Tarantool:
 //! `tarantool tests/fixtures/console.lua <socket>` serves its admin console on
-//! a unix socket, reached directly (SocketTransport) and through
+//! a unix socket, and the Cartridge double (tests/tarantool/cartridge_double.lua)
+//! plays Cartridge, reached directly (SocketTransport) and through
 //! `tarantoolctl connect` run as a local process with the operator's default
 //! console command (CommandTransport: what exec runs inside a pod).
 //!
@@ -13,12 +14,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use serde_json::{Map, Value, json};
+use support::double::{LocalDouble, require_tarantool};
 use tarantool_operator::api::Console as ConsoleSpec;
 use tarantool_operator::console::{
     CommandTransport, Console, ConsoleError, ConsoleOptions, ConsoleTransport, SocketTransport,
 };
 use tarantool_operator::topology::cartridge::ConsoleTopology;
+use tarantool_operator::topology::conformance::CartridgeModel;
 use tarantool_operator::topology::{
     FailoverParams, JoinServer, ReplicasetEdit, Topology, TopologyEdit, TopologyError,
     VshardBootstrap,
@@ -29,30 +34,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Fails the test, saying how to install them, when `tarantool` or
-/// `tarantoolctl` is missing: a test that returned early would pass having
-/// checked nothing.
-fn require_tarantool() {
-    let missing: Vec<&str> = ["tarantool", "tarantoolctl"]
-        .into_iter()
-        .filter(|p| !have(p))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} not found on PATH: these tests need real Tarantool; install it with \
-         `make setup-tarantool` (apt-get install -y tarantool)",
-        missing.join(" and ")
-    );
-}
-
 /// A Tarantool process serving its console at `<dir>/<name>.control`.
 struct Instance {
     _child: tokio::process::Child,
@@ -61,14 +42,13 @@ struct Instance {
 }
 
 impl Instance {
-    async fn start(name: &str, fake_cartridge: bool) -> Self {
+    async fn start(name: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join(format!("{name}.control"));
         let mut cmd = tokio::process::Command::new("tarantool");
         cmd.arg(fixtures().join("console.lua"))
             .arg(&socket)
             .current_dir(dir.path())
-            .env("FAKE_CARTRIDGE", if fake_cartridge { "1" } else { "0" })
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -127,7 +107,7 @@ fn console(transport: Arc<dyn ConsoleTransport>) -> Console {
 #[tokio::test]
 async fn multi_line_chunks_with_arguments_return_json() {
     require_tarantool();
-    let instance = Instance::start("storage-0", false).await;
+    let instance = Instance::start("storage-0").await;
     let code = r#"
         local json = require('json')
         local args = ...
@@ -167,7 +147,7 @@ line two]]
 #[tokio::test]
 async fn lua_errors_come_back_typed_with_their_message() {
     require_tarantool();
-    let instance = Instance::start("router-0", false).await;
+    let instance = Instance::start("router-0").await;
     for (name, transport) in instance.transports() {
         let c = console(transport);
         match c
@@ -197,7 +177,7 @@ async fn lua_errors_come_back_typed_with_their_message() {
 #[tokio::test]
 async fn large_replies_pass_and_oversized_ones_are_refused() {
     require_tarantool();
-    let instance = Instance::start("big", false).await;
+    let instance = Instance::start("big").await;
     let code = "local n = ... return require('json').encode({data = string.rep('x', n)})";
     for (name, transport) in instance.transports() {
         let c = console(transport.clone());
@@ -228,7 +208,7 @@ async fn large_replies_pass_and_oversized_ones_are_refused() {
 #[tokio::test]
 async fn a_hung_instance_times_out_within_the_timeout() {
     require_tarantool();
-    let instance = Instance::start("hung", false).await;
+    let instance = Instance::start("hung").await;
     for (name, transport) in instance.transports() {
         let c = Console::new(
             transport,
@@ -372,7 +352,7 @@ async fn missing_consoles_are_unreachable() {
 #[tokio::test]
 async fn the_chunk_can_travel_as_an_argument() {
     require_tarantool();
-    let instance = Instance::start("argv", false).await;
+    let instance = Instance::start("argv").await;
     // The fallback for exec paths that cannot close stdin.
     let command = vec![
         "sh".to_string(),
@@ -394,23 +374,87 @@ async fn the_chunk_can_travel_as_an_argument() {
 }
 
 // ------------------------------------------------------------------ Cartridge
+// The Cartridge calls run against the Lua double (the same model the dev
+// cluster's pods run), through both transports; the scenarios of Cartridge's
+// behaviour are the conformance suite's (tests/conformance.rs).
 
-async fn fake_calls(instance: &Instance) -> Value {
-    console(instance.socket_transport())
-        .call("calls", "return _G.fake_calls_json()", &json!({}))
-        .await
-        .unwrap()
+fn uri(double: &LocalDouble, alias: &str) -> String {
+    double.uri(alias)
 }
 
 fn topology(transport: Arc<dyn ConsoleTransport>) -> ConsoleTopology {
     ConsoleTopology::new("storage-1-1", console(transport))
 }
 
+/// A router (all_rw) and a storage of three instances, `storage-1-1` first
+/// in priority, 1500 buckets bootstrapped, `storage-1-0` lagging 0.25 s and
+/// `storage-1-2` gone.
+async fn projected_cluster() -> Arc<LocalDouble> {
+    let double = LocalDouble::start("console-projection").await;
+    let aliases = ["router-1-0", "storage-1-0", "storage-1-1", "storage-1-2"];
+    double.start(&aliases).await.expect("serve");
+    double
+        .control()
+        .set_bucket_count(1500)
+        .await
+        .expect("buckets");
+    let t = double.through("router-1-0");
+    let join = |alias: &str, uuid: &str| JoinServer {
+        uri: uri(&double, alias),
+        uuid: uuid.into(),
+    };
+    t.edit(&TopologyEdit {
+        replicasets: vec![
+            ReplicasetEdit {
+                uuid: "bbbbbbbb-0000-4000-8000-000000000002".into(),
+                alias: Some("router-1".into()),
+                roles: Some(vec!["vshard-router".into(), "app.api".into()]),
+                all_rw: Some(true),
+                join_servers: vec![join("router-1-0", "aaaaaaaa-0000-4000-8000-000000000004")],
+                ..ReplicasetEdit::default()
+            },
+            ReplicasetEdit {
+                uuid: "bbbbbbbb-0000-4000-8000-000000000001".into(),
+                alias: Some("storage-1".into()),
+                roles: Some(vec!["vshard-storage".into()]),
+                join_servers: vec![
+                    join("storage-1-0", "aaaaaaaa-0000-4000-8000-000000000001"),
+                    join("storage-1-1", "aaaaaaaa-0000-4000-8000-000000000002"),
+                    join("storage-1-2", "aaaaaaaa-0000-4000-8000-000000000003"),
+                ],
+                failover_priority: Some(vec!["aaaaaaaa-0000-4000-8000-000000000002".into()]),
+                ..ReplicasetEdit::default()
+            },
+        ],
+        expel: vec![],
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        t.bootstrap_vshard().await.expect("bootstrap"),
+        VshardBootstrap::Bootstrapped
+    );
+    double
+        .control()
+        .call(
+            "set_lag",
+            json!([double.control().namespace(), "storage-1-0", 0.25]),
+        )
+        .await
+        .expect("lag");
+    double.stop("storage-1-2").await.expect("unserve");
+    double
+}
+
 #[tokio::test]
 async fn console_topology_projects_cartridge_replicasets() {
     require_tarantool();
-    let instance = Instance::start("storage-1-1", true).await;
-    for (name, transport) in instance.transports() {
+    let double = projected_cluster().await;
+    let transports = [
+        ("socket", double.socket_transport("storage-1-1")),
+        ("tarantoolctl", double.command_transport("storage-1-1")),
+    ];
+    for (name, transport) in transports {
         let replicasets = topology(transport).replicasets().await.unwrap();
         assert_eq!(replicasets.len(), 2, "{name}");
         let storage = &replicasets[1];
@@ -419,7 +463,7 @@ async fn console_topology_projects_cartridge_replicasets() {
         assert_eq!(storage.weight, Some(1.0));
         assert_eq!(storage.vshard_group.as_deref(), Some("default"));
         assert!(!storage.all_rw);
-        // Failover priority order, whatever order Cartridge's table had.
+        // Failover priority order.
         let aliases: Vec<_> = storage.servers.iter().map(|s| s.alias.as_str()).collect();
         assert_eq!(
             aliases,
@@ -431,40 +475,49 @@ async fn console_topology_projects_cartridge_replicasets() {
         let master = &storage.servers[0];
         assert!(master.healthy && master.replicating);
         assert_eq!(master.replication_lag, None);
+        assert_eq!(master.read_only, Some(false));
         let replica = &storage.servers[1];
         assert!(replica.healthy && replica.replicating);
         assert_eq!(replica.replication_lag, Some(0.25));
-        assert_eq!(replica.bucket_count, Some(0));
+        assert_eq!(replica.read_only, Some(true));
         // Unreachable: unhealthy, no stats.
         let down = &storage.servers[2];
         assert!(!down.healthy && !down.replicating);
-        assert_eq!((down.bucket_count, down.replication_lag), (None, None));
+        assert_eq!(
+            (down.bucket_count, down.replication_lag, down.read_only),
+            (None, None, None)
+        );
 
         let router = &replicasets[0];
         assert_eq!(router.alias, "router-1");
+        // Sorted.
         assert_eq!(router.roles, ["app.api", "vshard-router"]);
         assert_eq!(router.weight, None);
         assert!(router.all_rw);
-        // 'void' placeholders mean no master.
-        assert_eq!(router.master, None);
+        assert_eq!(router.master_alias(), Some("router-1-0"));
         assert_eq!(router.bucket_count(), None);
-        assert!(router.servers[0].healthy);
+        assert_eq!(router.servers[0].read_only, Some(false), "all_rw");
     }
 }
 
 #[tokio::test]
 async fn console_topology_calls_cartridge_and_maps_its_errors() {
     require_tarantool();
-    let instance = Instance::start("storage-1-1", true).await;
-    for (name, transport) in instance.transports() {
+    let double = LocalDouble::start("console-calls").await;
+    double.start(&["storage-1-1", "storage-1-0"]).await.unwrap();
+    for (name, transport) in [
+        ("socket", double.socket_transport("storage-1-1")),
+        ("tarantoolctl", double.command_transport("storage-1-1")),
+    ] {
         let t = topology(transport);
-        t.probe("localhost:3301").await.unwrap();
+        t.probe(&uri(&double, "storage-1-0")).await.unwrap();
         match t.probe("nowhere:3301").await {
             Err(TopologyError::Refused { call, message }) => {
                 assert_eq!(call, "admin_probe_server");
-                assert!(
-                    message.contains(r#"Probe "nowhere:3301" failed"#),
-                    "{message}"
+                assert_eq!(
+                    message,
+                    r#"admin_probe_server: ProbeServerError: Probe "nowhere:3301" failed: no response"#,
+                    "{name}"
                 );
                 // The short text, not the stack trace.
                 assert!(!message.contains("stack traceback"), "{message}");
@@ -483,57 +536,62 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
         {
             Err(TopologyError::Refused { call, message }) => {
                 assert_eq!(call, "admin_edit_topology");
-                assert!(message.contains("EditTopologyError"), "{message}");
+                assert_eq!(
+                    message,
+                    r#"admin_edit_topology: Editing cluster topology failed: Replicaset "bad" not in config"#
+                );
             }
             other => panic!("{name}: {other:?}"),
         }
+        // A bad argument is a Lua error (Cartridge's checks), refused too.
+        match t
+            .set_failover(&FailoverParams {
+                mode: "bogus".into(),
+                ..FailoverParams::default()
+            })
+            .await
+        {
+            Err(TopologyError::Refused { call, .. }) => assert_eq!(call, "failover_set_params"),
+            other => panic!("{other:?}"),
+        }
     }
 
-    let t = topology(instance.command_transport());
-    // One call joins both servers and expels one.
+    let t = topology(double.command_transport("storage-1-1"));
+    // One call joins both servers; another expels one.
     let edit = TopologyEdit {
         replicasets: vec![ReplicasetEdit {
             uuid: "rs-uuid".into(),
             alias: Some("storage-2".into()),
-            roles: Some(vec!["vshard-storage".into()]),
-            weight: Some(0.0),
+            roles: Some(vec!["vshard-storage".into(), "vshard-router".into()]),
+            weight: Some(1.0),
             all_rw: Some(false),
             vshard_group: None,
             join_servers: vec![
                 JoinServer {
-                    uri: "a:3301".into(),
+                    uri: uri(&double, "storage-1-0"),
                     uuid: "ua".into(),
                 },
                 JoinServer {
-                    uri: "b:3301".into(),
+                    uri: uri(&double, "storage-1-1"),
                     uuid: "ub".into(),
                 },
             ],
-            failover_priority: Some(vec!["ua".into(), "ub".into()]),
+            failover_priority: Some(vec!["ub".into(), "ua".into()]),
         }],
-        expel: vec!["old".into()],
+        expel: vec![],
     };
     t.edit(&edit).await.unwrap();
-    let calls = fake_calls(&instance).await;
-    let sent = calls
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|c| c["name"] == "admin_edit_topology")
-        .unwrap();
-    assert_eq!(
-        sent["arg"],
-        json!({
-            "replicasets": [{
-                "uuid": "rs-uuid", "alias": "storage-2", "roles": ["vshard-storage"],
-                "weight": 0, "all_rw": false,
-                "join_servers": [{"uri": "a:3301", "uuid": "ua"}, {"uri": "b:3301", "uuid": "ub"}],
-                "failover_priority": ["ua", "ub"],
-            }],
-            "servers": [{"uuid": "old", "expelled": true}],
-        })
-    );
+    let rs = &t.replicasets().await.unwrap()[0];
+    let servers: Vec<_> = rs.servers.iter().map(|s| s.uuid.as_str()).collect();
+    assert_eq!(servers, ["ub", "ua"]);
+    t.edit(&TopologyEdit {
+        replicasets: vec![],
+        expel: vec!["ua".into()],
+    })
+    .await
+    .unwrap();
+    let rs = &t.replicasets().await.unwrap()[0];
+    assert_eq!(rs.servers.len(), 1);
 
     assert_eq!(
         t.bootstrap_vshard().await.unwrap(),
@@ -543,71 +601,49 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
         t.bootstrap_vshard().await.unwrap(),
         VshardBootstrap::AlreadyBootstrapped
     );
-
     // No promotion under disabled failover: the priority moved the master.
     assert!(!t.promote("rs-uuid", "ub").await.unwrap());
-    let promoted = |calls: &Value| {
-        calls
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["name"] == "failover_promote")
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    assert!(promoted(&fake_calls(&instance).await).is_empty());
-
-    let failover = t.failover().await.unwrap();
-    assert_eq!(
-        failover,
-        FailoverParams {
-            mode: "disabled".into(),
-            failover_timeout: Some(20.0),
-            fencing_enabled: Some(false),
-            ..FailoverParams::default()
-        }
-    );
+    assert_eq!(t.failover().await.unwrap().mode, "disabled");
     let wanted = FailoverParams {
         mode: "stateful".into(),
-        state_provider: Some("stateboard".into()),
+        state_provider: Some("tarantool".into()),
         tarantool_params: Some(json!({"uri": "stateboard:4401", "password": "pw"})),
         ..FailoverParams::default()
     };
     t.set_failover(&wanted).await.unwrap();
     let got = t.failover().await.unwrap();
     assert_eq!(got.mode, "stateful");
-    // Under stateful failover the appointed master moves only when promoted.
-    assert!(t.promote("rs-uuid", "ub").await.unwrap());
-    assert_eq!(
-        promoted(&fake_calls(&instance).await),
-        vec![
-            json!({"name": "failover_promote", "arg": {"leaders": {"rs-uuid": "ub"}, "opts": {"force_inconsistency": false}}})
-        ]
-    );
-    assert_eq!(got.state_provider.as_deref(), Some("stateboard"));
+    assert_eq!(got.state_provider.as_deref(), Some("tarantool"));
     assert_eq!(got.tarantool_params, wanted.tarantool_params);
-    assert_eq!(got.failover_timeout, Some(20.0));
-    match t
-        .set_failover(&FailoverParams {
-            mode: "bogus".into(),
-            ..FailoverParams::default()
-        })
-        .await
-    {
-        Err(TopologyError::Refused { call, .. }) => assert_eq!(call, "failover_set_params"),
-        other => panic!("{other:?}"),
-    }
-
-    let sections = ["app".to_string(), "schema.yml".into(), "absent".into()];
-    let config = t.config(&sections).await.unwrap();
-    assert_eq!(
-        Value::Object(config),
-        json!({"app": {"greeting": "hi", "nested": {"list": [1, 2, 3]}}, "schema.yml": "spaces: {}"})
+    // Under stateful failover the chunk calls failover_promote.
+    let calls = |v: Value| v["failover_promote"].as_u64().unwrap_or(0);
+    let before = calls(
+        double
+            .control()
+            .call("calls", json!([double.control().namespace()]))
+            .await
+            .unwrap(),
     );
+    assert!(t.promote("rs-uuid", "ub").await.unwrap());
+    let after = calls(
+        double
+            .control()
+            .call("calls", json!([double.control().namespace()]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after, before + 1);
+
     let mut patch = Map::new();
-    patch.insert("app".into(), Value::Null);
+    patch.insert(
+        "app".into(),
+        json!({"greeting": "hi", "nested": {"list": [1, 2, 3]}}),
+    );
     patch.insert("new".into(), json!({"k": [1]}));
     t.patch_config(&patch).await.unwrap();
+    let mut delete = Map::new();
+    delete.insert("app".into(), Value::Null);
+    t.patch_config(&delete).await.unwrap();
     let config = t.config(&["app".to_string(), "new".into()]).await.unwrap();
     assert_eq!(Value::Object(config), json!({"new": {"k": [1]}}));
     assert!(t.config(&[]).await.unwrap().is_empty());
@@ -616,7 +652,7 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
 #[tokio::test]
 async fn console_topology_without_cartridge_is_refused() {
     require_tarantool();
-    let instance = Instance::start("plain", false).await;
+    let instance = Instance::start("plain").await;
     match topology(instance.socket_transport()).replicasets().await {
         Err(e @ TopologyError::Refused { .. }) => {
             assert_eq!(

@@ -747,6 +747,9 @@ local edit_topology = catching(function(args)
     end
 
     m.replicasets, m.rs_order, m.servers, m.server_order = t.replicasets, t.rs_order, t.servers, t.server_order
+    -- Leaders of new replica sets are appointed at once (and a gone one is
+    -- replaced): as above, a later priority edit keeps them.
+    for _, ru in ipairs(m.rs_order) do active_leader(m, ru) end
     if m.topology_since == nil and has_topology(m) then m.topology_since = fiber.clock() end
     local list, servers = get_topology(m)
     local by_uuid = {}
@@ -913,6 +916,10 @@ local failover_set_params = catching(function(opts)
     end
     m.failover = f
     m.active = {}
+    -- The new failover appoints its leaders now (the first alive in
+    -- priority), not at the next read: a priority edit sent before anyone
+    -- reads must not move a stateful or raft leader.
+    for _, ru in ipairs(m.rs_order) do active_leader(m, ru) end
     return true
 end)
 

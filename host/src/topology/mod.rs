@@ -8,6 +8,8 @@
 //!
 //! - [`cartridge`]: the real one, Lua over the instance's console.
 //! - [`fake`]: an in-memory Cartridge for unit tests, recording every call.
+//! - [`conformance`]: the scenarios both the fake and the Lua double must
+//!   pass, so that they stay one model of Cartridge.
 //! - [`identity`]: deterministic UUIDs and advertise URIs, so every call is
 //!   idempotent and can be repeated after a crash.
 //!
@@ -15,6 +17,7 @@
 //! [`Connector`] makes one for a given pod.
 
 pub mod cartridge;
+pub mod conformance;
 pub mod fake;
 pub mod identity;
 pub mod membership;

@@ -216,6 +216,12 @@ impl ControlPlane {
         self.dir.join("pods")
     }
 
+    /// Run state: pid files, `ports.env` (ports and `DOUBLE_CONTROL`, the
+    /// Cartridge double's control socket).
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
     /// Root of the hostPath volumes the provisioner creates.
     pub fn volumes_dir(&self) -> PathBuf {
         self.dir.join("volumes")

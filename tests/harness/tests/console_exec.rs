@@ -3,17 +3,24 @@
 //! `$TARANTOOL_RUN_DIR/<pod>.control`, reached with kube-rs `pods/exec`
 //! running the operator's DEFAULT console command (`tarantoolctl connect`,
 //! the chunk on stdin, stdin closed through the `v5.channel.k8s.io`
-//! protocol).
+//! protocol); and the topology client over the same path to the dev
+//! cluster's Cartridge double.
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{ObjectMeta, PostParams};
 use serde_json::{Value, json};
+use support::double::PodDouble;
 use tarantool_operator::console::{Console, ConsoleError, ConsoleOptions, ExecTransport};
 use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, InstanceTarget, TopologyError};
+use tarantool_operator::topology::conformance::CartridgeModel;
+use tarantool_operator::topology::{
+    Connector, InstanceTarget, JoinServer, ReplicasetEdit, TopologyEdit, TopologyError,
+};
 use test_harness::{TestContext, run};
 
 /// A failure of this test, with its context.
@@ -52,7 +59,7 @@ impl From<TopologyError> for Failure {
 
 /// Creates pod `name` running Tarantool with a console socket in its run
 /// dir, waits until it is Running and the socket exists.
-async fn tarantool_pod(t: &TestContext, name: &str, fake_cartridge: bool) -> Result<(), Failure> {
+async fn tarantool_pod(t: &TestContext, name: &str) -> Result<(), Failure> {
     let fixture = t.cp.repo().join("host/tests/fixtures/console.lua");
     let work_dir = t.cp.pods_dir().join(&t.namespace).join(name);
     // The agent gives every exec'd and locally run command of the pod the
@@ -63,11 +70,6 @@ async fn tarantool_pod(t: &TestContext, name: &str, fake_cartridge: bool) -> Res
         r#"run="${{TARANTOOL_RUN_DIR:-$POD_WORKDIR/run}}"; mkdir -p "$run"; echo "$run" > run-dir; exec tarantool {} "$run/$POD_NAME.control""#,
         fixture.display()
     );
-    let env = |name: &str, value: &str| EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    };
     let pod = Pod {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -85,10 +87,6 @@ async fn tarantool_pod(t: &TestContext, name: &str, fake_cartridge: bool) -> Res
                 name: "tarantool".into(),
                 image: Some("example.invalid/tarantool:1".into()),
                 command: Some(vec!["sh".into(), "-c".into(), script]),
-                env: Some(vec![env(
-                    "FAKE_CARTRIDGE",
-                    if fake_cartridge { "1" } else { "0" },
-                )]),
                 ..Container::default()
             }],
             termination_grace_period_seconds: Some(2),
@@ -131,7 +129,7 @@ fn exec_console(t: &TestContext, pod: &str, options: ConsoleOptions) -> Console 
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn default_console_command_runs_chunks_through_pod_exec() {
     run("console-exec", |t| async move {
-        tarantool_pod(&t, "storage-0", false).await?;
+        tarantool_pod(&t, "storage-0").await?;
         let console = exec_console(&t, "storage-0", ConsoleOptions::default());
 
         // A multi-line chunk with arguments; the reply is its JSON. It only
@@ -201,18 +199,40 @@ async fn default_console_command_runs_chunks_through_pod_exec() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn exec_connector_reads_the_topology_through_a_pod() {
     run("console-topology", |t| async move {
-        tarantool_pod(&t, "storage-1-1", true).await?;
+        // An operator-labelled pod: the dev cluster's Cartridge double serves
+        // its console (the same double every harness test's Cartridge is).
+        let double = PodDouble::new(&t).map_err(|e| Failure(e.to_string()))?;
+        double
+            .start(&["storage-1-1"])
+            .await
+            .map_err(|e| Failure(e.to_string()))?;
         let connector = ExecConnector::new(t.client.clone(), ConsoleOptions::default());
         let topology =
             connector.connect(&InstanceTarget::for_pod(&t.namespace, "storage-1-1", None));
+        topology
+            .edit(&TopologyEdit {
+                replicasets: vec![ReplicasetEdit {
+                    uuid: "bbbbbbbb-0000-4000-8000-000000000001".into(),
+                    alias: Some("storage-1".into()),
+                    roles: Some(vec!["vshard-storage".into()]),
+                    join_servers: vec![JoinServer {
+                        uri: double.uri("storage-1-1"),
+                        uuid: "aaaaaaaa-0000-4000-8000-000000000002".into(),
+                    }],
+                    ..ReplicasetEdit::default()
+                }],
+                expel: vec![],
+            })
+            .await?;
         let replicasets = topology.replicasets().await?;
         let aliases: Vec<_> = replicasets.iter().map(|r| r.alias.as_str()).collect();
-        assert_eq!(aliases, ["router-1", "storage-1"]);
-        assert_eq!(replicasets[1].master_alias(), Some("storage-1-1"));
+        assert_eq!(aliases, ["storage-1"]);
+        assert_eq!(replicasets[0].master_alias(), Some("storage-1-1"));
         match topology.probe("nowhere:3301").await {
             Err(TopologyError::Refused { call, .. }) => assert_eq!(call, "admin_probe_server"),
             other => return Err(Failure(format!("expected a refusal, got {other:?}"))),
         }
+        double.reset().await;
         Ok::<_, Failure>(())
     })
     .await;

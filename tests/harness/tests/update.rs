@@ -1,109 +1,29 @@
 //! Rolling updates through the strategy engine against the real control
 //! plane (StatefulSet controller, kwok pods) with the in-memory Cartridge:
-//! an image change rolls every pod with the Role's strategy while an
-//! invariant watcher records every pod's availability and every deletion
-//! and asserts: never more than the budget unavailable per replica set, no
-//! master deleted while it is master, every pod ends on the new revision.
+//! an image change rolls every pod with the Role's strategy while the
+//! invariant watcher (support/invariants.rs) records every pod's
+//! availability and every deletion and asserts: never more than the budget
+//! unavailable per replica set, no master deleted while it is master, every
+//! pod ends on the new revision.
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::watcher;
 use serde_json::json;
 use tarantool_operator::api::Role;
 use tarantool_operator::resources::labels;
-use tarantool_operator::topology::fake::FakeTopology;
 use test_harness::{TestContext, run};
 
-use support::operator;
 use support::scenario::{
     Failure, approve_until_done, create_article, on_delete_pending, ready, set_image,
     start_article, wait_bootstrapped, wait_joined,
 };
-
-/// What the invariant watcher saw.
-#[derive(Debug, Default)]
-struct Seen {
-    /// Most pods of a replica set unavailable at once.
-    max_unavailable: BTreeMap<String, usize>,
-    /// Deletions of a pod that was master of a replica set with other ready
-    /// members, at the moment the deletion was observed.
-    master_deletions: Vec<String>,
-    /// Pods seen deleted.
-    deleted: BTreeSet<String>,
-}
-
-/// Watches the namespace's pods, keeping [`Seen`] up to date.
-fn watch_invariants(
-    t: &TestContext,
-    replicas: usize,
-    model: Arc<FakeTopology>,
-) -> Arc<Mutex<Seen>> {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let out = seen.clone();
-    let pods = t.api::<Pod>();
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
-    tokio::spawn(async move {
-        let mut state: BTreeMap<String, (String, bool)> = BTreeMap::new();
-        let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
-        while let Some(Ok(event)) = stream.next().await {
-            let mut changed = Vec::new();
-            match event {
-                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
-                    let rs = pod
-                        .labels()
-                        .get(labels::REPLICASET)
-                        .cloned()
-                        .unwrap_or_default();
-                    if pod.metadata.deletion_timestamp.is_some() {
-                        changed.push((pod.name_any(), rs.clone()));
-                    }
-                    state.insert(pod.name_any(), (rs, ready(&pod)));
-                }
-                watcher::Event::Delete(pod) => {
-                    let rs = pod
-                        .labels()
-                        .get(labels::REPLICASET)
-                        .cloned()
-                        .unwrap_or_default();
-                    changed.push((pod.name_any(), rs));
-                    state.remove(&pod.name_any());
-                }
-                _ => {}
-            }
-            let mut seen = out.lock().unwrap_or_else(|e| e.into_inner());
-            for (pod, rs) in changed {
-                seen.deleted.insert(pod.clone());
-                let model = model.state();
-                let info = model.replicaset_by_alias(&rs);
-                let is_master = info.and_then(|i| i.master_alias()) == Some(pod.as_str());
-                let others_ready = state
-                    .iter()
-                    .any(|(p, (r, ok))| *r == rs && *p != pod && *ok);
-                if is_master && others_ready {
-                    seen.master_deletions.push(pod);
-                }
-            }
-            let mut ready_per_rs: BTreeMap<&String, usize> = BTreeMap::new();
-            for (rs, ok) in state.values() {
-                *ready_per_rs.entry(rs).or_default() += usize::from(*ok);
-            }
-            for (rs, ok) in ready_per_rs {
-                let unavailable = replicas.saturating_sub(ok);
-                let max = seen.max_unavailable.entry(rs.clone()).or_default();
-                *max = (*max).max(unavailable);
-            }
-        }
-    });
-    seen
-}
+use support::{invariants, operator};
 
 async fn wait_done(t: &TestContext, role: &str, replicasets: i32) -> Result<Role, Failure> {
     Ok(
@@ -172,7 +92,7 @@ async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_fir
             .iter()
             .filter_map(|r| r.master_alias().map(str::to_string))
             .collect();
-        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
 
         set_image(
             &t,
@@ -192,17 +112,8 @@ async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_fir
         check_revisions(&t, "router").await?;
 
         let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((rs, n)) = seen.max_unavailable.iter().find(|(_, n)| **n > 1) {
-            return Err(Failure::Check(format!(
-                "{n} pods of {rs} unavailable at once: {:?}",
-                seen.max_unavailable
-            )));
-        }
-        if !seen.master_deletions.is_empty() {
-            return Err(Failure::Check(format!(
-                "masters deleted while master: {:?}",
-                seen.master_deletions
-            )));
+        if !seen.clean() {
+            return Err(Failure::Check(format!("invariants: {seen:?}")));
         }
         if seen.deleted.len() != 6 {
             return Err(Failure::Check(format!(
@@ -278,7 +189,7 @@ async fn condition_reason(
     .await?)
 }
 
-fn deleted_count(seen: &Arc<Mutex<Seen>>) -> usize {
+fn deleted_count(seen: &Arc<Mutex<invariants::Violations>>) -> usize {
     seen.lock().unwrap_or_else(|e| e.into_inner()).deleted.len()
 }
 
@@ -296,12 +207,12 @@ async fn a_custom_strategy_from_a_config_map_rolls_the_role() {
             json!({"name": "Canary", "configMapRef": {"name": "canary"}, "params": {"canaryWaitSeconds": "1"}}),
         )
         .await?;
-        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
         set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
         let role = wait_done(&t, "storage", 2).await?;
         check_revisions(&t, "storage").await?;
         let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.max_unavailable.values().any(|n| *n > 1) || !seen.master_deletions.is_empty() {
+        if !seen.clean() {
             return Err(Failure::Check(format!("invariants: {seen:?}")));
         }
         let update = role.status.and_then(|s| s.update).unwrap_or_default();
@@ -329,7 +240,7 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
             json!({"name": "Evil", "configMapRef": {"name": "garbage"}}),
         )
         .await?;
-        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
         set_image(
             &t,
             "storage",
@@ -411,7 +322,7 @@ async fn a_paused_update_deletes_nothing_until_resumed() {
             json!({"name": "SwitchMasterUpdate", "paused": true}),
         )
         .await?;
-        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
         set_image(
             &t,
             "storage",
@@ -499,7 +410,7 @@ async fn on_delete_leaves_deletion_to_the_user_and_reports_what_is_pending() {
     run("update-on-delete", |t| async move {
         let operator = start_article(&t).await?;
         set_strategy(&t, "router", json!({"name": "OnDelete"})).await?;
-        let seen = watch_invariants(&t, 2, operator.topology.clone());
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
         set_image(
             &t,
             "router",

@@ -9,7 +9,7 @@ use super::{RolePass, steps};
 use crate::api::cluster::ClusterStatus;
 use crate::controller::cluster::{ClusterPass, steps as cluster_steps};
 use crate::controller::lifecycle::Reconciler;
-use crate::controller::testing::{self, STORAGE};
+use crate::controller::testing::{self, ROUTER, STORAGE};
 use crate::topology::fake::{CallKind, FakeConnector};
 
 /// A storage Role pass whose Cluster is bootstrapped through `ctx`.
@@ -21,8 +21,11 @@ async fn bootstrapped(
     let template = role.spec.replicaset_template.as_mut().expect("template");
     template.replicas = replicas;
     let mut cluster = ClusterPass::new(Arc::new(testing::cluster())).expect("cluster");
-    cluster.roles = vec![role.clone()];
+    // Cartridge bootstraps vshard only with a router in the cluster.
+    let router = testing::role(ROUTER);
+    cluster.roles = vec![role.clone(), router.clone()];
     cluster.pods = testing::pods(&role, true);
+    cluster.pods.extend(testing::pods(&router, true));
     cluster_steps::get_leader(ctx, &mut cluster)
         .await
         .expect("leader");
@@ -126,7 +129,13 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
         vec![2],
         "one edit joining one instance per replica set"
     );
-    assert!(state.replicasets.iter().all(|r| r.servers.len() == 3));
+    assert!(
+        state
+            .replicasets
+            .iter()
+            .filter(|r| r.alias.starts_with("storage"))
+            .all(|r| r.servers.len() == 3)
+    );
 }
 
 /// A converged storage Role whose status records its joined replica sets.
@@ -161,7 +170,8 @@ async fn an_empty_answer_from_the_leader_is_not_evidence_and_a_member_is_asked()
     match pass.ask_cartridge(&ctx).await {
         CartridgeView::Answered(answer) => {
             assert_ne!(answer.source, leader);
-            assert_eq!(answer.replicasets.len(), 2);
+            // The storage Role's two replica sets and the router's.
+            assert_eq!(answer.replicasets.len(), 3);
         }
         other => panic!("{other:?}"),
     }

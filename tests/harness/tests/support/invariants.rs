@@ -1,8 +1,15 @@
-//! An invariant watcher over the real Cartridge double: it follows every
-//! pod of the namespace and, at each deletion, asks Cartridge over exec
-//! (through another ready instance) whether the deleted pod was a master.
+//! The one invariant watcher of the harness: it follows every operator pod
+//! of the namespace and records, per replica set, how many were unavailable
+//! at once (the budget) and, at each deletion, asks Cartridge, through
+//! another ready instance, whether the deleted pod was the master of a
+//! replica set with other ready members (a master must be switched first).
+//!
+//! Cartridge is whatever the operator under test talks to: the dev
+//! cluster's double over exec ([`over_exec`]) or the in-memory fake of an
+//! in-process operator ([`in_memory`]), both behind the operator's
+//! [`Connector`], so the same checks hold for both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -12,33 +19,65 @@ use kube::runtime::watcher;
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::resources::labels;
 use tarantool_operator::topology::cartridge::ExecConnector;
+use tarantool_operator::topology::fake::{FakeConnector, FakeTopology};
 use tarantool_operator::topology::{Connector, InstanceTarget};
 use test_harness::TestContext;
 
 use super::scenario::ready;
 
-/// What the watcher saw go wrong.
+/// What the watcher saw.
 #[derive(Debug, Default)]
 pub struct Violations {
     /// Moments a replica set had more than one pod unavailable.
     pub budget: Vec<String>,
+    /// Most pods of each replica set unavailable at once.
+    pub max_unavailable: BTreeMap<String, usize>,
     /// Masters deleted while other members were ready.
     pub master_deleted: Vec<String>,
-    /// Pod deletions seen.
+    /// Pods seen deleted.
+    pub deleted: BTreeSet<String>,
+    /// Pod deletions seen (a pod deleted twice counts twice).
     pub deletions: usize,
 }
 
-/// Watches pods; on every deletion asks Cartridge (through another ready
-/// instance, over exec) whether the deleted pod is a master.
-pub fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
+impl Violations {
+    /// Neither invariant was broken.
+    pub fn clean(&self) -> bool {
+        self.budget.is_empty() && self.master_deleted.is_empty()
+    }
+}
+
+/// Cartridge as the dev cluster's pods run it: the double, over exec.
+pub fn over_exec(t: &TestContext) -> Arc<dyn Connector> {
+    Arc::new(ExecConnector::new(
+        t.client.clone(),
+        ConsoleOptions::default(),
+    ))
+}
+
+/// Cartridge as an in-process operator sees it: its in-memory fake.
+pub fn in_memory(topology: Arc<FakeTopology>) -> Arc<dyn Connector> {
+    Arc::new(FakeConnector { topology })
+}
+
+/// Watches the namespace's operator pods from now on; `replicas` is the
+/// replica sets' size, `cartridge` how to ask who is master.
+pub fn watch(
+    t: &TestContext,
+    replicas: usize,
+    cartridge: Arc<dyn Connector>,
+) -> Arc<Mutex<Violations>> {
     let out = Arc::new(Mutex::new(Violations::default()));
     let seen = out.clone();
     let pods = t.api::<Pod>();
     let namespace = t.namespace.clone();
-    let connector = ExecConnector::new(t.client.clone(), ConsoleOptions::default());
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
     tokio::spawn(async move {
+        // Pod -> (replica set, ready), for pods not being deleted.
         let mut state: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        // Pod objects (by uid) whose deletion was counted: one deletion each,
+        // whatever events a busy apiserver or a relist repeats.
+        let mut counted: BTreeSet<String> = BTreeSet::new();
         let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
         while let Some(Ok(event)) = stream.next().await {
             let (pod, gone) = match event {
@@ -61,7 +100,8 @@ pub fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
             } else {
                 state.insert(name.clone(), (rs.clone(), ready(&pod)));
             }
-            if gone && was_known {
+            let uid = pod.metadata.uid.clone().unwrap_or_else(|| name.clone());
+            if gone && was_known && counted.insert(uid) {
                 // Ask Cartridge through any other ready instance.
                 let via = state
                     .iter()
@@ -70,7 +110,7 @@ pub fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
                 let mut master = None;
                 if let Some(via) = via {
                     let topology =
-                        connector.connect(&InstanceTarget::for_pod(&namespace, &via, None));
+                        cartridge.connect(&InstanceTarget::for_pod(&namespace, &via, None));
                     if let Ok(rss) = topology.replicasets().await {
                         let others_ready = state
                             .iter()
@@ -84,6 +124,7 @@ pub fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
                 }
                 let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
                 v.deletions += 1;
+                v.deleted.insert(name.clone());
                 if let Some(m) = master {
                     v.master_deleted.push(m);
                 }
@@ -92,10 +133,13 @@ pub fn watch(t: &TestContext, replicas: usize) -> Arc<Mutex<Violations>> {
             for (r, ok) in state.values() {
                 *ready_per_rs.entry(r).or_default() += usize::from(*ok);
             }
+            let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
             for (r, ok) in ready_per_rs {
-                if replicas.saturating_sub(ok) > 1 {
-                    let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
-                    v.budget.push(format!("{r}: {} unavailable", replicas - ok));
+                let unavailable = replicas.saturating_sub(ok);
+                let max = v.max_unavailable.entry(r.clone()).or_default();
+                *max = (*max).max(unavailable);
+                if unavailable > 1 {
+                    v.budget.push(format!("{r}: {unavailable} unavailable"));
                 }
             }
         }
