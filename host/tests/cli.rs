@@ -1,9 +1,12 @@
 //! The `strategy list`, `strategy check` and `plan` commands, run as a user
 //! runs them: the real binary, its output and exit code.
 
+#[path = "../strategy/tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Output};
+
+use tarantool_operator::timeline::render::{RenderOptions, render_svg};
 
 fn operator(args: &[&str]) -> Output {
     let cache = support::workspace().join("target").join("cli-test-cache");
@@ -54,7 +57,7 @@ fn check_passes_the_example_custom_strategy_from_its_file() {
     let out = operator(&[
         "strategy",
         "check",
-        env!("TARANTOOL_OPERATOR_EXAMPLE_WASM"),
+        tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH,
         "--cases",
         "4",
     ]);
@@ -145,4 +148,101 @@ fn plan_takes_params_from_the_command_line() {
         text.contains("at most 2 pods unavailable at once"),
         "{text}"
     );
+}
+
+// ---- crds: the command behind `make crds` (the CRDs themselves are checked
+// in host/api/tests/crds.rs)
+
+#[test]
+fn crds_command_prints_both_definitions() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tarantool-operator"))
+        .arg("crds")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text,
+        tarantool_operator::api::crds::yaml_stream().expect("renders")
+    );
+    for name in ["clusters.tarantool.io", "roles.tarantool.io"] {
+        assert!(text.contains(&format!("name: {name}")), "{name}");
+    }
+}
+
+#[test]
+fn crds_check_flags_a_stale_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tarantool-operator"))
+            .arg("crds")
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let path = dir.path().to_str().expect("utf-8 temp path");
+    let missing = run(&["--check", path]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("make crds"));
+    assert!(run(&["--write", path]).status.success());
+    assert_eq!(run(&["--check", path]).status.code(), Some(0));
+    std::fs::write(dir.path().join("role.yaml"), "edited\n").expect("write");
+    let stale = run(&["--check", path]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("role.yaml"));
+}
+
+// ---- timeline: the command over the recorded run the timeline crate's
+// tests describe (host/timeline/tests/timeline.rs)
+
+fn timeline_fixture_path() -> std::path::PathBuf {
+    support::workspace().join("host/timeline/tests/fixtures/timeline-run.jsonl")
+}
+
+fn timeline_fixture() -> Vec<tarantool_operator::timeline::Record> {
+    let file = std::fs::File::open(timeline_fixture_path()).expect("the fixture exists");
+    tarantool_operator::timeline::read_jsonl(std::io::BufReader::new(file))
+        .expect("the fixture parses")
+}
+
+#[test]
+fn the_command_writes_svg_and_html_and_prints_the_path() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for name in ["timeline.svg", "timeline.html"] {
+        let out_path = dir.path().join(name);
+        let out = Command::new(env!("CARGO_BIN_EXE_tarantool-operator"))
+            .arg("timeline")
+            .arg("--from")
+            .arg(timeline_fixture_path())
+            .arg("--out")
+            .arg(&out_path)
+            .output()
+            .expect("run tarantool-operator");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            out_path.display().to_string()
+        );
+        let written = std::fs::read_to_string(&out_path).expect("written");
+        let svg = render_svg(&timeline_fixture(), &RenderOptions::default());
+        if name.ends_with(".html") {
+            assert!(written.starts_with("<!DOCTYPE html>") && written.contains(&svg));
+        } else {
+            assert_eq!(written, svg);
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tarantool-operator"))
+        .args(["timeline", "--from", "/nonexistent/run.jsonl"])
+        .output()
+        .expect("run tarantool-operator");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/run.jsonl"));
 }

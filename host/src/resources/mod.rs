@@ -4,7 +4,8 @@
 //! when they changed.
 //!
 //! - [`names`]: `<role>-<ordinal>-<hash>` and the template hash.
-//! - [`labels`]: the labels every owned object carries, and selectors.
+//! - [`labels`]: the labels every owned object carries, and selectors (part
+//!   of the API contract, so they live in the API crate).
 //! - [`statefulset`]: a replica set's StatefulSet.
 //! - [`service`]: the headless and the client Service.
 //! - [`apply`]: server-side apply, skipped when nothing changed.
@@ -13,7 +14,8 @@
 
 pub mod apply;
 pub mod epochs;
-pub mod labels;
 pub mod names;
 pub mod service;
 pub mod statefulset;
+
+pub use crate::api::labels;

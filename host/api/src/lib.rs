@@ -1,0 +1,48 @@
+//! The operator's custom resources, `tarantool.io/v1alpha1` `Cluster` and
+//! `Role`, as Rust types. Their CRDs are generated from these types
+//! ([`crds`]) and kept in `crds/` by `tarantool-operator crds --write crds/`.
+//!
+//! - [`cluster`]: the Cluster (roles, failover, config, vshard, console).
+//! - [`failover`]: Cartridge failover settings.
+//! - [`role`]: the Role (replica sets, vshard, template, status).
+//! - [`update_strategy`]: the Role's update strategy selector.
+//! - [`conditions`]: metav1 conditions and how to set them.
+//! - [`reasons`]: every condition and Event reason the operator writes.
+//! - [`validation`]: the CEL rules checked at admission.
+//! - [`schema`]: schema helpers (free-form objects, compact embedded types).
+//! - [`crds`]: the generated CRDs as YAML files.
+//! - [`labels`]: the labels on every object the operator owns (how it and
+//!   its users select them).
+
+pub mod cluster;
+pub mod conditions;
+pub mod crds;
+pub mod failover;
+pub mod labels;
+pub mod reasons;
+pub mod role;
+pub mod schema;
+pub mod update_strategy;
+pub mod validation;
+
+pub use cluster::{
+    AppliedSettings, Cluster, ClusterPhase, ClusterSpec, ClusterStatus, ClusterVshard, Console,
+    RoleRef,
+};
+pub use failover::{
+    Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,
+};
+pub use reasons::Reason;
+pub use role::{
+    DrainProgress, InstanceRemoval, InstanceStage, MasterSwitch, RemovalStage, ReplicasetStatus,
+    ReplicasetTemplate, Role, RolePhase, RoleSpec, RoleStatus, RoleVshard, UpdateProgress,
+};
+pub use update_strategy::{ComponentLocation, ConfigMapKeyRef, StrategySelector, UpdateStrategy};
+
+/// API group of the custom resources.
+pub const GROUP: &str = "tarantool.io";
+/// API version of the custom resources.
+pub const VERSION: &str = "v1alpha1";
+
+#[cfg(test)]
+mod tests;
