@@ -1,5 +1,5 @@
-//! Shared by the Cartridge client's integration tests.
-//! (each test binary uses a part).
+//! Shared by the Cartridge client's integration tests (each test binary
+//! uses a part).
 
 #![allow(dead_code)]
 
