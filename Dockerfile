@@ -10,7 +10,7 @@
 # need BuildKit).
 
 # ---- builder: the operator with its built-in strategies compiled to wasm and
-# embedded (host/build.rs runs a nested cargo for wasm32-wasip2).
+# embedded (host/strategy/build.rs runs a nested cargo for wasm32-wasip2).
 FROM rust:1.95-bookworm AS builder
 RUN rustup target add wasm32-wasip2
 WORKDIR /src

@@ -37,7 +37,7 @@ lint: setup-rust lint-chart ## rustfmt, clippy (warnings are errors) and the Hel
 lint-chart: setup-control-plane control-plane ## helm lint --strict and helm template checks of charts/tarantool-operator
 	bash tests/chart/lint.sh
 
-test-unit: setup-rust setup-tarantool ## unit, property and sandbox tests (no Kubernetes; host/tests/console.rs runs real Tarantool)
+test-unit: setup-rust setup-tarantool ## unit, property and sandbox tests (no Kubernetes; host/cartridge/tests/console.rs runs real Tarantool)
 	$(CARGO) test --workspace
 
 test-tarantool: setup-tarantool ## the Cartridge double's tests, in real Tarantool (tests/tarantool)
@@ -46,12 +46,12 @@ test-tarantool: setup-tarantool ## the Cartridge double's tests, in real Taranto
 test: setup lint test-unit test-tarantool test-control-plane ## every test: what CI runs
 
 # The chart carries the same files: Helm installs a chart's crds/ first.
-crds: ## regenerate crds/ and the chart's copy from the Rust types in host/src/api (a test fails when they are stale)
+crds: ## regenerate crds/ and the chart's copy from the Rust types in host/api (a test fails when they are stale)
 	$(CARGO) run -q -p tarantool-operator -- crds --write crds/
 	$(CARGO) run -q -p tarantool-operator -- crds --write charts/tarantool-operator/crds/
 
 bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
-	$(CARGO) bench -p tarantool-operator --bench plan
+	$(CARGO) bench -p tarantool-operator-strategy --bench plan
 
 bench-update: setup-rust cluster-up ## makespan of a 10x3 rolling update vs the lower bound and the StatefulSet RollingUpdate (dev cluster)
 	# The dev profile: the makespan is set by pod restarts, not by the operator's CPU,

@@ -95,7 +95,7 @@ local function buckets(ns)
     return r[1], r[2]
 end
 
--- The operator's own chunks (host/src/topology/lua/), assembled and sent as
+-- The operator's own chunks (host/cartridge/src/topology/lua/), assembled and sent as
 -- the operator does (console/protocol.rs): prelude + chunk, base64, args as
 -- JSON. Returns the decoded JSON reply and the raw JSON, or nil and the
 -- console's error message.

@@ -64,7 +64,7 @@ fn render(file_name: &'static str, crd: &CustomResourceDefinition) -> Result<Crd
     Ok(CrdFile {
         file_name,
         yaml: format!(
-            "# {name}: generated from the Rust types in host/src/api; do not edit.\n\
+            "# {name}: generated from the Rust types in host/api; do not edit.\n\
              # Regenerate with {REGENERATE}.\n---\n{body}"
         ),
     })

@@ -14,7 +14,7 @@ fn crds_dir() -> PathBuf {
 #[test]
 fn crds_directory_is_up_to_date() {
     if let Err(e) = crds::check(&crds_dir()) {
-        panic!("{e}\n(the CRDs are generated from host/src/api; commit the regenerated files)");
+        panic!("{e}\n(the CRDs are generated from host/api; commit the regenerated files)");
     }
 }
 

@@ -164,6 +164,6 @@ fn the_documented_example_is_current() {
     let on_disk = std::fs::read_to_string(&path).expect("docs/timeline-example.svg exists");
     assert!(
         on_disk == render_svg(&fixture(), &RenderOptions::default()),
-        "docs/timeline-example.svg is stale; regenerate it with\n  cargo run -p tarantool-operator -- timeline \\\n    --from host/tests/fixtures/timeline-run.jsonl --out docs/timeline-example.svg"
+        "docs/timeline-example.svg is stale; regenerate it with\n  cargo run -p tarantool-operator -- timeline \\\n    --from host/timeline/tests/fixtures/timeline-run.jsonl --out docs/timeline-example.svg"
     );
 }

@@ -4,7 +4,7 @@
 //! (apiserver, kwok) with the operator's default console command and its own
 //! Lua chunks, as the operator talks to Cartridge.
 //!
-//! `host/tests/conformance.rs` runs the same scenarios against the Rust fake
+//! `host/cartridge/tests/conformance.rs` runs the same scenarios against the Rust fake
 //! and a local double without the control plane.
 
 mod support;

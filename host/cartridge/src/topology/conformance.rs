@@ -10,7 +10,7 @@
 //! [`CartridgeModel`]; [`cartridge_conformance_tests!`](crate::cartridge_conformance_tests)
 //! turns the list into one named test per scenario for a runner:
 //!
-//! - `host/tests/conformance.rs`: the Rust fake ([`FakeModel`]), and the
+//! - `host/cartridge/tests/conformance.rs`: the Rust fake ([`FakeModel`]), and the
 //!   double in a local Tarantool process reached with the operator's
 //!   default console command (`tarantoolctl connect`);
 //! - `tests/harness/tests/conformance.rs`: the double behind dev-cluster
