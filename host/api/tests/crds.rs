@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tarantool_operator_api::crds;
 
 fn crds_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crds")
 }
 
 #[test]
@@ -21,7 +21,7 @@ fn crds_directory_is_up_to_date() {
 /// Helm installs a chart's `crds/` before its templates (and never upgrades
 /// them): the chart must ship exactly the generated CRDs.
 fn chart_crds_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/tarantool-operator/crds")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../charts/tarantool-operator/crds")
 }
 
 #[test]

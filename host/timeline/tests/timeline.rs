@@ -160,7 +160,7 @@ fn the_same_run_renders_to_the_same_bytes() {
 
 #[test]
 fn the_documented_example_is_current() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/timeline-example.svg");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/timeline-example.svg");
     let on_disk = std::fs::read_to_string(&path).expect("docs/timeline-example.svg exists");
     assert!(
         on_disk == render_svg(&fixture(), &RenderOptions::default()),
