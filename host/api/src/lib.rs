@@ -8,11 +8,14 @@
 //! - [`update_strategy`]: the Role's update strategy selector.
 //! - [`conditions`]: metav1 conditions and how to set them.
 //! - [`reasons`]: every condition and Event reason the operator writes.
-//! - [`validation`]: the CEL rules checked at admission.
-//! - [`schema`]: schema helpers (free-form objects, compact embedded types).
+//! - `validation` (internal): the CEL rules checked at admission.
+//! - `schema` (internal): schema helpers (free-form objects, compact embedded types).
 //! - [`crds`]: the generated CRDs as YAML files.
 //! - [`labels`]: the labels on every object the operator owns (how it and
 //!   its users select them).
+
+// Each crate's public face is what other crates use; the rest is pub(crate).
+#![warn(unreachable_pub)]
 
 pub mod cluster;
 pub mod conditions;
@@ -21,9 +24,9 @@ pub mod failover;
 pub mod labels;
 pub mod reasons;
 pub mod role;
-pub mod schema;
+mod schema;
 pub mod update_strategy;
-pub mod validation;
+mod validation;
 
 pub use cluster::{
     AppliedSettings, Cluster, ClusterPhase, ClusterSpec, ClusterStatus, ClusterVshard, Console,

@@ -12,6 +12,9 @@
 //! suite that keeps the fake and the Lua double one model of Cartridge
 //! (`topology::conformance`, `cartridge_conformance_tests!`).
 
+// Each crate's public face is what other crates use; the rest is pub(crate).
+#![warn(unreachable_pub)]
+
 pub mod console;
 pub mod topology;
 

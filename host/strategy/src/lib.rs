@@ -5,16 +5,19 @@
 //! The operator's one crate that links wasmtime: the API types
 //! (`tarantool-operator-api`) know strategies only by name and location.
 
-pub mod boundary;
+// Each crate's public face is what other crates use; the rest is pub(crate).
+#![warn(unreachable_pub)]
+
+mod boundary;
 pub mod builtin;
-pub mod cache;
+mod cache;
 pub mod checker;
 pub mod engine;
 pub mod guard;
 pub mod native;
 pub mod planner;
 pub mod registry;
-pub mod sandbox;
+mod sandbox;
 pub mod simulator;
 pub mod validate;
 mod wasi_stub;

@@ -16,6 +16,9 @@
 //! This crate draws and tabulates updates; it knows the API types and the
 //! Kubernetes client, not the controllers or the strategy engine.
 
+// Each crate's public face is what other crates use; the rest is pub(crate).
+#![warn(unreachable_pub)]
+
 pub mod from_events;
 pub mod notes;
 pub mod progress;

@@ -10,8 +10,8 @@
 //! - [`Console`]: runs a chunk through a transport within a timeout and a
 //!   reply-size bound, and decodes the JSON the chunk returns.
 
-pub mod protocol;
-pub mod transport;
+pub(crate) mod protocol;
+mod transport;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
