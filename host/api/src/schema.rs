@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 /// `{type: object, x-kubernetes-preserve-unknown-fields: true}`: any JSON
 /// object, kept as written (Cartridge's clusterwide config sections).
-pub fn free_form_object(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn free_form_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true,
@@ -20,14 +20,14 @@ pub fn free_form_object(_: &mut SchemaGenerator) -> Schema {
 /// descriptions: the fields, types and structure stay, so the apiserver still
 /// validates and prunes, but the CRD does not repeat the Kubernetes API
 /// reference (a PodTemplateSpec alone is several hundred kilobytes of it).
-pub fn compact<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+pub(crate) fn compact<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = generator.subschema_for::<T>();
     strip_descriptions(&mut schema);
     schema
 }
 
 /// [`compact`] for the pod template of a replica set.
-pub fn pod_template(generator: &mut SchemaGenerator) -> Schema {
+pub(crate) fn pod_template(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = compact::<PodTemplateSpec>(generator);
     describe(
         &mut schema,
@@ -37,7 +37,7 @@ pub fn pod_template(generator: &mut SchemaGenerator) -> Schema {
 }
 
 /// [`compact`] for the volume claim templates of a replica set.
-pub fn volume_claim_templates(generator: &mut SchemaGenerator) -> Schema {
+pub(crate) fn volume_claim_templates(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = compact::<Vec<PersistentVolumeClaim>>(generator);
     describe(
         &mut schema,
@@ -55,7 +55,7 @@ fn describe(schema: &mut Schema, text: &str) {
 
 /// Removes every `description` keyword below `schema`, leaving properties
 /// that happen to be called "description" alone.
-pub fn strip_descriptions(schema: &mut Schema) {
+pub(crate) fn strip_descriptions(schema: &mut Schema) {
     if let Some(obj) = schema.as_object_mut() {
         strip_object(obj);
     }

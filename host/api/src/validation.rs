@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// One CEL rule of a schema node (`self` is the object the rule sits on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CelRule {
+pub(crate) struct CelRule {
     /// The CEL expression; the object is admitted when it is true.
     pub rule: &'static str,
     /// What the apiserver answers when the rule is false.
@@ -26,7 +26,7 @@ pub struct CelRule {
 
 impl CelRule {
     /// The rule as one entry of `x-kubernetes-validations`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut v = json!({ "rule": self.rule, "message": self.message });
         if let Some(path) = self.field_path {
             v["fieldPath"] = json!(path);
@@ -43,7 +43,7 @@ const FORBIDDEN: Option<&str> = Some("FieldValueForbidden");
 
 /// Rules of `Cluster.spec.failover`: which modes take a state provider, and
 /// that the provider's parameters come with it.
-pub const FAILOVER_RULES: &[CelRule] = &[
+pub(crate) const FAILOVER_RULES: &[CelRule] = &[
     CelRule {
         rule: "self.mode != 'stateful' || has(self.stateProvider)",
         message: "stateful failover needs a stateProvider: stateboard or etcd2",
@@ -89,7 +89,7 @@ pub const FAILOVER_RULES: &[CelRule] = &[
 ];
 
 /// Rules of `Role.spec`: one replica set template, in one of its two places.
-pub const ROLE_SPEC_RULES: &[CelRule] = &[
+pub(crate) const ROLE_SPEC_RULES: &[CelRule] = &[
     CelRule {
         rule: "!(has(self.replicasetTemplate) && has(self.vshard) && has(self.vshard.replicasetTemplate))",
         message: "replicasetTemplate is set twice: keep spec.replicasetTemplate or spec.vshard.replicasetTemplate (the article's placement), not both",
@@ -105,7 +105,7 @@ pub const ROLE_SPEC_RULES: &[CelRule] = &[
 ];
 
 /// Rules of `Role.spec.updateStrategy`.
-pub const UPDATE_STRATEGY_RULES: &[CelRule] = &[
+pub(crate) const UPDATE_STRATEGY_RULES: &[CelRule] = &[
     CelRule {
         rule: "!has(self.sha256) || has(self.configMapRef)",
         message: "sha256 pins a custom component: set configMapRef too",
@@ -121,7 +121,7 @@ pub const UPDATE_STRATEGY_RULES: &[CelRule] = &[
 ];
 
 /// Rule of `updateStrategy.name` (its length is bounded by the schema).
-pub const STRATEGY_NAME_RULES: &[CelRule] = &[CelRule {
+pub(crate) const STRATEGY_NAME_RULES: &[CelRule] = &[CelRule {
     rule: r"self.matches('^[A-Za-z]([A-Za-z0-9]|[-.][A-Za-z0-9])*$')",
     message: "a strategy name starts with a letter and has letters, digits, and single '-' or '.' between them, e.g. SwitchMasterUpdate or my-canary.v2",
     field_path: None,
@@ -129,7 +129,7 @@ pub const STRATEGY_NAME_RULES: &[CelRule] = &[CelRule {
 }];
 
 /// Rule of `updateStrategy.sha256`.
-pub const SHA256_RULES: &[CelRule] = &[CelRule {
+pub(crate) const SHA256_RULES: &[CelRule] = &[CelRule {
     rule: r"self.matches('^[0-9a-f]{64}$')",
     message: "sha256 is 64 lowercase hex digits, as sha256sum prints them",
     field_path: None,
@@ -137,7 +137,7 @@ pub const SHA256_RULES: &[CelRule] = &[CelRule {
 }];
 
 /// Appends `rules` to the `x-kubernetes-validations` of `schema`.
-pub fn add_rules(schema: &mut Schema, rules: &[CelRule]) {
+pub(crate) fn add_rules(schema: &mut Schema, rules: &[CelRule]) {
     let Some(obj) = schema.as_object_mut() else {
         return;
     };
@@ -150,43 +150,47 @@ pub fn add_rules(schema: &mut Schema, rules: &[CelRule]) {
 }
 
 /// schemars transform: the [`FAILOVER_RULES`].
-pub fn failover_rules(schema: &mut Schema) {
+pub(crate) fn failover_rules(schema: &mut Schema) {
     add_rules(schema, FAILOVER_RULES);
 }
 
 /// schemars transform: the [`ROLE_SPEC_RULES`].
-pub fn role_spec_rules(schema: &mut Schema) {
+pub(crate) fn role_spec_rules(schema: &mut Schema) {
     add_rules(schema, ROLE_SPEC_RULES);
 }
 
 /// schemars transform: the [`UPDATE_STRATEGY_RULES`].
-pub fn update_strategy_rules(schema: &mut Schema) {
+pub(crate) fn update_strategy_rules(schema: &mut Schema) {
     add_rules(schema, UPDATE_STRATEGY_RULES);
 }
 
 /// schemars transform: the [`STRATEGY_NAME_RULES`].
-pub fn strategy_name_rules(schema: &mut Schema) {
+pub(crate) fn strategy_name_rules(schema: &mut Schema) {
     add_rules(schema, STRATEGY_NAME_RULES);
 }
 
 /// schemars transform: the [`SHA256_RULES`].
-pub fn sha256_rules(schema: &mut Schema) {
+pub(crate) fn sha256_rules(schema: &mut Schema) {
     add_rules(schema, SHA256_RULES);
 }
 
 /// Pattern of a strategy name: a letter, then letters, digits and single
-/// dashes or dots between them (`SwitchMasterUpdate`, `my-canary.v2`).
-pub const STRATEGY_NAME_PATTERN: &str = r"^[A-Za-z]([A-Za-z0-9]|[-.][A-Za-z0-9])*$";
+/// dashes or dots between them (`SwitchMasterUpdate`, `my-canary.v2`). The
+/// CEL rule spells it; the tests check that it does.
+#[cfg(test)]
+pub(crate) const STRATEGY_NAME_PATTERN: &str = r"^[A-Za-z]([A-Za-z0-9]|[-.][A-Za-z0-9])*$";
 
 /// Pattern of a pinned component digest: 64 lowercase hex digits, as
-/// `sha256sum` prints them.
-pub const SHA256_PATTERN: &str = r"^[0-9a-f]{64}$";
+/// `sha256sum` prints them. The CEL rule spells it; the tests check that it
+/// does.
+#[cfg(test)]
+pub(crate) const SHA256_PATTERN: &str = r"^[0-9a-f]{64}$";
 
 /// Pattern of a DNS-1123 label (names of Roles, ConfigMaps, Secrets).
-pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+pub(crate) const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// Pattern of a DNS-1123 subdomain (object names).
-pub const DNS_SUBDOMAIN_PATTERN: &str =
+pub(crate) const DNS_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 #[cfg(test)]

@@ -52,14 +52,14 @@ impl Hasher for Sha256Hasher {
 
 /// Where compiled components live between runs.
 #[derive(Debug, Clone)]
-pub struct CompileCache {
+pub(crate) struct CompileCache {
     dir: PathBuf,
     engine_hash: String,
 }
 
 /// How a component was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheOutcome {
+pub(crate) enum CacheOutcome {
     /// Loaded from the cache.
     Hit,
     /// Compiled now (and stored if possible).
@@ -68,7 +68,7 @@ pub enum CacheOutcome {
 
 impl CompileCache {
     /// A cache in `dir` for components compiled by `engine`.
-    pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
+    pub(crate) fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_hash = hex::encode(&hasher.0.finalize()[..8]);
@@ -78,18 +78,13 @@ impl CompileCache {
         }
     }
 
-    /// The directory the cache writes to.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn artifact(&self, digest: &Digest) -> PathBuf {
         self.dir
             .join(format!("{}-{}.cwasm", digest.hex(), self.engine_hash))
     }
 
     /// Loads a compiled component, or compiles `bytes` and stores the result.
-    pub fn load_or_compile(
+    pub(crate) fn load_or_compile(
         &self,
         engine: &Engine,
         digest: &Digest,

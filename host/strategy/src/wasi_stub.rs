@@ -14,7 +14,7 @@ use super::sandbox::HostState;
 /// A strategy called a WASI function the sandbox denies.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("called `{0}`, which the strategy sandbox denies")]
-pub struct DeniedCall(pub String);
+pub(crate) struct DeniedCall(pub String);
 
 /// Marker type for WASI resources (streams, descriptors) that can never be
 /// created in the sandbox.

@@ -60,7 +60,9 @@ impl From<TopologyError> for Failure {
 /// Creates pod `name` running Tarantool with a console socket in its run
 /// dir, waits until it is Running and the socket exists.
 async fn tarantool_pod(t: &TestContext, name: &str) -> Result<(), Failure> {
-    let fixture = t.cp.repo().join("host/cartridge/tests/fixtures/console.lua");
+    let fixture =
+        t.cp.repo()
+            .join("host/cartridge/tests/fixtures/console.lua");
     let work_dir = t.cp.pods_dir().join(&t.namespace).join(name);
     // The agent gives every exec'd and locally run command of the pod the
     // same TARANTOOL_RUN_DIR (a short dir: socket paths have at most 107

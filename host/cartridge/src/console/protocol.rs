@@ -43,10 +43,10 @@ use base64::engine::general_purpose::STANDARD;
 use super::ConsoleError;
 
 /// Length of the greeting a console sends on connect (two 64-byte lines).
-pub const GREETING_LEN: usize = 128;
+pub(crate) const GREETING_LEN: usize = 128;
 
 /// What `tarantoolctl connect` writes to stderr before a Lua error's message.
-pub const TARANTOOLCTL_ERROR_MARKER: &str = "Error while executing remote command:";
+pub(crate) const TARANTOOLCTL_ERROR_MARKER: &str = "Error while executing remote command:";
 
 /// The end of a YAML document as the console writes it.
 const DOCUMENT_END: &[u8] = b"\n...\n";
@@ -57,7 +57,7 @@ const DOCUMENT_END: &[u8] = b"\n...\n";
 /// other than ASCII letters, digits, `_`, `-` and `.` are replaced.
 ///
 /// The line ends in `\n` (the console's statement terminator).
-pub fn encode_chunk(name: &str, code: &str, args_json: Option<&str>) -> String {
+pub(crate) fn encode_chunk(name: &str, code: &str, args_json: Option<&str>) -> String {
     let name: String = name
         .chars()
         .map(|c| {
@@ -82,7 +82,7 @@ pub fn encode_chunk(name: &str, code: &str, args_json: Option<&str>) -> String {
 }
 
 /// Checks the 128-byte greeting of a console socket.
-pub fn check_greeting(greeting: &[u8]) -> Result<(), ConsoleError> {
+pub(crate) fn check_greeting(greeting: &[u8]) -> Result<(), ConsoleError> {
     let text = String::from_utf8_lossy(greeting);
     let first = text.lines().next().unwrap_or_default().trim_end();
     if !first.starts_with("Tarantool ") {
@@ -103,20 +103,20 @@ pub fn check_greeting(greeting: &[u8]) -> Result<(), ConsoleError> {
 /// Whether `buf` holds a complete reply document (it ends where the console
 /// ends one). Lines inside a value are indented, so `\n...\n` at the end can
 /// only be the document end.
-pub fn is_complete_document(buf: &[u8]) -> bool {
+pub(crate) fn is_complete_document(buf: &[u8]) -> bool {
     buf == b"---\n...\n" || (buf.starts_with(b"---") && buf.ends_with(DOCUMENT_END))
 }
 
 /// Whether what arrived so far can still become a reply (used to fail fast
 /// on garbage instead of waiting for a document end that never comes).
-pub fn may_become_document(buf: &[u8]) -> bool {
+pub(crate) fn may_become_document(buf: &[u8]) -> bool {
     let n = buf.len().min(3);
     buf[..n] == b"---"[..n]
 }
 
 /// Parses a reply (one YAML document holding a sequence) into its values.
 /// `- error: message` as the only value becomes [`ConsoleError::Lua`].
-pub fn parse_reply(reply: &[u8]) -> Result<Vec<serde_yaml::Value>, ConsoleError> {
+pub(crate) fn parse_reply(reply: &[u8]) -> Result<Vec<serde_yaml::Value>, ConsoleError> {
     let text = std::str::from_utf8(reply).map_err(|e| ConsoleError::Protocol {
         message: format!("reply is not UTF-8: {e}"),
     })?;
@@ -152,7 +152,7 @@ pub fn parse_reply(reply: &[u8]) -> Result<Vec<serde_yaml::Value>, ConsoleError>
 
 /// The message of a Lua error as `tarantoolctl connect` reports it on stderr,
 /// if stderr holds one.
-pub fn tarantoolctl_error(stderr: &str) -> Option<String> {
+pub(crate) fn tarantoolctl_error(stderr: &str) -> Option<String> {
     let at = stderr.find(TARANTOOLCTL_ERROR_MARKER)?;
     Some(
         stderr[at + TARANTOOLCTL_ERROR_MARKER.len()..]
@@ -162,7 +162,7 @@ pub fn tarantoolctl_error(stderr: &str) -> Option<String> {
 }
 
 /// The single JSON string a chunk returns (`return json.encode(...)`).
-pub fn single_string(values: Vec<serde_yaml::Value>) -> Result<String, ConsoleError> {
+pub(crate) fn single_string(values: Vec<serde_yaml::Value>) -> Result<String, ConsoleError> {
     let mut values = values.into_iter();
     match (values.next(), values.next()) {
         (Some(serde_yaml::Value::String(s)), None) => Ok(s),

@@ -63,7 +63,7 @@ pub trait ConsoleTransport: Send + Sync + fmt::Debug {
 
 /// The command line to run and what to write to its stdin: the chunk goes
 /// in place of [`CHUNK_PLACEHOLDER`] if an argument has it, else to stdin.
-pub fn command_with_chunk(command: &[String], line: &str) -> (Vec<String>, Option<String>) {
+pub(super) fn command_with_chunk(command: &[String], line: &str) -> (Vec<String>, Option<String>) {
     if command.iter().any(|a| a.contains(CHUNK_PLACEHOLDER)) {
         let chunk = line.trim_end_matches('\n');
         let argv = command

@@ -86,17 +86,17 @@ impl CallKind {
 /// puts the admin function's name before it: the fake answers with the same
 /// text, so a test written against it holds against Cartridge.
 mod class {
-    pub const EDIT: &str = "Editing cluster topology failed";
-    pub const TOPOLOGY: &str = "Invalid cluster topology config";
-    pub const VSHARD_CONFIG: &str = "ValidateConfigError";
-    pub const BOOTSTRAP: &str = "Bootstrapping vshard failed";
-    pub const FAILOVER: &str = "FailoverSetParamsError";
-    pub const PATCH: &str = "PatchClusterwideError";
-    pub const PROMOTE: &str = "PromoteLeaderError";
-    pub const STATE_PROVIDER: &str = "StateProviderError";
-    pub const PROBE: &str = "ProbeServerError";
-    pub const JOIN_PROBE: &str = "ProbeError";
-    pub const REMOTE_CALL: &str = "RemoteCallError";
+    pub(super) const EDIT: &str = "Editing cluster topology failed";
+    pub(super) const TOPOLOGY: &str = "Invalid cluster topology config";
+    pub(super) const VSHARD_CONFIG: &str = "ValidateConfigError";
+    pub(super) const BOOTSTRAP: &str = "Bootstrapping vshard failed";
+    pub(super) const FAILOVER: &str = "FailoverSetParamsError";
+    pub(super) const PATCH: &str = "PatchClusterwideError";
+    pub(super) const PROMOTE: &str = "PromoteLeaderError";
+    pub(super) const STATE_PROVIDER: &str = "StateProviderError";
+    pub(super) const PROBE: &str = "ProbeServerError";
+    pub(super) const JOIN_PROBE: &str = "ProbeError";
+    pub(super) const REMOTE_CALL: &str = "RemoteCallError";
 }
 
 fn refuse(class: &str, message: impl std::fmt::Display) -> String {
