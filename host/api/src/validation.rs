@@ -26,7 +26,7 @@ pub(crate) struct CelRule {
 
 impl CelRule {
     /// The rule as one entry of `x-kubernetes-validations`.
-    pub(crate) fn to_json(&self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         let mut v = json!({ "rule": self.rule, "message": self.message });
         if let Some(path) = self.field_path {
             v["fieldPath"] = json!(path);
