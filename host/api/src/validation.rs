@@ -145,7 +145,7 @@ pub(crate) fn add_rules(schema: &mut Schema, rules: &[CelRule]) {
         .entry("x-kubernetes-validations")
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(list) = list {
-        list.extend(rules.iter().map(CelRule::to_json));
+        list.extend(rules.iter().copied().map(CelRule::to_json));
     }
 }
 
