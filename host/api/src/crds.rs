@@ -9,7 +9,7 @@ use kube::CustomResourceExt;
 use super::{Cluster, Role};
 
 /// What regenerates the files; printed when they are stale.
-pub const REGENERATE: &str =
+pub(crate) const REGENERATE: &str =
     "make crds (or: cargo run -p tarantool-operator -- crds --write crds/)";
 
 /// Why CRDs could not be rendered, written or checked.

@@ -8,7 +8,7 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Our value of [`MANAGED_BY`].
 pub const MANAGER: &str = "tarantool-operator";
 /// `app.kubernetes.io/name`.
-pub const APP_NAME: &str = "app.kubernetes.io/name";
+pub(crate) const APP_NAME: &str = "app.kubernetes.io/name";
 /// The Cluster an object belongs to.
 pub const CLUSTER: &str = "tarantool.io/cluster";
 /// The Role an object belongs to.

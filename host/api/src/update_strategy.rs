@@ -20,7 +20,7 @@ pub const SWITCH_MASTER_UPDATE: &str = "SwitchMasterUpdate";
 pub const BUILTIN_NAMES: &[&str] = &[ON_DELETE, CLUSTER_PARTITION_UPDATE, SWITCH_MASTER_UPDATE];
 
 /// The key a custom component is read from when `configMapRef.key` is not set.
-pub const DEFAULT_COMPONENT_KEY: &str = "strategy.wasm";
+pub(crate) const DEFAULT_COMPONENT_KEY: &str = "strategy.wasm";
 
 /// How a Role's pods are updated when its pod template changes.
 ///

@@ -12,7 +12,7 @@ pub struct Builtin {
 pub use crate::api::update_strategy::{CLUSTER_PARTITION_UPDATE, ON_DELETE, SWITCH_MASTER_UPDATE};
 
 /// Every built-in, in the order `strategy list` shows them.
-pub const BUILTINS: &[Builtin] = &[
+pub(crate) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: ON_DELETE,
         wasm: include_bytes!(concat!(env!("OUT_DIR"), "/on_delete.wasm")),

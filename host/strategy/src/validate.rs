@@ -5,12 +5,12 @@
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
 /// The WIT package every strategy is built against.
-pub const WIT_PACKAGE: &str = "tarantool:strategy";
+pub(crate) const WIT_PACKAGE: &str = "tarantool:strategy";
 
 /// WIT versions this host can load, newest first. When the WIT changes, the
 /// host keeps the previous version here (and an adapter in `boundary`) so
 /// components built against it keep loading.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+pub(crate) const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
 
 /// Import namespaces a strategy may use. Everything under `wasi:` resolves to
 /// the deny-all shim (see `engine`); the strategy's own package provides `log`.

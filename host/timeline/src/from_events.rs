@@ -26,7 +26,7 @@ pub const ASSUMED_READY: &str = "assumed Ready before its first deletion (not ob
 /// When an Event first happened. The first occurrence, not the last: an
 /// aggregated Event (kube's recorder aggregates by reason and object) keeps
 /// the note of its first occurrence, so that is the time the note is about.
-pub fn event_time(event: &CoreEvent) -> Option<Timestamp> {
+pub(crate) fn event_time(event: &CoreEvent) -> Option<Timestamp> {
     event
         .event_time
         .as_ref()
@@ -47,7 +47,7 @@ fn label(pod: &Pod, key: &str) -> String {
 
 /// The records of a namespace's Events and current pods. Pure: give it what
 /// [`collect`] lists.
-pub fn records_from(events: &[CoreEvent], pods: &[Pod]) -> Vec<Record> {
+pub(crate) fn records_from(events: &[CoreEvent], pods: &[Pod]) -> Vec<Record> {
     let mut records: Vec<Record> = events
         .iter()
         .filter(|e| about_role(e))

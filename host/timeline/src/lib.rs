@@ -171,7 +171,7 @@ pub fn read_jsonl(reader: impl BufRead) -> Result<Vec<Record>, TimelineError> {
 
 /// Appends one record as a JSON line and flushes, so that a recorder that is
 /// killed leaves every record it saw in the file.
-pub fn write_record(mut writer: impl Write, record: &Record) -> Result<(), TimelineError> {
+pub(crate) fn write_record(mut writer: impl Write, record: &Record) -> Result<(), TimelineError> {
     let line = serde_json::to_string(record).map_err(TimelineError::Encode)?;
     writer.write_all(line.as_bytes())?;
     writer.write_all(b"\n")?;
@@ -181,25 +181,25 @@ pub fn write_record(mut writer: impl Write, record: &Record) -> Result<(), Timel
 
 /// Sorts records by time; records with equal times keep their order (the
 /// order they were observed in).
-pub fn sort_records(records: &mut [Record]) {
+pub(crate) fn sort_records(records: &mut [Record]) {
     records.sort_by_key(|r| r.t);
 }
 
 /// Formats a timestamp as RFC 3339 in UTC with exactly three fractional
 /// digits, e.g. `2025-03-01T10:00:01.250Z`.
-pub fn format_time(t: Timestamp) -> String {
+pub(crate) fn format_time(t: Timestamp) -> String {
     // jiff truncates to the precision asked for; always three digits keeps
     // the file's lines aligned and easy to compare.
     format!("{t:.3}")
 }
 
 /// Parses an RFC 3339 timestamp (any precision, any offset).
-pub fn parse_time(s: &str) -> Option<Timestamp> {
+pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
     Timestamp::from_str(s).ok()
 }
 
 /// Seconds from `from` to `to` (negative when `to` is earlier).
-pub fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
+pub(crate) fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
     let d = to.as_duration().saturating_sub(from.as_duration());
     d.as_secs_f64()
 }

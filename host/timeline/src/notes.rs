@@ -11,7 +11,7 @@
 //! as [`UNKNOWN`] and read back as an empty string.
 
 /// How an unknown (empty) revision or master is written in a note.
-pub const UNKNOWN: &str = "?";
+pub(crate) const UNKNOWN: &str = "?";
 
 const DELETED_PREFIX: &str = "deleted pod ";
 const DELETED_OF: &str = " of replica set ";
@@ -83,7 +83,7 @@ pub fn pod_deleted_note(
 }
 
 /// Parses a note written by [`pod_deleted_note`]; `None` for anything else.
-pub fn parse_pod_deleted_note(note: &str) -> Option<PodDeleted> {
+pub(crate) fn parse_pod_deleted_note(note: &str) -> Option<PodDeleted> {
     let rest = note.trim().strip_prefix(DELETED_PREFIX)?;
     let (pod, rest) = rest.split_once(DELETED_OF)?;
     let (replicaset, rest) = rest.split_once(DELETED_REVISION)?;
@@ -107,7 +107,7 @@ pub fn master_switched_note(replicaset: &str, old: &str, new: &str) -> String {
 
 /// Parses a note written by [`master_switched_note`]; `None` for anything
 /// else (including a note without a new master).
-pub fn parse_master_switched_note(note: &str) -> Option<MasterSwitched> {
+pub(crate) fn parse_master_switched_note(note: &str) -> Option<MasterSwitched> {
     let rest = note.trim().strip_prefix(SWITCHED_PREFIX)?;
     let (replicaset, rest) = rest.split_once(SWITCHED_MASTER)?;
     let (old, new) = rest.split_once(ARROW)?;

@@ -32,7 +32,7 @@ use crate::api::Reason;
 use crate::api::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
 
 /// Detail of the records of pods that were there when recording started.
-pub const PRESENT_AT_START: &str = "present when recording started";
+pub(crate) const PRESENT_AT_START: &str = "present when recording started";
 
 /// What the recorder remembers about one pod (by uid: a StatefulSet pod
 /// that is deleted and recreated keeps its name, not its uid).
@@ -48,7 +48,7 @@ struct PodState {
 
 /// Turns pod watcher events into records.
 #[derive(Debug, Default)]
-pub struct PodTracker {
+pub(crate) struct PodTracker {
     pods: BTreeMap<String, PodState>,
     /// Seen in the current (re)list, to find pods that went away while the
     /// watch was broken.
@@ -107,12 +107,12 @@ impl PodState {
 
 impl PodTracker {
     /// A tracker that has seen nothing yet.
-    pub fn new() -> PodTracker {
+    pub(crate) fn new() -> PodTracker {
         PodTracker::default()
     }
 
     /// The records for one watcher event seen at `now`.
-    pub fn apply(&mut self, event: watcher::Event<Pod>, now: Timestamp) -> Vec<Record> {
+    pub(crate) fn apply(&mut self, event: watcher::Event<Pod>, now: Timestamp) -> Vec<Record> {
         let mut out = Vec::new();
         match event {
             watcher::Event::Init => self.listed.clear(),
@@ -189,14 +189,14 @@ impl PodTracker {
 /// stale note (another pod's deletion, an old step) at the wrong time. The
 /// pod watch still sees every deletion.
 #[derive(Debug, Default)]
-pub struct EventTracker {
+pub(crate) struct EventTracker {
     /// Events already seen, by uid.
     seen: BTreeSet<String>,
     initialised: bool,
 }
 
 /// Whether an Event is about a tarantool.io Role (not an RBAC Role).
-pub fn about_role(event: &CoreEvent) -> bool {
+pub(crate) fn about_role(event: &CoreEvent) -> bool {
     let involved = &event.involved_object;
     involved.kind.as_deref() == Some("Role")
         && involved
@@ -207,7 +207,7 @@ pub fn about_role(event: &CoreEvent) -> bool {
 
 /// The record an operator Event stands for, stamped `t`; `None` for other
 /// reasons and for notes that do not parse.
-pub fn record_from_event(event: &CoreEvent, t: Timestamp) -> Option<Record> {
+pub(crate) fn record_from_event(event: &CoreEvent, t: Timestamp) -> Option<Record> {
     let reason: Reason = event.reason.as_deref()?.parse().ok()?;
     let note = event.message.clone().unwrap_or_default();
     let mut record = Record::new(t, Kind::Step);
@@ -241,12 +241,16 @@ pub fn record_from_event(event: &CoreEvent, t: Timestamp) -> Option<Record> {
 
 impl EventTracker {
     /// A tracker that has seen nothing yet.
-    pub fn new() -> EventTracker {
+    pub(crate) fn new() -> EventTracker {
         EventTracker::default()
     }
 
     /// The records for one watcher event seen at `now`.
-    pub fn apply(&mut self, event: watcher::Event<CoreEvent>, now: Timestamp) -> Vec<Record> {
+    pub(crate) fn apply(
+        &mut self,
+        event: watcher::Event<CoreEvent>,
+        now: Timestamp,
+    ) -> Vec<Record> {
         match event {
             watcher::Event::Init | watcher::Event::Delete(_) => Vec::new(),
             watcher::Event::InitDone => {

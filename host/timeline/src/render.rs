@@ -28,7 +28,7 @@ pub struct RenderOptions {
 }
 
 /// Escapes text for SVG/HTML text and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -312,7 +312,7 @@ fn revision_style(group: &Group, revision: &str) -> (&'static str, &'static str)
 }
 
 /// Seconds, for humans: `93.4 s (1 min 33 s)`.
-pub fn human_duration(seconds: f64) -> String {
+pub(crate) fn human_duration(seconds: f64) -> String {
     if seconds < 60.0 {
         return format!("{seconds:.1} s");
     }
@@ -403,7 +403,7 @@ type LegendShape = Box<dyn Fn(f64) -> String>;
 
 /// Draws a model. Writing into a String cannot fail, hence the ignored
 /// `fmt::Result`s.
-pub fn draw(model: &Model, options: &RenderOptions) -> String {
+pub(crate) fn draw(model: &Model, options: &RenderOptions) -> String {
     let title = title(model, options);
     let longest = model
         .groups

@@ -27,10 +27,10 @@ pub use transport::{
 };
 
 /// Default bound on one whole exchange (connect, run, read the reply).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default bound on the size of one reply.
-pub const DEFAULT_MAX_REPLY: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_REPLY: usize = 4 * 1024 * 1024;
 
 /// Why a console call failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +193,7 @@ impl Console {
 }
 
 /// Turns what a transport brought back into values or a typed error.
-pub fn interpret(output: TransportOutput) -> Result<Vec<serde_yaml::Value>, ConsoleError> {
+pub(crate) fn interpret(output: TransportOutput) -> Result<Vec<serde_yaml::Value>, ConsoleError> {
     match output.exit {
         Exit::Code(0) => protocol::parse_reply(&output.stdout),
         Exit::Code(code) => {
