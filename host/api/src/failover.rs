@@ -1,6 +1,6 @@
 //! `Cluster.spec.failover`: Cartridge's failover settings
 //! (`failover_set_params`), checked at admission by
-//! [`FAILOVER_RULES`](super::validation::FAILOVER_RULES).
+//! CEL rules (`validation::FAILOVER_RULES`, in the generated CRD).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

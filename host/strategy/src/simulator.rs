@@ -32,7 +32,7 @@ pub(crate) const EPOCH_UNIX: u64 = 1_700_000_000;
 /// The largest Role a description may ask for: ten times the largest Role
 /// benchmarked, and small enough that a batch-of-one rollout of it simulates
 /// in seconds (every plan builds a view of every pod).
-pub(crate) const MAX_PODS: usize = 30_000;
+pub const MAX_PODS: usize = 30_000;
 
 /// A Role to simulate, as written in YAML or JSON (`plan --role FILE`).
 ///

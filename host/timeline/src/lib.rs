@@ -171,7 +171,7 @@ pub fn read_jsonl(reader: impl BufRead) -> Result<Vec<Record>, TimelineError> {
 
 /// Appends one record as a JSON line and flushes, so that a recorder that is
 /// killed leaves every record it saw in the file.
-pub(crate) fn write_record(mut writer: impl Write, record: &Record) -> Result<(), TimelineError> {
+pub fn write_record(mut writer: impl Write, record: &Record) -> Result<(), TimelineError> {
     let line = serde_json::to_string(record).map_err(TimelineError::Encode)?;
     writer.write_all(line.as_bytes())?;
     writer.write_all(b"\n")?;
@@ -181,7 +181,7 @@ pub(crate) fn write_record(mut writer: impl Write, record: &Record) -> Result<()
 
 /// Sorts records by time; records with equal times keep their order (the
 /// order they were observed in).
-pub(crate) fn sort_records(records: &mut [Record]) {
+pub fn sort_records(records: &mut [Record]) {
     records.sort_by_key(|r| r.t);
 }
 

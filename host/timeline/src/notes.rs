@@ -3,12 +3,12 @@
 //! writes them) and the timeline tools (which read them back), so both use
 //! the functions here.
 //!
-//! The Events' reasons are [`Reason::PodDeleted`], [`Reason::MasterSwitched`]
-//! and [`Reason::UpdateStep`].
+//! The Events' reasons are `PodDeleted`, `MasterSwitched`
+//! and `UpdateStep` (the API crate's `Reason`).
 //!
 //! Names of pods and StatefulSets are DNS names (no spaces), which is what
 //! makes the formats unambiguous. An unknown revision or master is written
-//! as [`UNKNOWN`] and read back as an empty string.
+//! as `UNKNOWN` (`?`) and read back as an empty string.
 
 /// How an unknown (empty) revision or master is written in a note.
 pub(crate) const UNKNOWN: &str = "?";

@@ -11,7 +11,7 @@
 //! exist when recording starts get `created` (and `ready`) records at the
 //! start; Events that exist then are history and are skipped.
 //!
-//! The decisions are in [`PodTracker`] and [`EventTracker`], plain state
+//! The decisions are in `PodTracker` and `EventTracker`, plain state
 //! machines fed with watcher events, so they are tested without a cluster.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -23,7 +23,7 @@ use super::{Kind, Record, format_time, seconds_between};
 /// What to put around the picture.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
-    /// The title; by default "Update of <roles>".
+    /// The title; by default "Update of `<roles>`".
     pub title: Option<String>,
 }
 

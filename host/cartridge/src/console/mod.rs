@@ -1,9 +1,9 @@
 //! A client for Tarantool's admin console: the operator's only way into an
 //! instance (no network path, no Cartridge credentials; see docs/console.md).
 //!
-//! - [`protocol`]: how a Lua chunk is encoded (one base64 line) and how a
+//! - `protocol`: how a Lua chunk is encoded (one base64 line) and how a
 //!   reply (a YAML document) is read.
-//! - [`transport`]: how the line reaches the console: [`ExecTransport`]
+//! - `transport`: how the line reaches the console: [`ExecTransport`]
 //!   (pod exec, what the operator uses), [`CommandTransport`] (the same
 //!   command as a local process) and [`SocketTransport`] (the control socket
 //!   itself).
