@@ -17,6 +17,8 @@ pub mod component;
 pub mod execute;
 #[cfg(test)]
 mod model;
+pub mod pins;
+pub(crate) mod state;
 pub mod view;
 
 use std::sync::Arc;
@@ -87,15 +89,8 @@ async fn strategy_for(
     pass: &RolePass,
     revision: &str,
 ) -> Result<Arc<WasmStrategy>, Error> {
-    let key = format!("{}/{}", pass.namespace, pass.name);
-    if let Some((pinned_revision, strategy)) = ctx
-        .pinned_strategies
-        .lock()
-        .map_err(|_| StrategyError::PinsPoisoned)?
-        .get(&key)
-        && pinned_revision == revision
-    {
-        return Ok(strategy.clone());
+    if let Some(strategy) = ctx.pins.get(&pass.namespace, &pass.name, revision) {
+        return Ok(strategy);
     }
     let strategy = component::resolve(ctx, &pass.role, &pass.namespace).await?;
     let recorded = pass
@@ -113,10 +108,8 @@ async fn strategy_for(
         }
         .into());
     }
-    ctx.pinned_strategies
-        .lock()
-        .map_err(|_| StrategyError::PinsPoisoned)?
-        .insert(key, (revision.to_string(), strategy.clone()));
+    ctx.pins
+        .pin(&pass.namespace, &pass.name, revision, strategy.clone());
     Ok(strategy)
 }
 
@@ -154,7 +147,6 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     let replicas = replicas(pass);
     let revision = rollout_revision(pass);
     let strategy_name = pass.role.spec.update_strategy.name.clone();
-    let recorded = pass.status.update.as_ref().and_then(|u| u.revision.clone());
     let now_built = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &names,
@@ -175,80 +167,74 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         .flat_map(|rs| &rs.pods)
         .filter(|p| !p.ready)
         .count();
-    if now_built.stale == 0 {
-        match pass.status.update.as_mut() {
-            // Pods deleted by this rollout are still coming back: it ends
-            // when the last of them is ready.
-            Some(update)
-                if update.revision.as_deref() == Some(revision.as_str())
-                    && !update.done
-                    && (outdated_now > 0 || unready > 0) =>
-            {
-                return Ok(Flow::wait(
-                    Reason::Updating,
-                    format!(
-                        "waiting for {} pods to come back",
-                        outdated_now.max(unready)
-                    ),
-                    ctx.settings.poll,
-                ));
-            }
-            Some(update) if update.revision.as_deref() == Some(revision.as_str()) => {
-                if !update.done {
-                    update.done = true;
-                    update.updated_pods = update.total_pods;
-                    update.message = Some("every pod runs the current template".into());
-                    events::normal(
-                        ctx,
-                        pass.role.as_ref(),
-                        Reason::UpdateFinished,
-                        format!("rollout {revision} finished"),
-                    )
-                    .await;
-                }
-            }
-            // The first deployment, or a template no pod had to change for:
-            // recorded as done, no rollout to report.
-            _ => {
-                let total = i32::try_from(names.len() as u32 * replicas).unwrap_or(i32::MAX);
-                pass.status.update = Some(UpdateProgress {
-                    strategy: strategy_name,
-                    revision: Some(revision),
-                    updated_pods: total,
-                    total_pods: total,
-                    done: true,
-                    ..UpdateProgress::default()
-                });
-            }
+    let step = state::next(&state::Facts {
+        revision: &revision,
+        recorded: pass.status.update.as_ref(),
+        stale: now_built.stale,
+        outdated: outdated_now,
+        unready,
+        paused: pass.role.spec.update_strategy.paused == Some(true),
+    });
+    let total = names.len() * replicas as usize;
+    match step {
+        state::Step::Idle => return Ok(Flow::Next),
+        state::Step::AwaitReturn { pods } => {
+            return Ok(Flow::wait(
+                Reason::Updating,
+                format!("waiting for {pods} pods to come back"),
+                ctx.settings.poll,
+            ));
         }
-        return Ok(Flow::Next);
+        state::Step::Finish => {
+            if let Some(update) = pass.status.update.as_mut() {
+                update.done = true;
+                update.updated_pods = update.total_pods;
+                update.message = Some("every pod runs the current template".into());
+            }
+            ctx.pins.release(&pass.namespace, &pass.name);
+            events::normal(
+                ctx,
+                pass.role.as_ref(),
+                Reason::UpdateFinished,
+                format!("rollout {revision} finished"),
+            )
+            .await;
+            return Ok(Flow::Next);
+        }
+        state::Step::RecordSettled => {
+            let total = i32::try_from(total).unwrap_or(i32::MAX);
+            pass.status.update = Some(UpdateProgress {
+                strategy: strategy_name,
+                revision: Some(revision),
+                updated_pods: total,
+                total_pods: total,
+                done: true,
+                ..UpdateProgress::default()
+            });
+            ctx.pins.release(&pass.namespace, &pass.name);
+            return Ok(Flow::Next);
+        }
+        state::Step::Start { .. } => {
+            // A new rollout: the strategy starts from a clean state.
+            pass.status.update = Some(UpdateProgress {
+                strategy: strategy_name.clone(),
+                revision: Some(revision.clone()),
+                ..UpdateProgress::default()
+            });
+            events::normal(
+                ctx,
+                pass.role.as_ref(),
+                Reason::UpdateStarted,
+                format!("{outdated_now} pods to update with {strategy_name}"),
+            )
+            .await;
+        }
+        state::Step::Pause | state::Step::Roll => {}
     }
-    // A rollout has begun once its progress was counted (by a plan, or
-    // while paused); a record made while the StatefulSets caught up has
-    // not, so this pass is its start. Counted once: no repeated Event.
-    let in_rollout = recorded.as_deref() == Some(revision.as_str())
-        && pass
-            .status
-            .update
-            .as_ref()
-            .is_some_and(|u| !u.done && u.total_pods > 0);
-    if !in_rollout {
-        // A new rollout: the strategy starts from a clean state.
-        pass.status.update = Some(UpdateProgress {
-            strategy: strategy_name.clone(),
-            revision: Some(revision.clone()),
-            ..UpdateProgress::default()
-        });
-        events::normal(
-            ctx,
-            pass.role.as_ref(),
-            Reason::UpdateStarted,
-            format!("{outdated_now} pods to update with {strategy_name}"),
-        )
-        .await;
-    }
-    if pass.role.spec.update_strategy.paused == Some(true) {
-        let total = names.len() * replicas as usize;
+    if matches!(
+        step,
+        state::Step::Pause | state::Step::Start { paused: true }
+    ) {
         let message = format!(
             "paused (spec.updateStrategy.paused): {outdated_now} of {total} pods still to update"
         );
