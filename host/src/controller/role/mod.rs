@@ -17,6 +17,7 @@
 
 pub(crate) mod cartridge;
 pub mod deletion;
+pub mod desired;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
@@ -49,6 +50,8 @@ pub struct RolePass {
     pub namespace: String,
     /// Its name.
     pub name: String,
+    /// What its spec asks for.
+    pub desired: desired::Desired,
     /// The Cluster that lists it.
     pub cluster: Option<Cluster>,
     /// Its StatefulSets (after they were applied).
@@ -173,6 +176,7 @@ impl Reconciler for RolePass {
         let name = role.name_any();
         let status = role.status.clone().unwrap_or_default();
         Ok(Self {
+            desired: desired::Desired::of(&role),
             role,
             namespace,
             name,

@@ -34,10 +34,8 @@ use super::cartridge::CartridgeView;
 use crate::api::Reason;
 use crate::api::role::UpdateProgress;
 use crate::controller::error::StrategyError;
-use crate::controller::members;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events};
-use crate::resources::apply::desired_hash;
 use strategy_sdk::LogLevel;
 
 use crate::strategy::{WasmStrategy, guard};
@@ -60,25 +58,6 @@ pub(crate) fn param<T: std::str::FromStr>(pass: &RolePass, key: &str, default: T
         .get(key)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Instances per replica set the Role wants.
-fn replicas(pass: &RolePass) -> u32 {
-    pass.role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0))
-}
-
-/// The rollout's identity: the pod template it rolls out.
-fn rollout_revision(pass: &RolePass) -> String {
-    desired_hash(
-        &pass
-            .role
-            .spec
-            .replicaset_template()
-            .map(|t| &t.pod_template),
-    )
 }
 
 /// The strategy for this rollout: the one it started with while this
@@ -131,11 +110,10 @@ async fn topology_facts(
         CartridgeView::Answered(answer) => answer,
         other => return Err(other.why_unknown()),
     };
-    let names = members::statefulset_names(&pass.role);
     let replicasets = answer
         .replicasets
         .iter()
-        .filter(|r| names.contains(&r.alias))
+        .filter(|r| pass.desired.wants(&r.alias))
         .cloned()
         .collect();
     Ok(Some((answer.client.clone(), replicasets)))
@@ -143,9 +121,9 @@ async fn topology_facts(
 
 /// The rolling-update step.
 pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let names = members::statefulset_names(&pass.role);
-    let replicas = replicas(pass);
-    let revision = rollout_revision(pass);
+    let names = pass.desired.statefulsets.clone();
+    let replicas = pass.desired.replicas;
+    let revision = pass.desired.revision.clone();
     let strategy_name = pass.role.spec.update_strategy.name.clone();
     let now_built = view::build(&view::Inputs {
         role: &pass.name,
@@ -317,8 +295,8 @@ async fn plan_and_execute(
     revision: &str,
     facts: Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>,
 ) -> Result<Round, Error> {
-    let names = members::statefulset_names(&pass.role);
-    let replicas = replicas(pass);
+    let names = pass.desired.statefulsets.clone();
+    let replicas = pass.desired.replicas;
     let strategy_name = pass.role.spec.update_strategy.name.clone();
     let (topology, replicasets) = match facts {
         Some((topology, replicasets)) => (Some(topology), replicasets),
