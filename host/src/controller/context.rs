@@ -6,13 +6,13 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use super::cache::Cache;
 use super::metrics::Metrics;
+use super::role::rollout::pins::Pins;
 use crate::fence::Fence;
-use crate::strategy::{Registry, WasmStrategy};
+use crate::strategy::Registry;
 use crate::topology::Connector;
 
 /// Operator settings that change how controllers behave.
@@ -57,10 +57,9 @@ pub struct Context {
     pub settings: Settings,
     /// Update strategies: built-ins and loaded components.
     pub strategies: Arc<Registry>,
-    /// The strategy each running rollout started with, by `namespace/role`,
-    /// with the rollout's revision: a component changed mid-rollout takes
-    /// effect at the next one.
-    pub pinned_strategies: Mutex<HashMap<String, (String, Arc<WasmStrategy>)>>,
+    /// The strategy each running rollout started with: a component
+    /// changed mid-rollout takes effect at the next one.
+    pub pins: Pins,
     /// The statuses written last (a pass starts from them, not from a
     /// watch cache that may lag behind).
     pub written: super::status::Written,
@@ -91,7 +90,7 @@ impl Context {
             metrics,
             settings,
             strategies,
-            pinned_strategies: Mutex::default(),
+            pins: Pins::default(),
             written: super::status::Written::default(),
             fence: Fence::unfenced(),
             cache: RwLock::default(),

@@ -128,11 +128,6 @@ pub enum StrategyError {
     /// The thread that compiles components ended without an answer.
     #[error("the thread that loads the strategy ended without an answer")]
     LoadLost(#[source] tokio::sync::oneshot::error::RecvError),
-    /// A pass panicked holding the strategies pinned to running rollouts.
-    #[error(
-        "the strategies pinned to running rollouts are unreadable: a pass panicked holding them"
-    )]
-    PinsPoisoned,
     /// The component changed mid-rollout and the old one is gone (the
     /// operator restarted).
     #[error(
@@ -169,7 +164,7 @@ impl StrategyError {
             Self::Plan(e) => e.reason(),
             Self::Guard(e) => e.reason(),
             Self::ConfigMapMissing { .. } | Self::KeyMissing { .. } => Reason::ComponentNotFound,
-            Self::LoadThread(_) | Self::LoadLost(_) | Self::PinsPoisoned => Reason::StrategyLoad,
+            Self::LoadThread(_) | Self::LoadLost(_) => Reason::StrategyLoad,
             Self::ChangedMidRollout { .. } => Reason::StrategyChangedMidRollout,
             Self::Stuck { .. } => Reason::UpdateStuck,
         }

@@ -33,6 +33,8 @@ pub mod role;
 pub mod run;
 pub mod status;
 #[cfg(test)]
+mod steps_doc;
+#[cfg(test)]
 pub mod testing;
 pub mod wake;
 

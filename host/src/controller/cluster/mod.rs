@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use super::lifecycle::Reconciler;
-use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
+use super::pipeline::{Flow, Outcome, Pipeline};
 use super::{Context, Error};
 use crate::api::cluster::{Cluster, ClusterStatus};
 use crate::api::role::Role;
@@ -73,45 +73,38 @@ impl Reconciler for ClusterPass {
         })
     }
 
+    /// The steps, in order.
     async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
-        run_steps(ctx, p, self).await
+        let pass = self;
+        step!(p, "CheckDeletion", steps::check_deletion(pass));
+        step!(
+            p,
+            "SetupRolesOwnership",
+            steps::setup_roles_ownership(ctx, pass)
+        );
+        step!(
+            p,
+            "SyncClusterWideService",
+            steps::sync_cluster_wide_service(ctx, pass)
+        );
+        step!(
+            p,
+            "WaitForRolesPhase",
+            steps::wait_for_roles_ready(ctx, pass)
+        );
+        step!(p, "GetLeader", steps::get_leader(ctx, pass));
+        step!(
+            p,
+            "CreateTopologyClient",
+            steps::create_topology_client(ctx, pass)
+        );
+        step!(p, "Bootstrap", steps::bootstrap(ctx, pass));
+        step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
+        step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
+        Ok(Flow::Next)
     }
 
     async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
         steps::finish(ctx, self, outcome).await
     }
-}
-
-/// The steps, in order.
-pub async fn run_steps(
-    ctx: &Context,
-    p: &Pipeline<'_>,
-    pass: &mut ClusterPass,
-) -> Result<Flow, StepFailed> {
-    step!(p, "CheckDeletion", steps::check_deletion(pass));
-    step!(
-        p,
-        "SetupRolesOwnership",
-        steps::setup_roles_ownership(ctx, pass)
-    );
-    step!(
-        p,
-        "SyncClusterWideService",
-        steps::sync_cluster_wide_service(ctx, pass)
-    );
-    step!(
-        p,
-        "WaitForRolesPhase",
-        steps::wait_for_roles_ready(ctx, pass)
-    );
-    step!(p, "GetLeader", steps::get_leader(ctx, pass));
-    step!(
-        p,
-        "CreateTopologyClient",
-        steps::create_topology_client(ctx, pass)
-    );
-    step!(p, "Bootstrap", steps::bootstrap(ctx, pass));
-    step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
-    step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
-    Ok(Flow::Next)
 }

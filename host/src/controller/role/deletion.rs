@@ -320,6 +320,8 @@ async fn release(ctx: &Context, pass: &RolePass, why: Release) -> Result<Flow, E
             ));
         }
     }
+    // A rollout cut short by the deletion holds a pinned strategy: it goes.
+    ctx.pins.release(&pass.namespace, &pass.name);
     let note = format!("Role released: {}", why.note());
     if why == Release::Forced {
         events::warning(ctx, pass.role.as_ref(), Reason::ForceDeleted, note).await;

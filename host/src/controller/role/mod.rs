@@ -17,6 +17,7 @@
 
 pub(crate) mod cartridge;
 pub mod deletion;
+pub mod desired;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
@@ -34,7 +35,7 @@ use kube::ResourceExt;
 
 use self::cartridge::{Answer, CartridgeView};
 use super::lifecycle::Reconciler;
-use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
+use super::pipeline::{Flow, Outcome, Pipeline};
 use super::{Context, Error};
 use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
@@ -49,6 +50,8 @@ pub struct RolePass {
     pub namespace: String,
     /// Its name.
     pub name: String,
+    /// What its spec asks for.
+    pub desired: desired::Desired,
     /// The Cluster that lists it.
     pub cluster: Option<Cluster>,
     /// Its StatefulSets (after they were applied).
@@ -173,6 +176,7 @@ impl Reconciler for RolePass {
         let name = role.name_any();
         let status = role.status.clone().unwrap_or_default();
         Ok(Self {
+            desired: desired::Desired::of(&role),
             role,
             namespace,
             name,
@@ -191,27 +195,34 @@ impl Reconciler for RolePass {
         })
     }
 
+    /// The steps, in order.
     async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
-        run_steps(ctx, p, self).await
-    }
-
-    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
-        steps::finish(ctx, self, outcome).await
-    }
-}
-
-/// The steps, in order.
-pub async fn run_steps(
-    ctx: &Context,
-    p: &Pipeline<'_>,
-    pass: &mut RolePass,
-) -> Result<Flow, StepFailed> {
-    step!(p, "CheckDeletion", deletion::check_deletion(pass));
-    step!(p, "FindCluster", steps::find_cluster(ctx, pass));
-    if pass.deleting {
-        // The deletion: every StatefulSet retires, through the same
-        // scaling decisions, and the finalizer goes when none is left.
-        step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
+        let pass = self;
+        step!(p, "CheckDeletion", deletion::check_deletion(pass));
+        step!(p, "FindCluster", steps::find_cluster(ctx, pass));
+        if pass.deleting {
+            // The deletion: every StatefulSet retires, through the same
+            // scaling decisions, and the finalizer goes when none is left.
+            step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
+            step!(p, "ObservePods", steps::observe_pods(ctx, pass));
+            step!(
+                p,
+                "ObserveStatefulSets",
+                steps::observe_statefulsets(ctx, pass)
+            );
+            step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+            step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
+            step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
+            step!(
+                p,
+                "ReleaseFinalizer",
+                deletion::release_when_gone(ctx, pass)
+            );
+            return Ok(Flow::Stop);
+        }
+        step!(p, "Validate", steps::validate(pass));
+        step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
+        step!(p, "SyncService", steps::sync_service(ctx, pass));
         step!(p, "ObservePods", steps::observe_pods(ctx, pass));
         step!(
             p,
@@ -219,30 +230,16 @@ pub async fn run_steps(
             steps::observe_statefulsets(ctx, pass)
         );
         step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+        step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
+        step!(p, "JoinTopology", steps::join_topology(ctx, pass));
         step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
         step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
-        step!(
-            p,
-            "ReleaseFinalizer",
-            deletion::release_when_gone(ctx, pass)
-        );
-        return Ok(Flow::Stop);
+        step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
+        step!(p, "ObserveReadiness", steps::observe_readiness(pass));
+        Ok(Flow::Next)
     }
-    step!(p, "Validate", steps::validate(pass));
-    step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
-    step!(p, "SyncService", steps::sync_service(ctx, pass));
-    step!(p, "ObservePods", steps::observe_pods(ctx, pass));
-    step!(
-        p,
-        "ObserveStatefulSets",
-        steps::observe_statefulsets(ctx, pass)
-    );
-    step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
-    step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
-    step!(p, "JoinTopology", steps::join_topology(ctx, pass));
-    step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
-    step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
-    step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
-    step!(p, "ObserveReadiness", steps::observe_readiness(pass));
-    Ok(Flow::Next)
+
+    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
+        steps::finish(ctx, self, outcome).await
+    }
 }

@@ -122,7 +122,7 @@ pub async fn observe_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<
 
 /// The scaling facts of this pass (see [`scaling::decide`]).
 fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
-    let wanted = members::statefulset_names(&pass.role);
+    let wanted = &pass.desired.statefulsets;
     pass.statefulsets
         .iter()
         .map(|sts| StatefulSetFacts {
@@ -151,11 +151,7 @@ pub async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     let cluster_name = cluster.name_any();
     let statefulsets = scaling_facts(pass);
     let pods: BTreeSet<String> = pass.pods.iter().map(ResourceExt::name_any).collect();
-    let replicas = pass
-        .role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0));
+    let replicas = pass.desired.replicas;
     let leader = cluster.status.as_ref().and_then(|s| s.leader.clone());
     let max_lag = super::rollout::param(pass, super::rollout::MAX_REPLICATION_LAG, 1.0f64);
     let probe = scaling::Facts {
@@ -339,10 +335,13 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
                 .iter()
                 .any(|s| s.name_any() == name && s.metadata.deletion_timestamp.is_some())
     };
-    let applies = members::statefulset_names(role)
-        .into_iter()
+    let applies = pass
+        .desired
+        .statefulsets
+        .iter()
         // One finishing its removal comes back once it is gone.
         .filter(|name| !deleting(name))
+        .cloned()
         .map(|name| {
             let mut template = template.clone();
             if let Some(size) = sizes.get(&name) {
@@ -407,10 +406,9 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
     existing.sort_by_key(ResourceExt::name_any);
     // What is there now is the operator's own: applied this pass, or found
     // as the hash and the recorded generation say it was left.
-    let wanted = members::statefulset_names(role);
     for sts in &existing {
         if let Some(generation) = sts.metadata.generation
-            && wanted.contains(&sts.name_any())
+            && pass.desired.wants(&sts.name_any())
         {
             pass.applied_generations.insert(sts.name_any(), generation);
         }
@@ -487,11 +485,7 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
             .as_ref()
             .map(|v| (&v.cluster_roles, v.weight, v.all_rw, &v.vshard_group)),
     );
-    let replicas = pass
-        .role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| t.replicas);
+    let replicas = pass.desired.replicas_i32();
     let joined_all = desired.iter().all(|want| {
         pass.status
             .replicasets
@@ -574,12 +568,8 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
 /// so `kubectl get` follows a rollout step by step.
 pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
     let cluster = cluster_name(pass)?;
-    let wanted = members::statefulset_names(&pass.role);
-    let replicas = pass
-        .role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| t.replicas);
+    let wanted = pass.desired.statefulsets.clone();
+    let replicas = pass.desired.replicas_i32();
     let previous = std::mem::take(&mut pass.status.replicasets);
     let now = Time(Timestamp::now());
     let mut names: Vec<String> = wanted.clone();

@@ -65,11 +65,7 @@ async fn after_bootstrap_the_role_records_its_members_once() {
     assert!(model.state().writes().len() <= writes + 1);
 
     // Converged: the next pass asks Cartridge nothing.
-    let mut next = RolePass::new(pass.role.clone()).expect("pass");
-    next.cluster = pass.cluster.clone();
-    next.pods = pass.pods.clone();
-    next.statefulsets = pass.statefulsets.clone();
-    next.status = pass.status.clone();
+    let mut next = recorded_after(&pass);
     steps::join_topology(&ctx, &mut next).await.expect("join");
     assert_eq!(model.state().calls.len(), calls_after_first);
 }
@@ -143,12 +139,7 @@ async fn recorded(ctx: &crate::controller::Context) -> RolePass {
     let (mut pass, _) = bootstrapped(ctx, 2).await;
     steps::join_topology(ctx, &mut pass).await.expect("join");
     steps::observe_readiness(&mut pass).await.expect("observe");
-    let mut next = RolePass::new(pass.role.clone()).expect("pass");
-    next.cluster = pass.cluster.clone();
-    next.pods = pass.pods.clone();
-    next.statefulsets = pass.statefulsets.clone();
-    next.status = pass.status.clone();
-    next
+    recorded_after(&pass)
 }
 
 fn leader(pass: &RolePass) -> String {

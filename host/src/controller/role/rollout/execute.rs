@@ -858,17 +858,14 @@ mod tests {
         assert_eq!(master("b-uuid").as_deref(), Some("b-1"));
     }
 
-    #[test]
-    fn the_pods_of_an_unconfirmed_switch_stay_even_when_the_answer_lags() {
-        let switch = crate::controller::role::switchover::started(
-            "rs-0",
-            "rs-1",
-            Time(Timestamp::UNIX_EPOCH),
-        );
-        let rs = |master: &str, ro: [Option<bool>; 2]| ReplicasetInfo {
+    /// Replica set `rs` of `rs-0` and `rs-1`, with `master` and each
+    /// server's `read_only` as reported.
+    fn two_servers(ro: [Option<bool>; 2], master: &str, all_rw: bool) -> ReplicasetInfo {
+        ReplicasetInfo {
             uuid: "rs-uuid".into(),
             alias: "rs".into(),
             master: Some(format!("uuid-{master}")),
+            all_rw,
             servers: vec![
                 ServerInfo {
                     read_only: ro[0],
@@ -880,7 +877,17 @@ mod tests {
                 },
             ],
             ..ReplicasetInfo::default()
-        };
+        }
+    }
+
+    #[test]
+    fn the_pods_of_an_unconfirmed_switch_stay_even_when_the_answer_lags() {
+        let switch = crate::controller::role::switchover::started(
+            "rs-0",
+            "rs-1",
+            Time(Timestamp::UNIX_EPOCH),
+        );
+        let rs = |master: &str, ro: [Option<bool>; 2]| two_servers(ro, master, false);
         // (case, answer, pod deleted, deferred)
         let cases = [
             (
@@ -925,23 +932,7 @@ mod tests {
     #[test]
     fn a_pod_goes_only_once_the_hand_over_is_confirmed() {
         // rs-0 master; read_only as each server reports it.
-        let rs = |ro: [Option<bool>; 2], master: &str, all_rw: bool| ReplicasetInfo {
-            uuid: "rs-uuid".into(),
-            alias: "rs".into(),
-            master: Some(format!("uuid-{master}")),
-            all_rw,
-            servers: vec![
-                ServerInfo {
-                    read_only: ro[0],
-                    ..server("rs-0", None, true)
-                },
-                ServerInfo {
-                    read_only: ro[1],
-                    ..server("rs-1", Some(0.0), true)
-                },
-            ],
-            ..ReplicasetInfo::default()
-        };
+        let rs = two_servers;
         let cases = [
             (
                 "replica of a writable master",

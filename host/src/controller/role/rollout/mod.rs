@@ -17,6 +17,8 @@ pub mod component;
 pub mod execute;
 #[cfg(test)]
 mod model;
+pub mod pins;
+pub(crate) mod state;
 pub mod view;
 
 use std::sync::Arc;
@@ -32,10 +34,8 @@ use super::cartridge::CartridgeView;
 use crate::api::Reason;
 use crate::api::role::UpdateProgress;
 use crate::controller::error::StrategyError;
-use crate::controller::members;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events};
-use crate::resources::apply::desired_hash;
 use strategy_sdk::LogLevel;
 
 use crate::strategy::{WasmStrategy, guard};
@@ -60,25 +60,6 @@ pub(crate) fn param<T: std::str::FromStr>(pass: &RolePass, key: &str, default: T
         .unwrap_or(default)
 }
 
-/// Instances per replica set the Role wants.
-fn replicas(pass: &RolePass) -> u32 {
-    pass.role
-        .spec
-        .replicaset_template()
-        .map_or(0, |t| u32::try_from(t.replicas).unwrap_or(0))
-}
-
-/// The rollout's identity: the pod template it rolls out.
-fn rollout_revision(pass: &RolePass) -> String {
-    desired_hash(
-        &pass
-            .role
-            .spec
-            .replicaset_template()
-            .map(|t| &t.pod_template),
-    )
-}
-
 /// The strategy for this rollout: the one it started with while this
 /// operator runs, else resolved now (and checked against the digest the
 /// rollout recorded).
@@ -87,15 +68,8 @@ async fn strategy_for(
     pass: &RolePass,
     revision: &str,
 ) -> Result<Arc<WasmStrategy>, Error> {
-    let key = format!("{}/{}", pass.namespace, pass.name);
-    if let Some((pinned_revision, strategy)) = ctx
-        .pinned_strategies
-        .lock()
-        .map_err(|_| StrategyError::PinsPoisoned)?
-        .get(&key)
-        && pinned_revision == revision
-    {
-        return Ok(strategy.clone());
+    if let Some(strategy) = ctx.pins.get(&pass.namespace, &pass.name, revision) {
+        return Ok(strategy);
     }
     let strategy = component::resolve(ctx, &pass.role, &pass.namespace).await?;
     let recorded = pass
@@ -113,10 +87,8 @@ async fn strategy_for(
         }
         .into());
     }
-    ctx.pinned_strategies
-        .lock()
-        .map_err(|_| StrategyError::PinsPoisoned)?
-        .insert(key, (revision.to_string(), strategy.clone()));
+    ctx.pins
+        .pin(&pass.namespace, &pass.name, revision, strategy.clone());
     Ok(strategy)
 }
 
@@ -138,11 +110,10 @@ async fn topology_facts(
         CartridgeView::Answered(answer) => answer,
         other => return Err(other.why_unknown()),
     };
-    let names = members::statefulset_names(&pass.role);
     let replicasets = answer
         .replicasets
         .iter()
-        .filter(|r| names.contains(&r.alias))
+        .filter(|r| pass.desired.wants(&r.alias))
         .cloned()
         .collect();
     Ok(Some((answer.client.clone(), replicasets)))
@@ -150,11 +121,10 @@ async fn topology_facts(
 
 /// The rolling-update step.
 pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let names = members::statefulset_names(&pass.role);
-    let replicas = replicas(pass);
-    let revision = rollout_revision(pass);
+    let names = pass.desired.statefulsets.clone();
+    let replicas = pass.desired.replicas;
+    let revision = pass.desired.revision.clone();
     let strategy_name = pass.role.spec.update_strategy.name.clone();
-    let recorded = pass.status.update.as_ref().and_then(|u| u.revision.clone());
     let now_built = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &names,
@@ -175,80 +145,74 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         .flat_map(|rs| &rs.pods)
         .filter(|p| !p.ready)
         .count();
-    if now_built.stale == 0 {
-        match pass.status.update.as_mut() {
-            // Pods deleted by this rollout are still coming back: it ends
-            // when the last of them is ready.
-            Some(update)
-                if update.revision.as_deref() == Some(revision.as_str())
-                    && !update.done
-                    && (outdated_now > 0 || unready > 0) =>
-            {
-                return Ok(Flow::wait(
-                    Reason::Updating,
-                    format!(
-                        "waiting for {} pods to come back",
-                        outdated_now.max(unready)
-                    ),
-                    ctx.settings.poll,
-                ));
-            }
-            Some(update) if update.revision.as_deref() == Some(revision.as_str()) => {
-                if !update.done {
-                    update.done = true;
-                    update.updated_pods = update.total_pods;
-                    update.message = Some("every pod runs the current template".into());
-                    events::normal(
-                        ctx,
-                        pass.role.as_ref(),
-                        Reason::UpdateFinished,
-                        format!("rollout {revision} finished"),
-                    )
-                    .await;
-                }
-            }
-            // The first deployment, or a template no pod had to change for:
-            // recorded as done, no rollout to report.
-            _ => {
-                let total = i32::try_from(names.len() as u32 * replicas).unwrap_or(i32::MAX);
-                pass.status.update = Some(UpdateProgress {
-                    strategy: strategy_name,
-                    revision: Some(revision),
-                    updated_pods: total,
-                    total_pods: total,
-                    done: true,
-                    ..UpdateProgress::default()
-                });
-            }
+    let step = state::next(&state::Facts {
+        revision: &revision,
+        recorded: pass.status.update.as_ref(),
+        stale: now_built.stale,
+        outdated: outdated_now,
+        unready,
+        paused: pass.role.spec.update_strategy.paused == Some(true),
+    });
+    let total = names.len() * replicas as usize;
+    match step {
+        state::Step::Idle => return Ok(Flow::Next),
+        state::Step::AwaitReturn { pods } => {
+            return Ok(Flow::wait(
+                Reason::Updating,
+                format!("waiting for {pods} pods to come back"),
+                ctx.settings.poll,
+            ));
         }
-        return Ok(Flow::Next);
+        state::Step::Finish => {
+            if let Some(update) = pass.status.update.as_mut() {
+                update.done = true;
+                update.updated_pods = update.total_pods;
+                update.message = Some("every pod runs the current template".into());
+            }
+            ctx.pins.release(&pass.namespace, &pass.name);
+            events::normal(
+                ctx,
+                pass.role.as_ref(),
+                Reason::UpdateFinished,
+                format!("rollout {revision} finished"),
+            )
+            .await;
+            return Ok(Flow::Next);
+        }
+        state::Step::RecordSettled => {
+            let total = i32::try_from(total).unwrap_or(i32::MAX);
+            pass.status.update = Some(UpdateProgress {
+                strategy: strategy_name,
+                revision: Some(revision),
+                updated_pods: total,
+                total_pods: total,
+                done: true,
+                ..UpdateProgress::default()
+            });
+            ctx.pins.release(&pass.namespace, &pass.name);
+            return Ok(Flow::Next);
+        }
+        state::Step::Start { .. } => {
+            // A new rollout: the strategy starts from a clean state.
+            pass.status.update = Some(UpdateProgress {
+                strategy: strategy_name.clone(),
+                revision: Some(revision.clone()),
+                ..UpdateProgress::default()
+            });
+            events::normal(
+                ctx,
+                pass.role.as_ref(),
+                Reason::UpdateStarted,
+                format!("{outdated_now} pods to update with {strategy_name}"),
+            )
+            .await;
+        }
+        state::Step::Pause | state::Step::Roll => {}
     }
-    // A rollout has begun once its progress was counted (by a plan, or
-    // while paused); a record made while the StatefulSets caught up has
-    // not, so this pass is its start. Counted once: no repeated Event.
-    let in_rollout = recorded.as_deref() == Some(revision.as_str())
-        && pass
-            .status
-            .update
-            .as_ref()
-            .is_some_and(|u| !u.done && u.total_pods > 0);
-    if !in_rollout {
-        // A new rollout: the strategy starts from a clean state.
-        pass.status.update = Some(UpdateProgress {
-            strategy: strategy_name.clone(),
-            revision: Some(revision.clone()),
-            ..UpdateProgress::default()
-        });
-        events::normal(
-            ctx,
-            pass.role.as_ref(),
-            Reason::UpdateStarted,
-            format!("{outdated_now} pods to update with {strategy_name}"),
-        )
-        .await;
-    }
-    if pass.role.spec.update_strategy.paused == Some(true) {
-        let total = names.len() * replicas as usize;
+    if matches!(
+        step,
+        state::Step::Pause | state::Step::Start { paused: true }
+    ) {
         let message = format!(
             "paused (spec.updateStrategy.paused): {outdated_now} of {total} pods still to update"
         );
@@ -331,8 +295,8 @@ async fn plan_and_execute(
     revision: &str,
     facts: Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>,
 ) -> Result<Round, Error> {
-    let names = members::statefulset_names(&pass.role);
-    let replicas = replicas(pass);
+    let names = pass.desired.statefulsets.clone();
+    let replicas = pass.desired.replicas;
     let strategy_name = pass.role.spec.update_strategy.name.clone();
     let (topology, replicasets) = match facts {
         Some((topology, replicasets)) => (Some(topology), replicasets),
