@@ -108,7 +108,7 @@ local function read(path)
 end
 local function b64(text) return digest.base64_encode(text, {nowrap = true}) end
 local function op(path, name, args)
-    local dir = fio.pathjoin(REPO, 'host', 'src', 'topology', 'lua')
+    local dir = fio.pathjoin(REPO, 'host', 'cartridge', 'src', 'topology', 'lua')
     local code = read(fio.pathjoin(dir, 'prelude.lua')) .. '\n' .. read(fio.pathjoin(dir, name .. '.lua'))
     local stmt = ("return assert(loadstring(require('digest').base64_decode('%s'), '=%s'))" ..
         "(require('json').decode(require('digest').base64_decode('%s')))\n")
