@@ -19,7 +19,7 @@ use crate::api::Reason;
 use crate::api::role::{MasterSwitch, ReplicasetStatus, Role};
 use crate::controller::role::switchover;
 use crate::controller::{Context, Error, events};
-use crate::topology::{ReplicasetInfo, Topology, TopologyEdit};
+use crate::topology::{ReplicasetInfo, Topology, TopologyEdit, TopologyError};
 
 /// The annotation a human sets on the Role to approve a supervised master
 /// switch: its value is the pod to promote.
@@ -122,6 +122,14 @@ pub enum Deferral {
         /// Its new master.
         to: String,
     },
+    /// The member Cartridge was asked through went away during a switch:
+    /// whether it took is asked again.
+    SourceLost {
+        /// The pod whose console was lost.
+        pod: String,
+        /// The replica set being switched.
+        replicaset: String,
+    },
     /// The new master does not take writes yet.
     MasterNotWritable {
         /// The new master's pod.
@@ -141,6 +149,7 @@ impl Deferral {
             Self::StillWritable { .. }
                 | Self::MasterNotWritable { .. }
                 | Self::SwitchUnconfirmed { .. }
+                | Self::SourceLost { .. }
         )
     }
 }
@@ -181,6 +190,10 @@ impl std::fmt::Display for Deferral {
             Self::SwitchUnconfirmed { pod, from, to } => write!(
                 f,
                 "{pod} waits: Cartridge has not confirmed the switch from {from} to {to} yet"
+            ),
+            Self::SourceLost { pod, replicaset } => write!(
+                f,
+                "the console of {pod} went away while switching the master of {replicaset}: Cartridge is asked again"
             ),
             Self::MasterNotWritable {
                 master,
@@ -327,9 +340,15 @@ fn switch_unconfirmed(pod: &str, replicaset: &str, facts: &SwitchFacts<'_>) -> O
         return None;
     }
     let info = facts.replicasets.iter().find(|r| r.alias == replicaset);
-    let confirmed = info.is_some_and(|info| {
-        switchover::observe(switch, info, &Time(Timestamp::UNIX_EPOCH)).is_some()
-    });
+    // Another master since (a failover chose a third instance): the
+    // switch was superseded and holds nothing back.
+    let superseded = info
+        .and_then(ReplicasetInfo::master_alias)
+        .is_some_and(|m| m != switch.from && m != switch.to);
+    let confirmed = superseded
+        || info.is_some_and(|info| {
+            switchover::observe(switch, info, &Time(Timestamp::UNIX_EPOCH)).is_some()
+        });
     (!confirmed).then(|| Deferral::SwitchUnconfirmed {
         pod: pod.to_string(),
         from: switch.from.clone(),
@@ -384,18 +403,42 @@ fn switch_check(built: &Built, at: PodRef, facts: &SwitchFacts<'_>) -> Result<Ac
     })
 }
 
-/// Carries out `actions` as [`decide`] decides: consecutive deletions go
-/// out at once (they do not depend on each other, and one at a time a pass
-/// over 10 replica sets spends 0.4 s on them); a switch Cartridge refuses
-/// fails the pass before anything after it.
-pub async fn execute(
-    ctx: &Context,
+/// The switches [`execute`] will send for `actions`, as the status records
+/// them (replica set, switch): the rollout writes them before acting, so
+/// that an operator restarted mid-switch still knows which two pods wait
+/// for Cartridge's confirmation.
+pub(crate) fn planned_switches(
     role: &Role,
     namespace: &str,
     built: &Built,
     actions: &[Action],
     switching: &Switching<'_>,
-) -> Result<Executed, Error> {
+) -> Vec<(String, MasterSwitch)> {
+    let now = Time(Timestamp::now());
+    with_facts(role, namespace, switching, |facts| {
+        decide(built, actions, facts)
+    })
+    .acts
+    .iter()
+    .filter_map(|act| match act {
+        Act::Switch { at, info, .. } => built.target(*at).map(|target| {
+            (
+                target.replicaset.clone(),
+                switchover::started(info.master_alias().unwrap_or(""), &target.name, now.clone()),
+            )
+        }),
+        _ => None,
+    })
+    .collect()
+}
+
+/// Runs `f` on the switch facts of `switching` for `role`.
+fn with_facts<T>(
+    role: &Role,
+    namespace: &str,
+    switching: &Switching<'_>,
+    f: impl FnOnce(&SwitchFacts<'_>) -> T,
+) -> T {
     let approved = role
         .meta()
         .annotations
@@ -408,19 +451,32 @@ pub async fn execute(
         .iter()
         .filter_map(|r| r.switch.as_ref().map(|s| (r.name.as_str(), s)))
         .collect();
-    let plan = decide(
-        built,
-        actions,
-        &SwitchFacts {
-            answered: switching.topology.is_some(),
-            replicasets: switching.replicasets,
-            max_lag_seconds: switching.max_lag_seconds,
-            supervised: switching.supervised,
-            approved,
-            role: (namespace, name),
-            switches: &switches,
-        },
-    );
+    f(&SwitchFacts {
+        answered: switching.topology.is_some(),
+        replicasets: switching.replicasets,
+        max_lag_seconds: switching.max_lag_seconds,
+        supervised: switching.supervised,
+        approved,
+        role: (namespace, name),
+        switches: &switches,
+    })
+}
+
+/// Carries out `actions` as [`decide`] decides: consecutive deletions go
+/// out at once (they do not depend on each other, and one at a time a pass
+/// over 10 replica sets spends 0.4 s on them); a switch Cartridge refuses
+/// fails the pass before anything after it.
+pub async fn execute(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    built: &Built,
+    actions: &[Action],
+    switching: &Switching<'_>,
+) -> Result<Executed, Error> {
+    let plan = with_facts(role, namespace, switching, |facts| {
+        decide(built, actions, facts)
+    });
     let mut done = Executed {
         wait: plan.wait,
         deferred: plan.deferred,
@@ -462,7 +518,23 @@ pub async fn execute(
                     continue;
                 };
                 let started =
-                    switch_master(ctx, role, topology.as_ref(), info, to, &target.name).await?;
+                    match switch_master(ctx, role, topology.as_ref(), info, to, &target.name).await
+                    {
+                        Ok(started) => started,
+                        // The member the pass asked through went away mid-call
+                        // (a pod being restarted, often by another Role's
+                        // rollout): whether the switch took is unknown, so
+                        // nothing more is done this pass, and the next one asks
+                        // Cartridge again through a member that answers.
+                        Err(Error::Topology(TopologyError::Unreachable { pod, .. })) => {
+                            done.deferred.get_or_insert(Deferral::SourceLost {
+                                pod,
+                                replicaset: target.replicaset.clone(),
+                            });
+                            return Ok(done);
+                        }
+                        Err(e) => return Err(e),
+                    };
                 if switching.supervised {
                     consume_approval(ctx, role, namespace, &target.name).await?;
                 }
@@ -685,8 +757,22 @@ mod tests {
         healthy: bool,
         supervised: bool,
     ) -> (Executed, Option<String>) {
+        switch_through(lag, healthy, supervised, false).await
+    }
+
+    /// Asks to make `rs-1` master through `rs-0`'s console, which may go
+    /// away (`lost`).
+    async fn switch_through(
+        lag: f64,
+        healthy: bool,
+        supervised: bool,
+        lost: bool,
+    ) -> (Executed, Option<String>) {
         let connector = FakeConnector::new();
         let model = connector.topology.clone();
+        if lost {
+            model.state().unreachable.insert("rs-0".into());
+        }
         let info = ReplicasetInfo {
             uuid: "rs-uuid".into(),
             alias: "rs".into(),
@@ -733,6 +819,17 @@ mod tests {
         let (done, master) = switch_to_replica(0.2, true, false).await;
         assert_eq!(done.switched.len(), 1, "{done:?}");
         assert_eq!(master.as_deref(), Some("rs-1"));
+    }
+
+    #[tokio::test]
+    async fn a_console_lost_mid_switch_defers_instead_of_failing_the_pass() {
+        let (done, master) = switch_through(0.2, true, false, true).await;
+        assert!(
+            matches!(&done.deferred, Some(Deferral::SourceLost { pod, .. }) if pod == "rs-0"),
+            "{done:?}"
+        );
+        assert!(done.switched.is_empty() && done.deleted.is_empty());
+        assert_eq!(master.as_deref(), Some("rs-0"));
     }
 
     #[tokio::test]

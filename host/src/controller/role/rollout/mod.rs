@@ -35,7 +35,7 @@ use crate::api::Reason;
 use crate::api::role::UpdateProgress;
 use crate::controller::error::StrategyError;
 use crate::controller::pipeline::Flow;
-use crate::controller::{Context, Error, events};
+use crate::controller::{Context, Error, events, status};
 use strategy_sdk::LogLevel;
 
 use crate::strategy::{WasmStrategy, guard};
@@ -341,6 +341,35 @@ async fn plan_and_execute(
         .await;
         return Err(StrategyError::from(refusal).into());
     }
+    let max_lag_seconds = param(pass, MAX_REPLICATION_LAG, 1.0f64);
+    let supervised = pass.role.spec.update_strategy.supervised == Some(true);
+    // A switch is recorded before it is sent: an operator restarted while
+    // Cartridge still reports the old master knows which pods wait.
+    let planned = execute::planned_switches(
+        pass.role.as_ref(),
+        &pass.namespace,
+        &built,
+        &decision.actions,
+        &Switching {
+            topology: topology.as_ref(),
+            replicasets: &replicasets,
+            max_lag_seconds,
+            supervised,
+            switches: &pass.status.replicasets,
+        },
+    );
+    if !planned.is_empty() {
+        for (replicaset, switch) in &planned {
+            super::switchover::record(&mut pass.status.replicasets, replicaset, switch);
+        }
+        status::write(
+            ctx,
+            pass.role.as_ref(),
+            pass.role.status.as_ref(),
+            &pass.status,
+        )
+        .await?;
+    }
     let executed = execute::execute(
         ctx,
         pass.role.as_ref(),
@@ -350,8 +379,8 @@ async fn plan_and_execute(
         &Switching {
             topology: topology.as_ref(),
             replicasets: &replicasets,
-            max_lag_seconds: param(pass, MAX_REPLICATION_LAG, 1.0f64),
-            supervised: pass.role.spec.update_strategy.supervised == Some(true),
+            max_lag_seconds,
+            supervised,
             switches: &pass.status.replicasets,
         },
     )
