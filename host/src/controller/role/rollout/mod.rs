@@ -341,8 +341,6 @@ async fn plan_and_execute(
         .await;
         return Err(StrategyError::from(refusal).into());
     }
-    let max_lag_seconds = param(pass, MAX_REPLICATION_LAG, 1.0f64);
-    let supervised = pass.role.spec.update_strategy.supervised == Some(true);
     // A switch is recorded before it is sent: an operator restarted while
     // Cartridge still reports the old master knows which pods wait.
     let planned = execute::planned_switches(
@@ -350,13 +348,7 @@ async fn plan_and_execute(
         &pass.namespace,
         &built,
         &decision.actions,
-        &Switching {
-            topology: topology.as_ref(),
-            replicasets: &replicasets,
-            max_lag_seconds,
-            supervised,
-            switches: &pass.status.replicasets,
-        },
+        &switching(pass, topology.as_ref(), &replicasets),
     );
     if !planned.is_empty() {
         for (replicaset, switch) in &planned {
@@ -376,13 +368,7 @@ async fn plan_and_execute(
         &pass.namespace,
         &built,
         &decision.actions,
-        &Switching {
-            topology: topology.as_ref(),
-            replicasets: &replicasets,
-            max_lag_seconds,
-            supervised,
-            switches: &pass.status.replicasets,
-        },
+        &switching(pass, topology.as_ref(), &replicasets),
     )
     .await?;
     for switched in &executed.switched {
@@ -399,6 +385,22 @@ async fn plan_and_execute(
         decision,
         executed,
     })
+}
+
+/// What the host's switches depend on in this pass (the status as it
+/// stands: a switch recorded before it is sent counts).
+fn switching<'a>(
+    pass: &'a RolePass,
+    topology: Option<&'a Arc<dyn Topology>>,
+    replicasets: &'a [ReplicasetInfo],
+) -> Switching<'a> {
+    Switching {
+        topology,
+        replicasets,
+        max_lag_seconds: param(pass, MAX_REPLICATION_LAG, 1.0f64),
+        supervised: pass.role.spec.update_strategy.supervised == Some(true),
+        switches: &pass.status.replicasets,
+    }
 }
 
 /// Pauses the update when an updated pod stays unready past the deadline:
