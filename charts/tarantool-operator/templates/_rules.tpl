@@ -7,33 +7,40 @@ tests/harness/tests/chart.rs checks every rule with SelfSubjectAccessReview
 as the chart's ServiceAccount; change both together.
 */}}
 {{- define "tarantool-operator.rules" -}}
-# The custom resources: the controllers watch them (get/list/watch); they
-# patch/update metadata only: their finalizer (expel from the topology before
-# deletion) and the Cluster's ownerReference on its Roles. They never create
-# or delete them: users do.
+# The custom resources: the controllers watch them (get/list/watch) and never
+# create or delete them: users do. Clusters are only read.
 - apiGroups: ["tarantool.io"]
-  resources: ["clusters", "roles"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  resources: ["clusters"]
+  verbs: ["get", "list", "watch"]
+# A Role's metadata is patched (never updated): the Role's finalizer
+# (tarantool.io/expel: drain and expel before the Role goes) and its
+# Cluster's ownerReference once the Role names that Cluster.
+- apiGroups: ["tarantool.io"]
+  resources: ["roles"]
+  verbs: ["get", "list", "watch", "patch"]
 # Status (phase, conditions, replica sets, the strategy's opaque state) is
-# written only through the status subresource.
+# written only through the status subresource, by server-side apply (a patch).
 - apiGroups: ["tarantool.io"]
   resources: ["clusters/status", "roles/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
 # Setting ownerReferences with blockOwnerDeletion on owned objects needs
 # update on the owner's finalizers subresource (OwnerReferencesPermissionEnforcement).
 - apiGroups: ["tarantool.io"]
   resources: ["clusters/finalizers", "roles/finalizers"]
   verbs: ["update"]
-# One StatefulSet per replica set: created, applied (server-side apply =
-# patch), and deleted on scale-down or after a PVC-template migration.
+# One StatefulSet per replica set: read before it is applied, applied by
+# server-side apply (a patch, which the apiserver also authorizes as create
+# when the object is new), and deleted on scale-down or after a PVC-template
+# migration.
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The headless Service per Role (advertise URIs) and the Cluster's client
-# Service, with the same life cycle as the StatefulSets.
+# Service: applied like the StatefulSets; never deleted by the operator (the
+# garbage collector removes them with their owner).
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # Pods are watched to build the strategy's view; the update strategies roll
 # them by deleting them (StatefulSets use updateStrategy OnDelete). The
 # operator never creates pods: the StatefulSet controller does.
@@ -48,12 +55,14 @@ as the chart's ServiceAccount; change both together.
 # Claims are created by the StatefulSet controller and deleted only by the
 # operator (whenScaled and whenDeleted: Retain), once Cartridge confirmed
 # their instances expelled: after a volumeClaimTemplates change, fewer replica
-# sets, or fewer replicas. Listed to see that they are gone.
+# sets, or fewer replicas. Listed (metadata only) to see that they are gone;
+# never watched.
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["get", "list", "watch", "delete"]
+  verbs: ["list", "delete"]
 # Custom update strategies ship as a .wasm in a ConfigMap referenced from the
-# Role; the operator reads and watches them, never writes them.
+# Role; the operator watches (metadata only, label tarantool.io/strategy) and
+# reads them, never writes them.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch"]

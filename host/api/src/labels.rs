@@ -15,6 +15,11 @@ pub const CLUSTER: &str = "tarantool.io/cluster";
 pub const ROLE: &str = "tarantool.io/role";
 /// The replica set (StatefulSet name) a pod belongs to.
 pub const REPLICASET: &str = "tarantool.io/replicaset";
+/// On a ConfigMap: it holds a custom update strategy (any value; `true` by
+/// convention). The operator watches only ConfigMaps with this label, and
+/// loads a component only from one that carries it: the ConfigMap's author
+/// says it is meant to be run.
+pub const STRATEGY: &str = "tarantool.io/strategy";
 /// Hash of what the operator last applied to an object; equal means the
 /// object needs no write.
 pub const APPLIED_HASH: &str = "tarantool.io/applied-hash";

@@ -97,6 +97,9 @@ reasons! {
 
     /// A Cluster lists a Role that another object controls.
     RoleOwnedElsewhere = "RoleOwnedElsewhere", Waiting;
+    /// A Cluster lists a Role whose label `tarantool.io/cluster` does not
+    /// name it (missing, or another Cluster): the Role is not taken.
+    RoleNotClaimed = "RoleNotClaimed", Waiting;
     /// A Cluster waits for its Roles to exist and, before the bootstrap, to
     /// be Ready.
     WaitingForRoles = "WaitingForRoles", Waiting;
@@ -104,7 +107,8 @@ reasons! {
     NoReadyInstance = "NoReadyInstance", Waiting;
     /// No ready instance of a Cluster answered as a cluster member.
     LeaderUnavailable = "LeaderUnavailable", Waiting;
-    /// No Cluster lists the Role; it creates nothing until one does.
+    /// The Role has no Cluster: its label `tarantool.io/cluster` names none,
+    /// or names one that does not list it. It creates nothing until then.
     NoCluster = "NoCluster", Waiting;
     /// A Role being deleted waits: for its Cluster's routers to go, for its
     /// StatefulSets to go, or for its finalizers to settle.

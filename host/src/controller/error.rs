@@ -105,6 +105,17 @@ pub enum StrategyError {
         /// Its name.
         name: String,
     },
+    /// The ConfigMap lacks the label that marks it as a strategy.
+    #[error(
+        "ConfigMap {namespace}/{name} is not labelled {label}: the operator loads strategies only from ConfigMaps that say they hold one (kubectl label configmap -n {namespace} {name} {label}=true)",
+        label = crate::resources::labels::STRATEGY
+    )]
+    ConfigMapNotLabelled {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
     /// The ConfigMap has no component under the key.
     #[error(
         "ConfigMap {namespace}/{name} has no binaryData key {key:?}{hint}; keys: {keys:?} (a ConfigMap holds at most {limit} bytes)",
@@ -163,7 +174,9 @@ impl StrategyError {
             Self::Registry(e) => e.reason(),
             Self::Plan(e) => e.reason(),
             Self::Guard(e) => e.reason(),
-            Self::ConfigMapMissing { .. } | Self::KeyMissing { .. } => Reason::ComponentNotFound,
+            Self::ConfigMapMissing { .. }
+            | Self::ConfigMapNotLabelled { .. }
+            | Self::KeyMissing { .. } => Reason::ComponentNotFound,
             Self::LoadThread(_) | Self::LoadLost(_) => Reason::StrategyLoad,
             Self::ChangedMidRollout { .. } => Reason::StrategyChangedMidRollout,
             Self::Stuck { .. } => Reason::UpdateStuck,

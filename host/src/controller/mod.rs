@@ -20,6 +20,7 @@
 //!   its own status writes).
 
 pub mod cache;
+pub(crate) mod claim;
 pub mod cluster;
 pub mod context;
 pub mod error;

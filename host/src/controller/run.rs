@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -143,11 +144,17 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         // A custom strategy's ConfigMap wakes the Roles that use it: a new
-        // component is validated again.
-        .watches(
-            api::<ConfigMap>(&client, ns),
-            watcher::Config::default(),
-            move |cm: ConfigMap| {
+        // component is validated again. Only labelled ConfigMaps, and only
+        // their metadata: the operator keeps no one's data in memory and
+        // fetches a component when a pass needs it.
+        .watches_stream(
+            watcher(
+                api::<PartialObjectMeta<ConfigMap>>(&client, ns),
+                watcher::Config::default().labels(labels::STRATEGY),
+            )
+            .default_backoff()
+            .touched_objects(),
+            move |cm: PartialObjectMeta<ConfigMap>| {
                 let namespace = cm.namespace();
                 let name = cm.name_any();
                 role_store

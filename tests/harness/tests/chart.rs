@@ -68,56 +68,32 @@ type Rule = (
 /// charts/tarantool-operator/templates/_rules.tpl (each rule's reason is
 /// written there).
 const OPERATOR_RULES: &[Rule] = &[
-    (
-        "tarantool.io",
-        "clusters",
-        "",
-        &["get", "list", "watch", "patch", "update"],
-    ),
+    ("tarantool.io", "clusters", "", &["get", "list", "watch"]),
     (
         "tarantool.io",
         "roles",
         "",
-        &["get", "list", "watch", "patch", "update"],
+        &["get", "list", "watch", "patch"],
     ),
-    (
-        "tarantool.io",
-        "clusters",
-        "status",
-        &["get", "patch", "update"],
-    ),
-    (
-        "tarantool.io",
-        "roles",
-        "status",
-        &["get", "patch", "update"],
-    ),
+    ("tarantool.io", "clusters", "status", &["patch"]),
+    ("tarantool.io", "roles", "status", &["patch"]),
     ("tarantool.io", "clusters", "finalizers", &["update"]),
     ("tarantool.io", "roles", "finalizers", &["update"]),
     (
         "apps",
         "statefulsets",
         "",
-        &[
-            "get", "list", "watch", "create", "patch", "update", "delete",
-        ],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     (
         "",
         "services",
         "",
-        &[
-            "get", "list", "watch", "create", "patch", "update", "delete",
-        ],
+        &["get", "list", "watch", "create", "patch"],
     ),
     ("", "pods", "", &["get", "list", "watch", "delete"]),
     ("", "pods", "exec", &["create", "get"]),
-    (
-        "",
-        "persistentvolumeclaims",
-        "",
-        &["get", "list", "watch", "delete"],
-    ),
+    ("", "persistentvolumeclaims", "", &["list", "delete"]),
     ("", "configmaps", "", &["get", "list", "watch"]),
     ("", "events", "", &["create", "patch"]),
     ("events.k8s.io", "events", "", &["create", "patch"]),

@@ -339,3 +339,102 @@ async fn a_cluster_applied_before_its_roles_waits_for_them() {
     })
     .await;
 }
+
+/// The Ready condition's reason and message of a Cluster or Role status.
+fn ready_of(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> (String, String) {
+    conditions::find(conditions, conditions::READY)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_cluster_takes_only_the_roles_that_name_it() {
+    run("controllers-claim", |t| async move {
+        t.install_crds().await?;
+        let _operator = operator::start(&t);
+        operator::create::<Role>(&t, ROUTER).await?;
+        operator::create::<Role>(&t, STORAGE).await?;
+        // A Role whose author named another Cluster, listed by this one.
+        let mut victim: Role = operator::manifest(ROUTER);
+        victim.metadata.name = Some("victim".into());
+        victim
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert(labels::CLUSTER.into(), "other".into());
+        t.api::<Role>().create(&Default::default(), &victim).await?;
+        let mut cluster: Cluster = operator::manifest(CLUSTER);
+        cluster
+            .spec
+            .roles
+            .push(tarantool_operator::api::cluster::RoleRef {
+                name: "victim".into(),
+            });
+        t.api::<Cluster>()
+            .create(&Default::default(), &cluster)
+            .await?;
+        // Reported on the Cluster, which waits, and on the Role, which has
+        // no Cluster; the Role is not taken.
+        let cluster = t
+            .wait_for::<Cluster>(
+                "tarantool-cluster",
+                "the Cluster to refuse the Role naming another Cluster",
+                |c: Option<&Cluster>| {
+                    c.and_then(|c| c.status.as_ref())
+                        .is_some_and(|s| ready_of(&s.conditions).0 == "RoleNotClaimed")
+                },
+            )
+            .await?;
+        let (_, message) = ready_of(&cluster.status.unwrap_or_default().conditions);
+        check(
+            message.contains("victim") && message.contains("other"),
+            || format!("unclear Cluster condition: {message:?}"),
+        )?;
+        let victim = t
+            .wait_for::<Role>(
+                "victim",
+                "the Role to report it has no Cluster",
+                |r: Option<&Role>| {
+                    r.and_then(|r| r.status.as_ref())
+                        .is_some_and(|s| ready_of(&s.conditions).0 == "NoCluster")
+                },
+            )
+            .await?;
+        let (_, message) = ready_of(&victim.status.clone().unwrap_or_default().conditions);
+        check(message.contains("Cluster other"), || {
+            format!("unclear Role condition: {message:?}")
+        })?;
+        check(victim.owner_references().is_empty(), || {
+            format!("the Role was taken: {:?}", victim.owner_references())
+        })?;
+        let sets = t
+            .api::<StatefulSet>()
+            .list(&ListParams::default().labels(&labels::role_selector("victim")))
+            .await?;
+        check(sets.items.is_empty(), || {
+            "StatefulSets made for the victim".into()
+        })?;
+        // Its author names this Cluster: the handshake is complete.
+        t.api::<Role>()
+            .patch(
+                "victim",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"labels": {
+                    labels::CLUSTER: "tarantool-cluster"
+                }}})),
+            )
+            .await?;
+        let cluster = t.api::<Cluster>().get("tarantool-cluster").await?;
+        t.wait_for::<Role>(
+            "victim",
+            "the Role adopted once it names the Cluster",
+            |r: Option<&Role>| r.is_some_and(|r| is_controlled_by(r, &cluster)),
+        )
+        .await?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}

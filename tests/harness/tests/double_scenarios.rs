@@ -108,7 +108,11 @@ async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
             let bytes = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
                 .map_err(|e| Failure::Check(format!("the example component: {e}")))?;
             let cm = k8s_openapi::api::core::v1::ConfigMap {
-                metadata: kube::api::ObjectMeta { name: Some("canary".into()), ..Default::default() },
+                metadata: kube::api::ObjectMeta {
+                    name: Some("canary".into()),
+                    labels: Some([("tarantool.io/strategy".to_string(), "true".to_string())].into()),
+                    ..Default::default()
+                },
                 binary_data: Some([("strategy.wasm".to_string(), k8s_openapi::ByteString(bytes))].into()),
                 ..Default::default()
             };
@@ -341,7 +345,11 @@ async fn a_bad_component_pauses_only_its_role_on_the_double() {
         let (mut child, log) = start(&t).await?;
         let outcome = async {
             let cm = k8s_openapi::api::core::v1::ConfigMap {
-                metadata: kube::api::ObjectMeta { name: Some("evil".into()), ..Default::default() },
+                metadata: kube::api::ObjectMeta {
+                    name: Some("evil".into()),
+                    labels: Some([("tarantool.io/strategy".to_string(), "true".to_string())].into()),
+                    ..Default::default()
+                },
                 binary_data: Some([("strategy.wasm".to_string(), k8s_openapi::ByteString(b"\0asm not a component".to_vec()))].into()),
                 ..Default::default()
             };
@@ -721,8 +729,11 @@ async fn deleting_a_storage_role_drains_and_expels_it_before_its_volumes_go_on_t
             let storage = t.api::<Role>().get("storage").await?;
             let mut spec = storage.spec.clone();
             spec.replicasets = 1;
+            // It names the storage Role's Cluster, as the handshake asks.
+            let mut archive = Role::new("archive", spec);
+            archive.metadata.labels = storage.metadata.labels.clone();
             t.api::<Role>()
-                .create(&PostParams::default(), &Role::new("archive", spec))
+                .create(&PostParams::default(), &archive)
                 .await?;
             t.api::<Cluster>()
                 .patch(

@@ -226,11 +226,11 @@ async fn begin(
             let storage = t.api::<Role>().get("storage").await?;
             let mut spec = storage.spec.clone();
             spec.replicasets = 1;
+            // It names the storage Role's Cluster, as the handshake asks.
+            let mut archive = Role::new("archive", spec);
+            archive.metadata.labels = storage.metadata.labels.clone();
             t.api::<Role>()
-                .create(
-                    &kube::api::PostParams::default(),
-                    &Role::new("archive", spec),
-                )
+                .create(&kube::api::PostParams::default(), &archive)
                 .await?;
             set_roles(t, &["router", "storage", "archive"]).await?;
             // Filled (joined, holding buckets) before it is deleted.

@@ -142,11 +142,25 @@ async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_fir
     .await;
 }
 
-/// The ConfigMap `name` with `bytes` under `binaryData.strategy.wasm`.
+/// The ConfigMap `name` with `bytes` under `binaryData.strategy.wasm`,
+/// labelled as a strategy.
 async fn component_config_map(t: &TestContext, name: &str, bytes: Vec<u8>) -> Result<(), Failure> {
+    config_map(t, name, bytes, true).await
+}
+
+/// The ConfigMap `name` with `bytes` under `binaryData.strategy.wasm`, with
+/// or without the label `tarantool.io/strategy`.
+async fn config_map(
+    t: &TestContext,
+    name: &str,
+    bytes: Vec<u8>,
+    labelled: bool,
+) -> Result<(), Failure> {
     let cm = k8s_openapi::api::core::v1::ConfigMap {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
+            labels: labelled
+                .then(|| [("tarantool.io/strategy".to_string(), "true".to_string())].into()),
             ..Default::default()
         },
         binary_data: Some([("strategy.wasm".to_string(), k8s_openapi::ByteString(bytes))].into()),
@@ -233,14 +247,42 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
         component_config_map(&t, "garbage", b"\0asm garbage, not a component".to_vec()).await?;
         let canary = std::fs::read(tarantool_operator::strategy::builtin::EXAMPLE_COMPONENT_PATH)
             .map_err(|e| Failure::Check(format!("the example component: {e}")))?;
-        component_config_map(&t, "pinned", canary).await?;
+        component_config_map(&t, "pinned", canary.clone()).await?;
+        // A valid component in a ConfigMap that does not say it holds one.
+        config_map(&t, "unlabelled", canary, false).await?;
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "Canary", "configMapRef": {"name": "unlabelled"}}),
+        )
+        .await?;
+        set_image(
+            &t,
+            "storage",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        t.wait_for::<Role>(
+            "storage",
+            "the unlabelled ConfigMap refused",
+            |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    s.conditions.iter().any(|c| {
+                        c.type_ == "Degraded"
+                            && c.status == "True"
+                            && c.message.contains("not labelled tarantool.io/strategy")
+                    })
+                })
+            },
+        )
+        .await?;
         set_strategy(
             &t,
             "storage",
             json!({"name": "Evil", "configMapRef": {"name": "garbage"}}),
         )
         .await?;
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
         set_image(
             &t,
             "storage",
@@ -258,12 +300,14 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
         let role = t
             .wait_for::<Role>(
                 "storage",
-                "the storage Role Degraded",
+                "the storage Role Degraded by the garbage component",
                 |r: Option<&Role>| {
                     r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Degraded" && c.status == "True")
+                        s.conditions.iter().any(|c| {
+                            c.type_ == "Degraded"
+                                && c.status == "True"
+                                && !c.message.contains("not labelled")
+                        })
                     })
                 },
             )

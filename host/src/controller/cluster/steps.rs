@@ -11,6 +11,7 @@ use crate::api::Reason;
 use crate::api::cluster::{AppliedSettings, ClusterPhase};
 use crate::api::failover::{Failover, FailoverMode, StateProvider};
 use crate::api::role::{Role, RolePhase};
+use crate::controller::claim::{self, Claim};
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
@@ -28,9 +29,10 @@ pub async fn check_deletion(pass: &mut ClusterPass) -> Result<Flow, Error> {
     Ok(Flow::Next)
 }
 
-/// Make the Cluster the controller-owner of each Role it lists, so that
-/// deleting the Cluster deletes them and a Role's change wakes the Cluster.
-/// A Role already owned by another Cluster is left alone and reported.
+/// Make the Cluster the controller-owner of each Role it lists and that
+/// names it (see [`claim`]), so that deleting the Cluster deletes them and a
+/// Role's change wakes the Cluster. A Role that names no Cluster, names
+/// another, or is owned by another object is left alone and reported.
 pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
     let existing = api.list(&ListParams::default()).await?.items;
@@ -43,21 +45,22 @@ pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Res
         let Some(role) = existing.iter().find(|r| r.name_any() == name) else {
             continue;
         };
-        let refs = role.owner_references();
-        if refs.iter().any(|r| r.uid == owner.uid) {
+        let claim = claim::claim(role, &pass.name, &owner.uid);
+        if let Some(why) = claim.refusal(name, &pass.name) {
+            let reason = match claim {
+                Claim::OwnedElsewhere { .. } => Reason::RoleOwnedElsewhere,
+                _ => Reason::RoleNotClaimed,
+            };
+            return Ok(Flow::wait_for_event(reason, why));
+        }
+        if claim == Claim::Owned {
             roles.push(role.clone());
             continue;
         }
-        if let Some(other) = refs.iter().find(|r| r.controller == Some(true)) {
-            return Ok(Flow::wait_for_event(
-                Reason::RoleOwnedElsewhere,
-                format!("Role {name} belongs to {} {}", other.kind, other.name),
-            ));
-        }
-        let mut new_refs = refs.to_vec();
+        let mut new_refs = role.owner_references().to_vec();
         new_refs.push(owner.clone());
         // The resourceVersion makes this a compare-and-swap: a concurrent
-        // change of the owner list is not overwritten.
+        // change of the owner list, or of the label, is not overwritten.
         let patch = json!({"metadata": {
             "ownerReferences": new_refs,
             "resourceVersion": role.resource_version(),
@@ -69,7 +72,11 @@ pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Res
             ctx,
             pass.cluster.as_ref(),
             Reason::RoleAdopted,
-            format!("Role {name} is now owned by Cluster {}", pass.name),
+            format!(
+                "Role {name} is now owned by Cluster {}: it names it in its label {}",
+                pass.name,
+                labels::CLUSTER
+            ),
         )
         .await;
         roles.push(adopted);

@@ -15,6 +15,7 @@ use super::{RolePass, scaling_exec};
 use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::{DrainProgress, RemovalStage, ReplicasetStatus, RolePhase, RoleStatus};
+use crate::controller::claim;
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
@@ -24,9 +25,9 @@ use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
 use crate::topology::membership::join_edit;
 
-/// The Cluster listing this Role. Without one the Role waits: its pods
-/// need the cluster's name (labels, UUIDs), and a Role may well be applied
-/// before its Cluster.
+/// The Role's Cluster (see [`claim::cluster_of`]). Without one the Role
+/// waits: its pods need the cluster's name (labels, UUIDs), and a Role may
+/// well be applied before its Cluster.
 pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let clusters = match ctx.cache() {
         Some(cache) if cache.ready() => cache.clusters(&pass.namespace),
@@ -35,40 +36,23 @@ pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
             api.list(&ListParams::default()).await?.items
         }
     };
-    let listing: Vec<Cluster> = clusters
-        .iter()
-        .filter(|c| c.spec.role_names().any(|r| r == pass.name))
-        .cloned()
-        .collect();
-    let owner = pass
-        .role
-        .owner_references()
-        .iter()
-        .find(|r| r.controller == Some(true) && r.kind == "Cluster")
-        .map(|r| r.uid.clone());
-    // The owning Cluster wins; otherwise the oldest that lists the Role.
-    let cluster = listing
-        .iter()
-        .find(|c| c.uid() == owner)
-        .or_else(|| listing.iter().min_by_key(|c| c.creation_timestamp()))
-        .cloned();
     // A Role being deleted may have been taken off its Cluster's list
     // first: its owner still has its data.
-    let cluster = match cluster {
-        None if pass.deleting => super::deletion::owner(&pass.role, &clusters).cloned(),
-        other => other,
+    let cluster = match claim::cluster_of(&pass.role, &clusters) {
+        Ok(cluster) => Ok(cluster.clone()),
+        Err(why) => match super::deletion::owner(&pass.role, &clusters) {
+            Some(owner) if pass.deleting => Ok(owner.clone()),
+            _ => Err(why),
+        },
     };
     match cluster {
-        Some(cluster) => {
+        Ok(cluster) => {
             pass.cluster = Some(cluster);
             Ok(Flow::Next)
         }
         // Nothing to drain into: the deletion lets the Role go.
-        None if pass.deleting => Ok(Flow::Next),
-        None => Ok(Flow::wait_for_event(
-            Reason::NoCluster,
-            format!("no Cluster in {} lists Role {}", pass.namespace, pass.name),
-        )),
+        Err(_) if pass.deleting => Ok(Flow::Next),
+        Err(why) => Ok(Flow::wait_for_event(Reason::NoCluster, why)),
     }
 }
 

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
+use kube::{Api, ResourceExt};
 
 use crate::api::role::Role;
 use crate::controller::error::StrategyError;
 use crate::controller::{Context, Error};
+use crate::resources::labels;
 use crate::strategy::registry::SourceError;
 use crate::strategy::{ComponentLocation, ComponentSource, WasmStrategy};
 
@@ -35,6 +36,13 @@ async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<
         }
         .into());
     };
+    if !config_map.labels().contains_key(labels::STRATEGY) {
+        return Err(StrategyError::ConfigMapNotLabelled {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+        .into());
+    }
     if let Some(bytes) = config_map.binary_data.as_ref().and_then(|d| d.get(key)) {
         return Ok(bytes.0.clone());
     }
