@@ -237,7 +237,13 @@ mod tests {
         let other = cluster("other", &["router"]);
         let silent = cluster("silent", &[]);
         // (case, role, clusters, the chosen Cluster or a word of the reason)
-        let cases: Vec<(&str, Role, Vec<Cluster>, Result<&str, &str>)> = vec![
+        type Case = (
+            &'static str,
+            Role,
+            Vec<Cluster>,
+            Result<&'static str, &'static str>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "named and listing",
                 role(Some("demo"), vec![]),
