@@ -67,6 +67,21 @@ pub struct RunArgs {
     /// with `PassTimeout`).
     #[arg(long, default_value_t = 120)]
     pass_timeout_seconds: u64,
+    /// Seconds before the first retry of an object whose pass failed
+    /// (each retry waits a random time between the delay and twice it;
+    /// the delay doubles with each further failure).
+    #[arg(long, default_value_t = 2)]
+    backoff_min_seconds: u64,
+    /// The longest delay between retries of a failing object (jittered up
+    /// to twice it).
+    #[arg(long, default_value_t = 60)]
+    backoff_max_seconds: u64,
+    /// Passes each controller (Clusters, Roles) runs at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Writes (applies, pod deletions) one pass has in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    writes_in_flight: u64,
     /// With `--leader-elect`: milliseconds before its Lease could be taken
     /// over at which a leader whose renewals stall stops acting and exits.
     /// Covers clock skew between replicas and requests in flight; must be
@@ -177,6 +192,10 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
                 resync: Duration::from_secs(args.resync_seconds),
                 poll: Duration::from_secs(args.poll_seconds),
                 pass_timeout: Duration::from_secs(args.pass_timeout_seconds),
+                backoff_min: Duration::from_secs(args.backoff_min_seconds),
+                backoff_max: Duration::from_secs(args.backoff_max_seconds),
+                concurrency: args.concurrency,
+                writes_in_flight: usize::try_from(args.writes_in_flight).unwrap_or(usize::MAX),
             },
             strategies,
             Reporter {

@@ -29,6 +29,18 @@ pub struct Settings {
     /// request that hangs fails the pass with `PassTimeout` instead of
     /// holding the object forever.
     pub pass_timeout: Duration,
+    /// The first retry of an object whose pass failed comes after this
+    /// (jittered up to twice it); each further failure doubles it.
+    pub backoff_min: Duration,
+    /// The longest base delay between retries of a failing object
+    /// (jittered up to twice it).
+    pub backoff_max: Duration,
+    /// Passes of one controller running at once (Clusters, and Roles,
+    /// each). Bounds the operator's load on the apiserver and on exec when
+    /// many objects need work together.
+    pub concurrency: u16,
+    /// Writes (applies, deletions) one pass has in flight at once.
+    pub writes_in_flight: usize,
 }
 
 impl Default for Settings {
@@ -37,6 +49,10 @@ impl Default for Settings {
             resync: Duration::from_secs(300),
             poll: Duration::from_secs(2),
             pass_timeout: Duration::from_secs(120),
+            backoff_min: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(60),
+            concurrency: 16,
+            writes_in_flight: 16,
         }
     }
 }
@@ -67,6 +83,8 @@ pub struct Context {
     /// step checks it first (the client's [`crate::fence::FenceLayer`]
     /// guards each request). Never trips without leader election.
     pub fence: Arc<Fence>,
+    /// The objects whose passes keep failing, and when to retry each.
+    pub(crate) backoffs: super::backoff::Backoffs,
     /// The stores the running controllers fill; `None` outside
     /// [`super::run::run`] (unit tests), where passes ask the apiserver.
     cache: RwLock<Option<Arc<Cache>>>,
@@ -84,6 +102,7 @@ impl Context {
     ) -> Self {
         Self {
             recorder: Recorder::new(client.clone(), reporter.clone()),
+            backoffs: super::backoff::Backoffs::new(settings.backoff_min, settings.backoff_max),
             reporter,
             client,
             connector,

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kube::Resource;
 use kube::core::object::HasStatus;
@@ -18,7 +18,7 @@ use tracing::warn;
 
 use super::metrics::{ControllerLabels, Metrics};
 use super::pipeline::{Flow, Outcome, Pipeline, StepFailed};
-use super::{Context, Error, Settings};
+use super::{Context, Error, Settings, backoff};
 
 /// What a controller's pass is: built from the object, a list of steps, and
 /// a finish that reports how the steps ended (its status write).
@@ -60,6 +60,7 @@ pub(crate) async fn reconcile<R: Reconciler>(
     ctx: Arc<Context>,
 ) -> Result<Action, StepFailed> {
     let _timer = PassTimer::start(&ctx.metrics, R::CONTROLLER);
+    let key = backoff_key(R::CONTROLLER, object.as_ref());
     // The watch cache may not show the status the previous pass wrote yet;
     // the pass starts from that one.
     let object = match ctx.written.last(object.as_ref()) {
@@ -83,14 +84,38 @@ pub(crate) async fn reconcile<R: Reconciler>(
         pass.finish(&ctx, &outcome).await.map(|()| Flow::Next)
     });
     p.bounded(limit, finish).await?;
-    outcome.map(|flow| action_after(&ctx.settings, &flow))
+    let flow = outcome?;
+    ctx.backoffs.succeeded(&key);
+    Ok(action_after(&ctx.settings, &flow))
+}
+
+/// The object's key in [`Context::backoffs`].
+fn backoff_key<K: Resource>(controller: &'static str, object: &K) -> backoff::Key {
+    let meta = object.meta();
+    (
+        controller,
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// How long a failed object waits before its next pass (the failure
+/// counted in its backoff).
+fn retry_delay<R: Reconciler>(object: &R::Object, ctx: &Context) -> Duration {
+    ctx.backoffs.failed(backoff_key(R::CONTROLLER, object))
 }
 
 /// When to look at an object again after a pass failed: the failure was
-/// counted and reported by the pass; back off a few polls.
-pub(crate) fn error_policy<K>(_object: Arc<K>, error: &StepFailed, ctx: Arc<Context>) -> Action {
-    warn!(step = error.step, reason = error.source.reason().as_str(), error = %error.source, "reconcile failed");
-    Action::requeue(ctx.settings.poll * 3)
+/// counted and reported by the pass; the object backs off (see
+/// [`backoff`]), a watch event still waking it at once.
+pub(crate) fn error_policy<R: Reconciler>(
+    object: Arc<R::Object>,
+    error: &StepFailed,
+    ctx: Arc<Context>,
+) -> Action {
+    let after = retry_delay::<R>(object.as_ref(), &ctx);
+    warn!(step = error.step, reason = error.source.reason().as_str(), error = %error.source, retry_in_ms = after.as_millis() as u64, "reconcile failed");
+    Action::requeue(after)
 }
 
 /// When to look at an object again after a pass ended with `flow`.
@@ -399,8 +424,20 @@ mod tests {
             step: "Fail",
             source: Error::MissingField("namespace"),
         };
-        let action = error_policy(probe("failing", "", ""), &failed, ctx.clone());
-        assert_eq!(action, Action::requeue(ctx.settings.poll * 3));
+        // The first retry comes after the minimum backoff, jittered; a
+        // second failure waits longer; a successful pass starts over.
+        let min = ctx.settings.backoff_min;
+        let object = probe("failing", "", "");
+        let delay = || retry_delay::<ProbePass>(object.as_ref(), &ctx);
+        let first = delay();
+        assert!(first >= min && first < min * 2, "{first:?}");
+        let second = delay();
+        assert!(second >= min * 2 && second < min * 4, "{second:?}");
+        assert!(pass(&ctx, "failing", "next", "ok").await.is_ok());
+        let again = delay();
+        assert!(again >= min && again < min * 2, "{again:?}");
+        let action = error_policy::<ProbePass>(object.clone(), &failed, ctx.clone());
+        assert_ne!(action, Action::await_change(), "a failed object is retried");
     }
 
     /// A pass that runs out of its deadline is abandoned where it stood, and

@@ -19,6 +19,7 @@
 //! - [`wake`]: which changes of its own objects wake a controller (not
 //!   its own status writes).
 
+pub(crate) mod backoff;
 pub mod cache;
 pub(crate) mod claim;
 pub mod cluster;

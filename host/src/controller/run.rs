@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::debug;
 
@@ -75,7 +75,10 @@ pub async fn run(
     };
 
     let (cluster_reader, cluster_wakes) = own_objects(api::<Cluster>(&client, ns));
-    let clusters = Controller::for_stream(cluster_wakes, cluster_reader);
+    // At most `concurrency` passes of each controller at once.
+    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
+    let clusters =
+        Controller::for_stream(cluster_wakes, cluster_reader).with_config(config.clone());
     let cluster_store = clusters.store();
     let clusters = clusters
         .owns(api::<Service>(&client, ns), owned.clone())
@@ -98,7 +101,11 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(stopped(stop_rx.clone()))
-        .run(reconcile::<ClusterPass>, error_policy, ctx.clone())
+        .run(
+            reconcile::<ClusterPass>,
+            error_policy::<ClusterPass>,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 debug!(error = %e, "cluster controller");
@@ -122,7 +129,7 @@ pub async fn run(
     .default_backoff()
     .touched_objects();
     let (role_reader, role_wakes) = own_objects(api::<Role>(&client, ns));
-    let roles = Controller::for_stream(role_wakes, role_reader);
+    let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
     let role_store = roles.store();
     let roles = roles
         .owns(api::<StatefulSet>(&client, ns), owned.clone())
@@ -173,7 +180,7 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(stopped(stop_rx))
-        .run(reconcile::<RolePass>, error_policy, ctx.clone())
+        .run(reconcile::<RolePass>, error_policy::<RolePass>, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 debug!(error = %e, "role controller");

@@ -1,5 +1,6 @@
 //! The Role controller's steps, one function each, in pipeline order.
 
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use std::collections::BTreeSet;
 
@@ -376,7 +377,13 @@ pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flo
         })
         .collect::<Vec<_>>();
     // The objects as applied carry the new template (and its revision).
-    for applied in futures::future::join_all(applies).await {
+    // A bounded number in flight: a Role of many replica sets changing at
+    // once must not send them all together.
+    let applied: Vec<_> = futures::stream::iter(applies)
+        .buffered(ctx.settings.writes_in_flight.max(1))
+        .collect()
+        .await;
+    for applied in applied {
         if let Some(fresh) = applied? {
             match existing
                 .iter()

@@ -73,6 +73,9 @@ pub fn start(t: &TestContext) -> Operator {
                 Settings {
                     resync: Duration::from_secs(300),
                     poll: Duration::from_millis(500),
+                    // Failures retried on the test's time scale, as polls are.
+                    backoff_min: Duration::from_millis(500),
+                    backoff_max: Duration::from_secs(4),
                     ..Settings::default()
                 },
                 registry(),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Resource};
@@ -490,11 +491,18 @@ pub async fn execute(
                     .iter()
                     .take_while(|a| matches!(a, Act::Delete(_)))
                     .count();
-                let deletions = rest[..run].iter().filter_map(|a| match *a {
-                    Act::Delete(at) => Some(delete_pod(ctx, role, namespace, built, at)),
-                    _ => None,
-                });
-                for deleted in futures::future::join_all(deletions).await {
+                let deletions: Vec<_> = rest[..run]
+                    .iter()
+                    .filter_map(|a| match *a {
+                        Act::Delete(at) => Some(delete_pod(ctx, role, namespace, built, at)),
+                        _ => None,
+                    })
+                    .collect();
+                let deleted: Vec<_> = futures::stream::iter(deletions)
+                    .buffered(ctx.settings.writes_in_flight.max(1))
+                    .collect()
+                    .await;
+                for deleted in deleted {
                     if let Some(name) = deleted? {
                         done.deleted.push(name);
                     }
