@@ -48,7 +48,7 @@ trap 'rm -rf "$out"' EXIT
 # Default: cluster-wide RBAC, the Lease Role in the release namespace.
 if "${TEMPLATE[@]}" >"$out/default.yaml"; then
   expect default "$out/default.yaml" ServiceAccount=1 ClusterRole=1 ClusterRoleBinding=1 \
-    Role=1 RoleBinding=1 Deployment=1 Service=1 ServiceMonitor=0
+    Role=1 RoleBinding=1 Deployment=1 Service=1 ServiceMonitor=0 PodDisruptionBudget=0 NetworkPolicy=0
   grep -q -- '- --leader-elect$' "$out/default.yaml" || bad "default: no --leader-elect"
   grep -q -- '- --lease-namespace=ops$' "$out/default.yaml" || bad "default: lease namespace is not the release namespace"
   grep -q -- '- --namespace=' "$out/default.yaml" && bad "default: --namespace set without watchNamespace"
@@ -85,6 +85,31 @@ else
   bad "helm template with the ServiceMonitor"
 fi
 
+# Two replicas: a PodDisruptionBudget keeps one through a drain.
+if "${TEMPLATE[@]}" --set replicaCount=2 >"$out/two.yaml"; then
+  expect replicaCount=2 "$out/two.yaml" PodDisruptionBudget=1
+  grep -q '^  maxUnavailable: 1$' "$out/two.yaml" || bad "replicaCount=2: the PDB does not allow exactly one disruption"
+else
+  bad "helm template --set replicaCount=2"
+fi
+
+# The NetworkPolicy: apiserver and DNS out; health in; metrics only from the
+# peers given.
+if "${TEMPLATE[@]}" --set networkPolicy.enabled=true \
+  --set 'networkPolicy.apiServer.cidrs={10.0.0.1/32}' \
+  --set 'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring' >"$out/np.yaml"; then
+  expect networkPolicy "$out/np.yaml" NetworkPolicy=1
+  grep -q 'cidr: 10.0.0.1/32$' "$out/np.yaml" || bad "networkPolicy: the apiserver network is not the only egress"
+  grep -q 'name: monitoring$' "$out/np.yaml" || bad "networkPolicy: metricsFrom not rendered"
+else
+  bad "helm template with the NetworkPolicy"
+fi
+if "${TEMPLATE[@]}" --set networkPolicy.enabled=true >"$out/np-default.yaml"; then
+  grep -q -- '- port: 8080$' "$out/np-default.yaml" && bad "networkPolicy without metricsFrom: metrics open to anyone"
+else
+  bad "helm template with the NetworkPolicy (defaults)"
+fi
+
 # Values that must be refused: by the strict schema, or by the templates.
 refuse() {
   local why=$1; shift
@@ -99,6 +124,7 @@ refuse "not a namespace name" --set watchNamespace=Not_A_Namespace
 refuse "two active operators" --set replicaCount=2 --set leaderElection.enabled=false
 refuse "ServiceMonitor without its CRD" --set metrics.serviceMonitor.enabled=true
 refuse "existing ServiceAccount without a name" --set serviceAccount.create=false
+refuse "an apiserver network that is not a CIDR" --set networkPolicy.enabled=true --set 'networkPolicy.apiServer.cidrs={apiserver}'
 
 if ((failures)); then
   say "$failures check(s) failed"

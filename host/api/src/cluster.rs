@@ -66,6 +66,23 @@ pub struct ClusterSpec {
     /// How the operator reaches an instance's admin console.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console: Option<Console>,
+    /// What the client Service `<cluster>` publishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_service: Option<ClientService>,
+}
+
+/// The ports of the Cluster's client Service. iproto (3301) always: it is
+/// what applications connect to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientService {
+    /// Also publish Cartridge's HTTP port (8081: web UI and admin HTTP
+    /// API). Off by default: Cartridge serves it without authentication
+    /// unless the application enables it, and anyone who reaches it can
+    /// change the topology. Turn it on only with auth enabled or a
+    /// NetworkPolicy that limits who reaches it.
+    #[serde(default)]
+    pub http: bool,
 }
 
 /// A Role of the cluster.

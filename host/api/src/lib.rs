@@ -29,8 +29,8 @@ pub mod update_strategy;
 mod validation;
 
 pub use cluster::{
-    AppliedSettings, Cluster, ClusterPhase, ClusterSpec, ClusterStatus, ClusterVshard, Console,
-    RoleRef,
+    AppliedSettings, ClientService, Cluster, ClusterPhase, ClusterSpec, ClusterStatus,
+    ClusterVshard, Console, RoleRef,
 };
 pub use failover::{
     Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,

@@ -50,8 +50,9 @@ pub fn headless(namespace: &str, cluster: &str, role: &str, owner: OwnerReferenc
     }
 }
 
-/// The Cluster's client Service: every ready instance, iproto and HTTP.
-pub fn client(namespace: &str, cluster: &str, owner: OwnerReference) -> Service {
+/// The Cluster's client Service: every ready instance, iproto, and HTTP
+/// only when `http` (see `ClientService`).
+pub fn client(namespace: &str, cluster: &str, http: bool, owner: OwnerReference) -> Service {
     let labels = labels::cluster_labels(cluster);
     Service {
         metadata: ObjectMeta {
@@ -63,12 +64,32 @@ pub fn client(namespace: &str, cluster: &str, owner: OwnerReference) -> Service 
         },
         spec: Some(ServiceSpec {
             selector: Some(labels),
-            ports: Some(vec![
-                port("iproto", INSTANCE_PORT, "TCP"),
-                port("http", HTTP_PORT, "TCP"),
-            ]),
+            ports: Some(
+                std::iter::once(port("iproto", INSTANCE_PORT, "TCP"))
+                    .chain(http.then(|| port("http", HTTP_PORT, "TCP")))
+                    .collect(),
+            ),
             ..ServiceSpec::default()
         }),
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_service_publishes_http_only_when_asked() {
+        for (http, want) in [(false, vec!["iproto"]), (true, vec!["iproto", "http"])] {
+            let service = client("ns", "demo", http, OwnerReference::default());
+            let ports: Vec<String> = service
+                .spec
+                .iter()
+                .flat_map(|s| s.ports.iter().flatten())
+                .filter_map(|p| p.name.clone())
+                .collect();
+            assert_eq!(ports, want, "http: {http}");
+        }
     }
 }

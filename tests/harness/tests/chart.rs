@@ -18,6 +18,8 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
@@ -325,6 +327,14 @@ async fn namespaced_objects(
         ),
         ("Deployment", names(t.api::<Deployment>().list(&lp).await?)),
         ("Service", names(t.api::<Service>().list(&lp).await?)),
+        (
+            "PodDisruptionBudget",
+            names(t.api::<PodDisruptionBudget>().list(&lp).await?),
+        ),
+        (
+            "NetworkPolicy",
+            names(t.api::<NetworkPolicy>().list(&lp).await?),
+        ),
     ]))
 }
 
@@ -369,16 +379,19 @@ fn container_of(deployment: &Deployment) -> Result<(PodSpec, Container), Failure
     Ok((pod, container))
 }
 
-/// The Deployment as the chart promises it: one replica, the operator's
+/// The Deployment as the chart promises it: `replicas`, the operator's
 /// arguments, a hardened pod, probes, the downward API and the cache dir.
 fn check_deployment(
     deployment: &Deployment,
     service_account: &str,
     namespace: &str,
     watch_namespace: Option<&str>,
+    want_replicas: i32,
 ) -> Result<(), Failure> {
     let replicas = deployment.spec.replicas;
-    check(replicas == Some(1), || format!("replicas {replicas:?}"))?;
+    check(replicas == Some(want_replicas), || {
+        format!("replicas {replicas:?}")
+    })?;
     let (pod, c) = container_of(deployment)?;
     check(
         pod.service_account_name.as_deref() == Some(service_account),
@@ -602,6 +615,10 @@ async fn cluster_wide_install_grants_exactly_what_the_operator_needs() {
                 ("RoleBinding", vec![format!("{release}-leader-election")]),
                 ("Deployment", vec![release.to_string()]),
                 ("Service", vec![format!("{release}-metrics")]),
+                // One replica: no PDB (it would only block drains); no
+                // NetworkPolicy unless asked.
+                ("PodDisruptionBudget", vec![]),
+                ("NetworkPolicy", vec![]),
             ]);
             check(objects == expected, || {
                 format!("release objects {objects:?}, expected {expected:?}")
@@ -613,7 +630,7 @@ async fn cluster_wide_install_grants_exactly_what_the_operator_needs() {
             })?;
 
             let deployment = t.api::<Deployment>().get(release).await?;
-            check_deployment(&deployment, release, ns, None)?;
+            check_deployment(&deployment, release, ns, None, 1)?;
             let service = t
                 .api::<Service>()
                 .get(&format!("{release}-metrics"))
@@ -706,7 +723,18 @@ async fn watch_namespace_install_grants_only_that_namespace() {
         let release = "scoped";
         let fullname = "scoped-tarantool-operator";
         let outcome = with_cleanup(&t, release, async {
-            install(&t, release, &[&format!("watchNamespace={watched}")]).await?;
+            // Two replicas (a PDB) and the NetworkPolicy: the apiserver
+            // accepts what the chart renders for them.
+            install(
+                &t,
+                release,
+                &[
+                    &format!("watchNamespace={watched}"),
+                    "replicaCount=2",
+                    "networkPolicy.enabled=true",
+                ],
+            )
+            .await?;
             let ns = t.namespace.as_str();
 
             // Only the leader-election Role is in the release namespace; the
@@ -718,6 +746,8 @@ async fn watch_namespace_install_grants_only_that_namespace() {
                 ("RoleBinding", vec![format!("{fullname}-leader-election")]),
                 ("Deployment", vec![fullname.to_string()]),
                 ("Service", vec![format!("{fullname}-metrics")]),
+                ("PodDisruptionBudget", vec![fullname.to_string()]),
+                ("NetworkPolicy", vec![fullname.to_string()]),
             ]);
             check(objects == expected, || {
                 format!("release objects {objects:?}, expected {expected:?}")
@@ -742,7 +772,7 @@ async fn watch_namespace_install_grants_only_that_namespace() {
             })?;
 
             let deployment = t.api::<Deployment>().get(fullname).await?;
-            check_deployment(&deployment, fullname, ns, Some(&watched))?;
+            check_deployment(&deployment, fullname, ns, Some(&watched), 2)?;
 
             let operator = operator_client(&t, fullname).await?;
             let mut problems = Vec::new();

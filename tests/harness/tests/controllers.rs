@@ -101,6 +101,16 @@ async fn check_objects(t: &TestContext, cluster: &Cluster) -> Result<Vec<String>
     check(is_controlled_by(&client, cluster), || {
         "client Service not owned by the Cluster".into()
     })?;
+    // iproto only: Cartridge's HTTP admin port only when the Cluster asks.
+    let ports: Vec<String> = client
+        .spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .filter_map(|p| p.name.clone())
+        .collect();
+    check(ports == ["iproto"], || {
+        format!("client Service ports {ports:?}")
+    })?;
     Ok(all_statefulsets)
 }
 

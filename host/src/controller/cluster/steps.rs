@@ -94,7 +94,13 @@ pub async fn sync_cluster_wide_service(
         .cluster
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("uid"))?;
-    let desired = service::client(&pass.namespace, &pass.name, owner);
+    let http = pass
+        .cluster
+        .spec
+        .client_service
+        .as_ref()
+        .is_some_and(|s| s.http);
+    let desired = service::client(&pass.namespace, &pass.name, http, owner);
     owned::apply_and_report(ctx, pass.cluster.as_ref(), desired, Reason::ServiceApplied).await?;
     Ok(Flow::Next)
 }
