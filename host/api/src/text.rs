@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn a_megabyte_of_anything_stays_under_the_bound() {
         let junk: String = (0..1024 * 1024)
-            .map(|i| char::from_u32((i * 7919) % 0x3000).unwrap_or('?'))
+            .map(|i: u64| char::from_u32(((i * 7919) % 0x3000) as u32).unwrap_or('?'))
             .collect();
         let got = message(&junk);
         assert!(got.len() <= MESSAGE_MAX);

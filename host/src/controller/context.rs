@@ -11,6 +11,7 @@ use std::sync::RwLock;
 use super::cache::Cache;
 use super::metrics::Metrics;
 use super::role::rollout::pins::Pins;
+use crate::console::access::ConsolePolicy;
 use crate::fence::Fence;
 use crate::strategy::Registry;
 use crate::topology::Connector;
@@ -29,6 +30,14 @@ pub struct Settings {
     /// request that hangs fails the pass with `PassTimeout` instead of
     /// holding the object forever.
     pub pass_timeout: Duration,
+    /// Which console commands a Cluster may choose (`run
+    /// --allow-custom-console-command`).
+    pub console: ConsolePolicy,
+    /// How often a converged Cluster that reads a password from a Secret
+    /// is looked at again, so a rotated Secret is applied: the operator may
+    /// `get` Secrets but not watch them (least privilege), so no event
+    /// tells it. Shorter than `resync`.
+    pub secret_refresh: Duration,
 }
 
 impl Default for Settings {
@@ -37,6 +46,8 @@ impl Default for Settings {
             resync: Duration::from_secs(300),
             poll: Duration::from_secs(2),
             pass_timeout: Duration::from_secs(120),
+            console: ConsolePolicy::default(),
+            secret_refresh: Duration::from_secs(60),
         }
     }
 }
