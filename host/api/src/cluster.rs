@@ -151,11 +151,22 @@ pub enum ConsoleProfile {
     /// images packed by cartridge-cli set through that variable), falling
     /// back to the `tarantoolctl` profile's path when it is unset.
     ConsoleSock,
+    /// The `tarantoolctl` profile with the chunk as an argument instead of
+    /// on stdin, for exec paths that cannot close stdin (no
+    /// `v5.channel.k8s.io` between the operator and the kubelet). The chunk
+    /// (with a failover password, when one is sent) is then visible in the
+    /// pod's process list while it runs.
+    TarantoolctlArgument,
 }
 
 impl ConsoleProfile {
     /// Every profile, for documentation and tests.
-    pub const ALL: [ConsoleProfile; 3] = [Self::Tarantoolctl, Self::Tt, Self::ConsoleSock];
+    pub const ALL: [ConsoleProfile; 4] = [
+        Self::Tarantoolctl,
+        Self::Tt,
+        Self::ConsoleSock,
+        Self::TarantoolctlArgument,
+    ];
 
     /// The name a Cluster selects it by.
     pub fn as_str(self) -> &'static str {
@@ -163,6 +174,7 @@ impl ConsoleProfile {
             Self::Tarantoolctl => "tarantoolctl",
             Self::Tt => "tt",
             Self::ConsoleSock => "console-sock",
+            Self::TarantoolctlArgument => "tarantoolctl-argument",
         }
     }
 
@@ -182,8 +194,16 @@ impl ConsoleProfile {
             Self::ConsoleSock => {
                 "exec tarantoolctl connect \"${TARANTOOL_CONSOLE_SOCK:-${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control}\""
             }
+            Self::TarantoolctlArgument => {
+                "printf '%s\\n' \"$1\" | exec tarantoolctl connect \"${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control\""
+            }
         };
-        vec!["sh".into(), "-c".into(), script.into(), "{instance}".into()]
+        let mut command = vec!["sh".into(), "-c".into(), script.into(), "{instance}".into()];
+        if self == Self::TarantoolctlArgument {
+            // In place of `{chunk}` the console passes the encoded chunk.
+            command.push("{chunk}".into());
+        }
+        command
     }
 }
 
