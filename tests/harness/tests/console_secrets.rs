@@ -168,18 +168,6 @@ async fn wait_event(t: &TestContext, reason: &str) -> Result<String, Failure> {
     .await?)
 }
 
-async fn finish(
-    child: &mut tokio::process::Child,
-    log: &Path,
-    outcome: Result<(), Failure>,
-) -> Result<(), Failure> {
-    let _ = child.start_kill();
-    if outcome.is_err() {
-        eprintln!("--- operator log ---\n{}", process::tail(log, 60));
-    }
-    outcome
-}
-
 /// Without `--allow-custom-console-command`, a Cluster's own command is
 /// refused with a condition and an Event, and it never runs (the command
 /// would leave a file behind); back on a profile, the Cluster bootstraps.
@@ -214,7 +202,7 @@ async fn a_custom_console_command_is_refused_and_never_runs() {
             nothing_leaks(&t, &log, &[]).await
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -257,7 +245,7 @@ async fn console_output_never_reaches_status_events_or_logs() {
             nothing_leaks(&t, &log, &[SECRET, "AAAAAAAA", "BBBBBBBB"]).await
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -395,7 +383,7 @@ async fn the_stateboard_password_comes_from_its_secret_and_only_from_it() {
             nothing_leaks(&t, &log, &[ONE, TWO, BY_HAND, "not-read"]).await
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }

@@ -87,18 +87,6 @@ fn clean(v: &invariants::Violations) -> Result<(), Failure> {
     check(v.clean(), || format!("invariants: {v:?}"))
 }
 
-async fn finish(
-    child: &mut tokio::process::Child,
-    log: &std::path::Path,
-    outcome: Result<(), Failure>,
-) -> Result<(), Failure> {
-    let _ = child.start_kill();
-    if outcome.is_err() {
-        eprintln!("--- operator log ---\n{}", process::tail(log, 60));
-    }
-    outcome
-}
-
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
@@ -132,7 +120,7 @@ async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
             check(total == 30_000, || format!("buckets {per:?}"))
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -177,7 +165,7 @@ async fn a_paused_update_waits_on_the_double_until_resumed() {
             clean(&v)
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -208,7 +196,7 @@ async fn replica_sets_drain_before_they_go_and_come_back_on_the_double() {
             })
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -241,7 +229,7 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
             )
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -329,7 +317,7 @@ async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_d
             clean(&watcher.lock().unwrap_or_else(|e| e.into_inner()))
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -375,7 +363,7 @@ async fn a_bad_component_pauses_only_its_role_on_the_double() {
             clean(&v)
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -488,7 +476,7 @@ async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
             Ok(())
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -579,7 +567,7 @@ async fn a_volume_change_loses_nothing_while_consoles_answer_empty_on_the_double
             )
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -662,7 +650,7 @@ async fn a_replica_scale_down_waits_for_a_refused_promote_on_the_double() {
             Ok(())
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -706,7 +694,7 @@ async fn a_manual_scale_of_a_statefulset_is_undone_without_losing_a_volume_on_th
             })
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -800,7 +788,7 @@ async fn deleting_a_storage_role_drains_and_expels_it_before_its_volumes_go_on_t
             Ok(())
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }

@@ -94,12 +94,13 @@ mod tests {
             allow_custom_command: true,
         };
         let deny = ConsolePolicy::default();
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             ConsolePolicy,
             Option<Console>,
             Result<Vec<String>, AccessError>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "no console: the default profile",
                 deny,
