@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench bench-drain crds
+.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench bench-drain bench-storm crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -61,6 +61,10 @@ bench-update: setup-rust cluster-up ## makespan of a 10x3 rolling update vs the 
 bench-drain: setup-rust cluster-up ## a drain at real Cartridge's pace (12 buckets/s): Cartridge asks and Role writes per minute (dev cluster)
 	$(CARGO) build -p tarantool-operator
 	$(CARGO) bench --workspace --bench drain --profile dev
+
+bench-storm: setup-rust cluster-up ## every Role failing at once: apiserver writes per minute with the backoff vs a fixed 6 s retry (dev cluster)
+	$(CARGO) build -p tarantool-operator
+	$(CARGO) bench --workspace --bench storm --profile dev
 
 # ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
 .PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane soak

@@ -1,6 +1,6 @@
 {{/*
 The operator's permissions, least privilege: exactly the verbs its
-controllers use, nothing on Secrets, nodes or RBAC. Rendered into a
+controllers use, Secrets by get only, nothing on nodes or RBAC. Rendered into a
 ClusterRole (watchNamespace empty) or into a Role in watchNamespace. The
 leader-election Lease is granted separately (leader-election-rbac.yaml).
 tests/harness/tests/chart.rs checks every rule with SelfSubjectAccessReview
@@ -60,6 +60,10 @@ as the chart's ServiceAccount; change both together.
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["list", "delete"]
+# Failover passwords: one get of the Secret a Cluster's passwordSecretRef names (no list/watch).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 # Custom update strategies ship as a .wasm in a ConfigMap referenced from the
 # Role; the operator watches (metadata only, label tarantool.io/strategy) and
 # reads them, never writes them.

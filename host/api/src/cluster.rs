@@ -120,36 +120,115 @@ fn default_true() -> bool {
     true
 }
 
-/// The command the operator execs in a pod to talk to its instance's
-/// console; the Lua chunk goes to its standard input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// How the operator reaches an instance's admin console: a named profile
+/// (a command the operator ships), in a container of the Cluster's own pods.
+///
+/// Which command runs in a pod is the operator's decision, not the
+/// Cluster's author's: editing a Cluster must not grant `pods/exec`. So a
+/// Cluster picks one of the operator's [`ConsoleProfile`]s by name, and a
+/// free-form `command` is only honoured when the operator runs with
+/// `--allow-custom-console-command` (Helm value
+/// `console.allowCustomCommand`, off by default); otherwise the Cluster is
+/// Degraded with reason `ConsoleCommandNotAllowed` and nothing is exec'd.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Console {
-    /// The command and its arguments; `{instance}` in an argument stands for
-    /// the instance name. Default: `tarantoolctl connect
-    /// /var/run/tarantool/{instance}.control`; for `tt`, e.g. `["tt",
-    /// "connect", "/var/run/tarantool/{instance}.control"]`.
+    /// The operator's console profile to use (default: `tarantoolctl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ConsoleProfile>,
+    /// A command of your own and its arguments; `{instance}` in an argument
+    /// stands for the instance name, `{chunk}` for the encoded Lua chunk
+    /// (else it goes to stdin). Honoured ONLY when the operator runs with
+    /// `--allow-custom-console-command`; takes precedence over `profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), inner(length(max = 4096)))]
-    pub command: Vec<String>,
-    /// The container to exec in; default: the pod's first container.
+    pub command: Option<Vec<String>>,
+    /// The container of the Cluster's pods to exec in; default: the pod's
+    /// first. Left to the Cluster: it selects among containers its own Role
+    /// templates declare, so it grants nothing a Role's author lacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub container: Option<String>,
 }
 
+/// The console commands the operator ships. Each reaches the control socket
+/// Cartridge listens on (`console_sock`) and takes the Lua chunk on stdin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsoleProfile {
+    /// `tarantoolctl connect ${TARANTOOL_RUN_DIR:-/var/run/tarantool}/<instance>.control`
+    /// (Tarantool 1.10 and 2.x images; the default).
+    #[default]
+    Tarantoolctl,
+    /// `tt connect` to the same socket (images with `tt` instead of
+    /// `tarantoolctl`, e.g. Tarantool 2.11+ built with tt).
+    Tt,
+    /// `tarantoolctl connect "$TARANTOOL_CONSOLE_SOCK"`: the socket Cartridge
+    /// itself is told to listen on (`cartridge.cfg`'s `console_sock`, which
+    /// images packed by cartridge-cli set through that variable), falling
+    /// back to the `tarantoolctl` profile's path when it is unset.
+    ConsoleSock,
+    /// The `tarantoolctl` profile with the chunk as an argument instead of
+    /// on stdin, for exec paths that cannot close stdin (no
+    /// `v5.channel.k8s.io` between the operator and the kubelet). The chunk
+    /// (with a failover password, when one is sent) is then visible in the
+    /// pod's process list while it runs.
+    TarantoolctlArgument,
+}
+
+impl ConsoleProfile {
+    /// Every profile, for documentation and tests.
+    pub const ALL: [ConsoleProfile; 4] = [
+        Self::Tarantoolctl,
+        Self::Tt,
+        Self::ConsoleSock,
+        Self::TarantoolctlArgument,
+    ];
+
+    /// The name a Cluster selects it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tarantoolctl => "tarantoolctl",
+            Self::Tt => "tt",
+            Self::ConsoleSock => "console-sock",
+            Self::TarantoolctlArgument => "tarantoolctl-argument",
+        }
+    }
+
+    /// The command line; `{instance}` stands for the instance name. Through
+    /// `sh` so that the variables are read inside the container; the
+    /// instance name is passed as `$0`, never spliced into the script.
+    pub fn command(self) -> Vec<String> {
+        let script = match self {
+            Self::Tarantoolctl => {
+                "exec tarantoolctl connect \"${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control\""
+            }
+            // `-f -`: run what stdin holds and exit (tt's interactive mode
+            // would wait for a terminal).
+            Self::Tt => {
+                "exec tt connect \"${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control\" -f -"
+            }
+            Self::ConsoleSock => {
+                "exec tarantoolctl connect \"${TARANTOOL_CONSOLE_SOCK:-${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control}\""
+            }
+            Self::TarantoolctlArgument => {
+                "printf '%s\\n' \"$1\" | exec tarantoolctl connect \"${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control\""
+            }
+        };
+        let mut command = vec!["sh".into(), "-c".into(), script.into(), "{instance}".into()];
+        if self == Self::TarantoolctlArgument {
+            // In place of `{chunk}` the console passes the encoded chunk.
+            command.push("{chunk}".into());
+        }
+        command
+    }
+}
+
 impl Console {
-    /// The console command used when the Cluster sets none: `tarantoolctl
-    /// connect` to the instance's control socket in `TARANTOOL_RUN_DIR`
-    /// (Cartridge's variable for it; `/var/run/tarantool` when unset).
-    /// Through `sh` so the variable is read inside the container.
+    /// The console command used when the Cluster sets none: the
+    /// `tarantoolctl` profile's.
     pub fn default_command() -> Vec<String> {
-        vec![
-            "sh".into(),
-            "-c".into(),
-            "exec tarantoolctl connect \"${TARANTOOL_RUN_DIR:-/var/run/tarantool}/$0.control\""
-                .into(),
-            "{instance}".into(),
-        ]
+        ConsoleProfile::default().command()
     }
 }
 
@@ -191,7 +270,7 @@ pub struct ClusterStatus {
     pub applied: Option<AppliedSettings>,
     /// Ready, Progressing and Degraded, in the metav1 shape.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    #[schemars(schema_with = "super::schema::conditions", extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

@@ -60,12 +60,16 @@ pub struct NewCondition<'a> {
 /// Sets a condition in `conditions`, keeping `lastTransitionTime` unless the
 /// status changes (as `meta.SetStatusCondition` does). Returns whether
 /// anything changed, so a controller in steady state writes nothing.
+///
+/// The message goes through [`crate::text::message`] (bounded, no control
+/// characters): it may carry what a console or Cartridge said.
 pub fn set(conditions: &mut Vec<Condition>, new: &NewCondition<'_>, now: Timestamp) -> bool {
     let status = new.status.as_str();
+    let message = crate::text::message(new.message);
     if let Some(existing) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
         let unchanged = existing.status == status
             && existing.reason == new.reason.as_str()
-            && existing.message == new.message
+            && existing.message == message
             && existing.observed_generation == new.observed_generation;
         if unchanged {
             return false;
@@ -75,7 +79,7 @@ pub fn set(conditions: &mut Vec<Condition>, new: &NewCondition<'_>, now: Timesta
         }
         existing.status = status.to_string();
         existing.reason = new.reason.as_str().to_string();
-        existing.message = new.message.to_string();
+        existing.message = message;
         existing.observed_generation = new.observed_generation;
         return true;
     }
@@ -83,7 +87,7 @@ pub fn set(conditions: &mut Vec<Condition>, new: &NewCondition<'_>, now: Timesta
         type_: new.type_.to_string(),
         status: status.to_string(),
         reason: new.reason.as_str().to_string(),
-        message: new.message.to_string(),
+        message,
         observed_generation: new.observed_generation,
         last_transition_time: Time(now),
     });

@@ -8,6 +8,8 @@
 //! - [`update_strategy`]: the Role's update strategy selector.
 //! - [`conditions`]: metav1 conditions and how to set them.
 //! - [`reasons`]: every condition and Event reason the operator writes.
+//! - [`text`]: the one bound every message passes before a condition,
+//!   an Event or a log line.
 //! - `validation` (internal): the CEL rules checked at admission.
 //! - `schema` (internal): schema helpers (free-form objects, compact embedded types).
 //! - [`crds`]: the generated CRDs as YAML files.
@@ -25,12 +27,13 @@ pub mod labels;
 pub mod reasons;
 pub mod role;
 mod schema;
+pub mod text;
 pub mod update_strategy;
 mod validation;
 
 pub use cluster::{
     AppliedSettings, ClientService, Cluster, ClusterPhase, ClusterSpec, ClusterStatus,
-    ClusterVshard, Console, RoleRef,
+    ClusterVshard, Console, ConsoleProfile, RoleRef,
 };
 pub use failover::{
     Etcd2Params, Failover, FailoverMode, SecretKeyRef, StateProvider, StateboardParams,

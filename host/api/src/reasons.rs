@@ -146,6 +146,12 @@ reasons! {
     /// A storage Role's deletion would lose data: its buckets have nowhere
     /// to go.
     NowhereToDrain = "NowhereToDrain", Failure;
+    /// A Cluster sets `spec.console.command` but the operator does not run
+    /// with `--allow-custom-console-command`: nothing is exec'd.
+    ConsoleCommandNotAllowed = "ConsoleCommandNotAllowed", Failure;
+    /// A `passwordSecretRef` names a Secret or key that does not exist (or
+    /// a value that is not UTF-8): the failover settings are left as they are.
+    SecretNotFound = "SecretNotFound", Failure;
 
     // Failed passes: Cartridge and its console.
 

@@ -211,7 +211,7 @@ pub struct RoleStatus {
     pub update: Option<UpdateProgress>,
     /// Ready, Progressing and Degraded, in the metav1 shape.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    #[schemars(schema_with = "super::schema::conditions", extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

@@ -47,6 +47,32 @@ pub(crate) fn volume_claim_templates(generator: &mut SchemaGenerator) -> Schema 
     schema
 }
 
+/// Conditions in the metav1 shape, with metav1's bounds (which the derived
+/// schema lacks): a message of at most
+/// [`crate::text::CONDITION_MESSAGE_MAX_LENGTH`], a reason of at most 1024
+/// and a type of at most 316 characters.
+pub(crate) fn conditions(generator: &mut SchemaGenerator) -> Schema {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    let mut schema = generator.subschema_for::<Vec<Condition>>();
+    if let Some(props) = schema
+        .as_object_mut()
+        .and_then(|o| o.get_mut("items"))
+        .and_then(|i| i.get_mut("properties"))
+        .and_then(Value::as_object_mut)
+    {
+        for (field, max) in [
+            ("message", crate::text::CONDITION_MESSAGE_MAX_LENGTH),
+            ("reason", 1024),
+            ("type", 316),
+        ] {
+            if let Some(p) = props.get_mut(field).and_then(Value::as_object_mut) {
+                p.insert("maxLength".into(), Value::from(max));
+            }
+        }
+    }
+    schema
+}
+
 fn describe(schema: &mut Schema, text: &str) {
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("description".into(), Value::String(text.into()));

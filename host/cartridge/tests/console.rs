@@ -26,7 +26,7 @@ use tarantool_operator_cartridge::topology::cartridge::ConsoleTopology;
 use tarantool_operator_cartridge::topology::conformance::CartridgeModel;
 use tarantool_operator_cartridge::topology::{
     FailoverParams, JoinServer, ReplicasetEdit, Topology, TopologyEdit, TopologyError,
-    VshardBootstrap,
+    VshardBootstrap, password_sha256,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -614,7 +614,11 @@ async fn console_topology_calls_cartridge_and_maps_its_errors() {
     let got = t.failover().await.unwrap();
     assert_eq!(got.mode, "stateful");
     assert_eq!(got.state_provider.as_deref(), Some("tarantool"));
-    assert_eq!(got.tarantool_params, wanted.tarantool_params);
+    // The password never comes back, only its digest.
+    assert_eq!(
+        got.tarantool_params,
+        Some(json!({"uri": "stateboard:4401", "password_sha256": password_sha256("pw")}))
+    );
     // Under stateful failover the chunk calls failover_promote.
     let calls = |v: Value| v["failover_promote"].as_u64().unwrap_or(0);
     let before = calls(
@@ -669,4 +673,54 @@ async fn console_topology_without_cartridge_is_refused() {
         gone.bootstrap_vshard().await,
         Err(TopologyError::Unreachable { .. })
     ));
+}
+
+/// Every console profile the operator ships that runs with what Debian's
+/// tarantool package has (`tt` is not there) reaches a real console, as
+/// exec would run it in a pod: `{instance}` and `{chunk}` substituted, the
+/// run dir or Cartridge's console socket from the environment.
+#[tokio::test]
+async fn the_console_profiles_reach_a_real_console() {
+    use tarantool_operator_api::ConsoleProfile;
+    use tarantool_operator_cartridge::console::access::ConsoleAccess;
+    use tarantool_operator_cartridge::topology::InstanceTarget;
+    require_tarantool();
+    let instance = Instance::start("profiled").await;
+    let run_dir = instance.dir.path().to_string_lossy().into_owned();
+    let cases = [
+        (
+            ConsoleProfile::Tarantoolctl,
+            "TARANTOOL_RUN_DIR",
+            run_dir.clone(),
+        ),
+        (
+            ConsoleProfile::ConsoleSock,
+            "TARANTOOL_CONSOLE_SOCK",
+            instance.socket().to_string_lossy().into_owned(),
+        ),
+        (
+            ConsoleProfile::TarantoolctlArgument,
+            "TARANTOOL_RUN_DIR",
+            run_dir,
+        ),
+    ];
+    for (profile, variable, value) in cases {
+        let access = ConsoleAccess {
+            command: profile.command(),
+            container: None,
+        };
+        let target = InstanceTarget::for_pod("ns", "profiled", Some(&access));
+        let c = console(Arc::new(
+            CommandTransport::new(target.command).env(variable, value),
+        ));
+        let reply: Value = c
+            .call(
+                "profile",
+                "return require('json').encode(...)",
+                &json!({"p": 1}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
+        assert_eq!(reply, json!({"p": 1}), "{profile:?}");
+    }
 }

@@ -19,6 +19,7 @@ use kube::runtime::events::Reporter;
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use tarantool_operator::console::ConsoleOptions;
+use tarantool_operator::console::access::ConsolePolicy;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
 use tarantool_operator::fence::{Fence, FenceLayer, Fenced, RenewalTap, margin_for};
@@ -63,6 +64,18 @@ pub struct RunArgs {
     /// Seconds a console call may take.
     #[arg(long, default_value_t = 10)]
     console_timeout_seconds: u64,
+    /// Honour a Cluster's `spec.console.command` (a command of its author's
+    /// choosing, exec'd in its pods). Off: only the operator's console
+    /// profiles run, and a Cluster that sets a command is refused
+    /// (`ConsoleCommandNotAllowed`). Turn on only where everyone who may
+    /// edit a Cluster may also exec into its pods.
+    #[arg(long, env = "ALLOW_CUSTOM_CONSOLE_COMMAND")]
+    allow_custom_console_command: bool,
+    /// Seconds between looks at a converged Cluster that reads a failover
+    /// password from a Secret (Secrets are read with `get`, not watched, so
+    /// a rotation is picked up within this period).
+    #[arg(long, default_value_t = 60)]
+    secret_refresh_seconds: u64,
     /// Seconds a reconcile pass may take before it is abandoned (fails
     /// with `PassTimeout`).
     #[arg(long, default_value_t = 120)]
@@ -196,6 +209,10 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
                 backoff_max: Duration::from_secs(args.backoff_max_seconds),
                 concurrency: args.concurrency,
                 writes_in_flight: usize::try_from(args.writes_in_flight).unwrap_or(usize::MAX),
+                console: ConsolePolicy {
+                    allow_custom_command: args.allow_custom_console_command,
+                },
+                secret_refresh: Duration::from_secs(args.secret_refresh_seconds.max(1)),
             },
             strategies,
             Reporter {

@@ -11,6 +11,7 @@ use std::sync::RwLock;
 use super::cache::Cache;
 use super::metrics::Metrics;
 use super::role::rollout::pins::Pins;
+use crate::console::access::ConsolePolicy;
 use crate::fence::Fence;
 use crate::strategy::Registry;
 use crate::topology::Connector;
@@ -41,6 +42,14 @@ pub struct Settings {
     pub concurrency: u16,
     /// Writes (applies, deletions) one pass has in flight at once.
     pub writes_in_flight: usize,
+    /// Which console commands a Cluster may choose (`run
+    /// --allow-custom-console-command`).
+    pub console: ConsolePolicy,
+    /// How often a converged Cluster that reads a password from a Secret
+    /// is looked at again, so a rotated Secret is applied: the operator may
+    /// `get` Secrets but not watch them (least privilege), so no event
+    /// tells it. Shorter than `resync`.
+    pub secret_refresh: Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +62,8 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(60),
             concurrency: 16,
             writes_in_flight: 16,
+            console: ConsolePolicy::default(),
+            secret_refresh: Duration::from_secs(60),
         }
     }
 }

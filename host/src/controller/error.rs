@@ -44,6 +44,9 @@ pub enum Error {
         /// What is blocked, and how to unblock it.
         message: String,
     },
+    /// A Secret a Cluster names cannot be used.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     /// An object lacks a field every stored object has (name, namespace).
     #[error("object without {0}")]
     MissingField(&'static str),
@@ -74,10 +77,45 @@ impl Error {
             Self::MissingField(_) => Reason::MissingField,
             Self::Strategy(e) => e.reason(),
             Self::Blocked { reason, .. } => *reason,
+            Self::Secret(_) => Reason::SecretNotFound,
             Self::Fenced(_) => Reason::Fenced,
             Self::PassTimeout { .. } => Reason::PassTimeout,
         }
     }
+}
+
+/// Why a password cannot be read from the Secret a `passwordSecretRef`
+/// names. Never carries the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// No such Secret in the Cluster's namespace.
+    #[error(
+        "{field}: Secret {namespace}/{name} does not exist; failover settings left as they are"
+    )]
+    NotFound {
+        /// The spec field naming it.
+        field: &'static str,
+        /// Its namespace (the Cluster's).
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// The Secret has no such key (or its value is not UTF-8 text).
+    #[error(
+        "{field}: Secret {namespace}/{name} has no {what} key {key:?}; failover settings left as they are"
+    )]
+    KeyMissing {
+        /// The spec field naming it.
+        field: &'static str,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The key asked for.
+        key: String,
+        /// "such" or "UTF-8 text under the".
+        what: &'static str,
+    },
 }
 
 /// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.

@@ -43,6 +43,9 @@ where
 {
     let name = object.meta().name.as_deref();
     let reason = reason.as_str();
+    // Notes may carry what a console or Cartridge said: bounded and
+    // stripped of control characters, in the log line as in the Event.
+    let note = crate::api::text::message(&note);
     match type_ {
         EventType::Warning => warn!(reason, note = note.as_str(), object = name, "event"),
         EventType::Normal => info!(reason, note = note.as_str(), object = name, "event"),
@@ -50,22 +53,11 @@ where
     let event = Event {
         type_,
         reason: reason.to_string(),
-        note: Some(truncate(note, 1024)),
+        note: Some(note),
         action: reason.to_string(),
         secondary: None,
     };
     if let Err(e) = recorder.publish(&event, &object.object_ref(&())).await {
         warn!(error = %e, reason, "could not publish an Event");
     }
-}
-
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
 }

@@ -45,6 +45,13 @@ pub(crate) trait Reconciler: Sized + Send {
         p: &Pipeline<'_>,
     ) -> impl Future<Output = Outcome> + Send;
 
+    /// How long a converged object may go unlooked-at: the resync, unless
+    /// the object depends on something no watch reports (a Cluster that
+    /// reads Secrets it may not watch).
+    fn resync(&self, settings: &Settings) -> std::time::Duration {
+        settings.resync
+    }
+
     /// Reports how the steps ended (conditions, Events, the status write).
     fn finish(
         &mut self,
@@ -84,9 +91,10 @@ pub(crate) async fn reconcile<R: Reconciler>(
         pass.finish(&ctx, &outcome).await.map(|()| Flow::Next)
     });
     p.bounded(limit, finish).await?;
+    let resync = pass.resync(&ctx.settings);
     let flow = outcome?;
     ctx.backoffs.succeeded(&key);
-    Ok(action_after(&ctx.settings, &flow))
+    Ok(action_after(resync, &flow))
 }
 
 /// The object's key in [`Context::backoffs`].
@@ -114,18 +122,26 @@ pub(crate) fn error_policy<R: Reconciler>(
     ctx: Arc<Context>,
 ) -> Action {
     let after = retry_delay::<R>(object.as_ref(), &ctx);
-    warn!(step = error.step, reason = error.source.reason().as_str(), error = %error.source, retry_in_ms = after.as_millis() as u64, "reconcile failed");
+    // The same bound as the condition and the Event the pass wrote.
+    let message = crate::api::text::message(&error.source.to_string());
+    warn!(
+        step = error.step,
+        reason = error.source.reason().as_str(),
+        error = message.as_str(),
+        retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        "reconcile failed"
+    );
     Action::requeue(after)
 }
 
 /// When to look at an object again after a pass ended with `flow`.
-pub(crate) fn action_after(settings: &Settings, flow: &Flow) -> Action {
+pub(crate) fn action_after(resync: std::time::Duration, flow: &Flow) -> Action {
     match flow {
         Flow::Wait {
             after: Some(after), ..
         } => Action::requeue(*after),
         // Watch events wake the object; the resync is a safety net.
-        _ => Action::requeue(settings.resync),
+        _ => Action::requeue(resync),
     }
 }
 
@@ -478,18 +494,18 @@ mod tests {
     fn a_flow_maps_to_when_to_look_again() {
         let settings = Settings::default();
         let resync = Action::requeue(settings.resync);
-        assert_eq!(action_after(&settings, &Flow::Next), resync);
-        assert_eq!(action_after(&settings, &Flow::Stop), resync);
+        assert_eq!(action_after(settings.resync, &Flow::Next), resync);
+        assert_eq!(action_after(settings.resync, &Flow::Stop), resync);
         assert_eq!(
             action_after(
-                &settings,
+                settings.resync,
                 &Flow::wait_for_event(Reason::PodsNotReady, "for an event")
             ),
             resync
         );
         assert_eq!(
             action_after(
-                &settings,
+                settings.resync,
                 &Flow::wait(Reason::PodsNotReady, "for pods", Duration::from_secs(4))
             ),
             Action::requeue(Duration::from_secs(4))

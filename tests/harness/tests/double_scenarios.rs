@@ -87,18 +87,6 @@ fn clean(v: &invariants::Violations) -> Result<(), Failure> {
     check(v.clean(), || format!("invariants: {v:?}"))
 }
 
-async fn finish(
-    child: &mut tokio::process::Child,
-    log: &std::path::Path,
-    outcome: Result<(), Failure>,
-) -> Result<(), Failure> {
-    let _ = child.start_kill();
-    if outcome.is_err() {
-        eprintln!("--- operator log ---\n{}", process::tail(log, 60));
-    }
-    outcome
-}
-
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
@@ -136,7 +124,7 @@ async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
             check(total == 30_000, || format!("buckets {per:?}"))
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -181,7 +169,7 @@ async fn a_paused_update_waits_on_the_double_until_resumed() {
             clean(&v)
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -212,7 +200,7 @@ async fn replica_sets_drain_before_they_go_and_come_back_on_the_double() {
             })
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -245,7 +233,7 @@ async fn a_volume_change_migrates_on_the_double_without_losing_buckets() {
             )
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -333,7 +321,7 @@ async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_d
             clean(&watcher.lock().unwrap_or_else(|e| e.into_inner()))
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -383,7 +371,7 @@ async fn a_bad_component_pauses_only_its_role_on_the_double() {
             clean(&v)
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -496,7 +484,7 @@ async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
             Ok(())
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -587,7 +575,7 @@ async fn a_volume_change_loses_nothing_while_consoles_answer_empty_on_the_double
             )
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -670,7 +658,7 @@ async fn a_replica_scale_down_waits_for_a_refused_promote_on_the_double() {
             Ok(())
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -714,7 +702,7 @@ async fn a_manual_scale_of_a_statefulset_is_undone_without_losing_a_volume_on_th
             })
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }
@@ -811,7 +799,7 @@ async fn deleting_a_storage_role_drains_and_expels_it_before_its_volumes_go_on_t
             Ok(())
         }
         .await;
-        finish(&mut child, &log, outcome).await
+        process::finish(&mut child, &log, outcome).await
     })
     .await;
 }

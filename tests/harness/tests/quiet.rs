@@ -17,18 +17,8 @@ use std::time::Duration;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use test_harness::{TestContext, run};
 
-use support::operator;
 use support::scenario::{Failure, create_article};
-
-/// Resources the operator writes (Events: see [`event_versions`]).
-const OPERATOR_RESOURCES: &[&str] = &[
-    "clusters",
-    "roles",
-    "statefulsets",
-    "services",
-    "pods",
-    "persistentvolumeclaims",
-];
+use support::{apiserver, operator};
 
 /// Every Event of the test's namespace, by name, with its resourceVersion.
 async fn event_versions(t: &TestContext) -> Result<BTreeMap<String, String>, Failure> {
@@ -48,49 +38,6 @@ async fn event_versions(t: &TestContext) -> Result<BTreeMap<String, String>, Fai
             )
         })
         .collect())
-}
-
-const WRITE_VERBS: &[&str] = &[
-    "POST",
-    "PUT",
-    "PATCH",
-    "APPLY",
-    "DELETE",
-    "DELETECOLLECTION",
-];
-
-/// Write requests per (verb, resource) so far, from `/metrics`.
-async fn write_counts(t: &TestContext) -> Result<BTreeMap<String, f64>, Failure> {
-    let request = http::Request::get("/metrics")
-        .body(Vec::new())
-        .map_err(|e| Failure::Check(e.to_string()))?;
-    let text = t.client.request_text(request).await?;
-    let mut counts = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-    {
-        let label = |name: &str| {
-            line.split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let (verb, resource) = (label("verb"), label("resource"));
-        if !WRITE_VERBS.contains(&verb.as_str()) || !OPERATOR_RESOURCES.contains(&resource.as_str())
-        {
-            continue;
-        }
-        let value: f64 = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        let key = format!("{verb} {resource}/{}", label("subresource"));
-        *counts.entry(key).or_insert(0.0) += value;
-    }
-    Ok(counts)
 }
 
 #[tokio::test]
@@ -139,11 +86,11 @@ async fn a_converged_cluster_makes_no_writes_and_no_calls_over_a_minute() {
         .await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
 
-        let before = write_counts(&t).await?;
+        let before = apiserver::writes(&t).await?;
         let events_before = event_versions(&t).await?;
         let calls_before = operator.topology.state().calls.len();
         tokio::time::sleep(Duration::from_secs(60)).await;
-        let after = write_counts(&t).await?;
+        let after = apiserver::writes(&t).await?;
         let events_after = event_versions(&t).await?;
         let calls_after = operator.topology.state().calls.len();
 

@@ -9,8 +9,14 @@
 //!   itself).
 //! - [`Console`]: runs a chunk through a transport within a timeout and a
 //!   reply-size bound, and decodes the JSON the chunk returns.
+//! - [`access`]: which command runs in a pod (the operator's profiles, a
+//!   Cluster's own command only when the operator allows it).
+//! - [`reduce`]: what of a console's output may reach a message (Cartridge's
+//!   error class and text, a known client failure; never raw output).
 
+pub mod access;
 pub(crate) mod protocol;
+pub mod reduce;
 mod transport;
 
 use std::sync::Arc;
@@ -183,25 +189,31 @@ impl Console {
         })?;
         let values = self.eval(name, code, Some(&args)).await?;
         let json = protocol::single_string(values)?;
+        // serde_json's error names a line and column, never the text.
         serde_json::from_str(&json).map_err(|e| ConsoleError::Protocol {
             message: format!(
-                "{name} returned JSON that does not fit: {e}: {}",
-                protocol::truncate(&json, 200)
+                "{name} returned JSON that does not fit ({} bytes): {e}",
+                json.len()
             ),
         })
     }
 }
 
-/// Turns what a transport brought back into values or a typed error.
+/// Turns what a transport brought back into values or a typed error. What
+/// the command printed reaches an error only through [`reduce`].
 pub(crate) fn interpret(output: TransportOutput) -> Result<Vec<serde_yaml::Value>, ConsoleError> {
     match output.exit {
         Exit::Code(0) => protocol::parse_reply(&output.stdout),
         Exit::Code(code) => {
             if let Some(message) = protocol::tarantoolctl_error(&output.stderr) {
-                return Err(ConsoleError::Lua { message });
+                return Err(ConsoleError::Lua {
+                    message: reduce::lua_error(&message),
+                });
             }
-            if let Err(e @ ConsoleError::Lua { .. }) = protocol::parse_reply(&output.stdout) {
-                return Err(e);
+            if let Err(ConsoleError::Lua { message }) = protocol::parse_reply(&output.stdout) {
+                return Err(ConsoleError::Lua {
+                    message: reduce::lua_error(&message),
+                });
             }
             let said = if output.stderr.trim().is_empty() {
                 String::from_utf8_lossy(&output.stdout).into_owned()
@@ -211,10 +223,14 @@ pub(crate) fn interpret(output: TransportOutput) -> Result<Vec<serde_yaml::Value
             Err(ConsoleError::Unreachable {
                 message: format!(
                     "the console command exited with code {code}: {}",
-                    protocol::tail(said.trim(), 1024)
+                    reduce::command_failure(&said)
                 ),
             })
         }
-        Exit::Failed(message) => Err(ConsoleError::Unreachable { message }),
+        // The apiserver's or the transport's own words (exec refused, no
+        // exit status), not the command's output: bounded only.
+        Exit::Failed(message) => Err(ConsoleError::Unreachable {
+            message: crate::api::text::bounded(&message, reduce::LINE_MAX),
+        }),
     }
 }

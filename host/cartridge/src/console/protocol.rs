@@ -123,19 +123,25 @@ pub(crate) fn parse_reply(reply: &[u8]) -> Result<Vec<serde_yaml::Value>, Consol
     let trimmed = text.trim();
     if !trimmed.starts_with("---") || !trimmed.ends_with("...") {
         return Err(ConsoleError::Protocol {
-            message: format!("reply is not a YAML document: {:?}", truncate(trimmed, 200)),
+            // The reply itself stays out of the message: it may be anything
+            // the command printed.
+            message: format!("reply is not a YAML document ({} bytes)", reply.len()),
         });
     }
     let value: serde_yaml::Value =
         serde_yaml::from_str(trimmed).map_err(|e| ConsoleError::Protocol {
-            message: format!("reply is not valid YAML: {e}"),
+            message: format!(
+                "reply is not valid YAML ({} bytes): {}",
+                reply.len(),
+                yaml_error_location(&e)
+            ),
         })?;
     let values = match value {
         serde_yaml::Value::Null => Vec::new(),
         serde_yaml::Value::Sequence(values) => values,
         other => {
             return Err(ConsoleError::Protocol {
-                message: format!("reply is not a list of values: {:?}", other),
+                message: format!("reply is not a list of values but {}", yaml_kind(&other)),
             });
         }
     };
@@ -172,10 +178,31 @@ pub(crate) fn single_string(values: Vec<serde_yaml::Value>) -> Result<String, Co
                 match (first, second) {
                     (None, _) => "no value".to_string(),
                     (Some(_), Some(_)) => "several values".to_string(),
-                    (Some(v), None) => truncate(&format!("{v:?}"), 200).to_string(),
+                    (Some(v), None) => yaml_kind(&v).to_string(),
                 }
             ),
         }),
+    }
+}
+
+/// What kind of YAML value `v` is, for messages that must not quote it.
+fn yaml_kind(v: &serde_yaml::Value) -> &'static str {
+    match v {
+        serde_yaml::Value::Null => "null",
+        serde_yaml::Value::Bool(_) => "a boolean",
+        serde_yaml::Value::Number(_) => "a number",
+        serde_yaml::Value::String(_) => "a string",
+        serde_yaml::Value::Sequence(_) => "a list",
+        serde_yaml::Value::Mapping(_) => "a map",
+        serde_yaml::Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Where YAML parsing failed, without the text around it.
+fn yaml_error_location(e: &serde_yaml::Error) -> String {
+    match e.location() {
+        Some(l) => format!("error at line {}, column {}", l.line(), l.column()),
+        None => "error".to_string(),
     }
 }
 

@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(t.container, None);
         assert_eq!(t.command[0], "sh");
         assert_eq!(t.command[3], "storage-0-0");
-        let console = crate::api::Console {
+        let access = crate::console::access::ConsoleAccess {
             command: vec![
                 "tt".into(),
                 "connect".into(),
@@ -258,7 +258,7 @@ mod tests {
             ],
             container: Some("app".into()),
         };
-        let t = InstanceTarget::for_pod("ns", "r-0", Some(&console));
+        let t = InstanceTarget::for_pod("ns", "r-0", Some(&access));
         assert_eq!(t.command, ["tt", "connect", "/run/r-0.control"]);
         assert_eq!(t.container.as_deref(), Some("app"));
     }

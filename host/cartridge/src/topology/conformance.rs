@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 use super::fake::FakeConnector;
 use super::{
     Connector, FailoverParams, InstanceTarget, JoinServer, ReplicasetEdit, ReplicasetInfo,
-    Topology, TopologyEdit, TopologyError, VshardBootstrap,
+    Topology, TopologyEdit, TopologyError, VshardBootstrap, password_sha256,
 };
 use crate::console::Console;
 
@@ -882,10 +882,12 @@ pub async fn failover_params_read_back_with_defaults_and_are_validated(
         state_provider: None,
         failover_timeout: Some(20.0),
         fencing_enabled: Some(false),
-        tarantool_params: Some(json!({"uri": "tcp://localhost:4401", "password": ""})),
+        tarantool_params: Some(
+            json!({"uri": "tcp://localhost:4401", "password_sha256": password_sha256("")}),
+        ),
         etcd2_params: Some(json!({
             "endpoints": ["http://127.0.0.1:4001", "http://127.0.0.1:2379"],
-            "prefix": "/", "lock_delay": 10, "username": "", "password": "",
+            "prefix": "/", "lock_delay": 10, "username": "", "password_sha256": password_sha256(""),
         })),
     };
     same(
@@ -930,7 +932,9 @@ pub async fn failover_params_read_back_with_defaults_and_are_validated(
         state_provider: Some("tarantool".into()),
         failover_timeout: Some(5.0),
         fencing_enabled: Some(true),
-        tarantool_params: Some(json!({"uri": "stateboard:4401", "password": "secret"})),
+        tarantool_params: Some(
+            json!({"uri": "stateboard:4401", "password_sha256": password_sha256("secret")}),
+        ),
         etcd2_params: defaults.etcd2_params.clone(),
     };
     same("stateful", t.failover().await.at("failover")?, want.clone())?;
@@ -943,6 +947,90 @@ pub async fn failover_params_read_back_with_defaults_and_are_validated(
             fencing_enabled: Some(false),
             ..want
         },
+    )
+}
+
+/// A password left out of `tarantool_params` or `etcd2_params` is kept:
+/// the operator sends one only when it knows it (a `passwordSecretRef`),
+/// and a password set by hand must survive every other change. A password
+/// sent replaces it. Read back, a password is only its SHA-256.
+pub async fn failover_password_omitted_leaves_it_untouched(
+    m: Arc<dyn CartridgeModel>,
+) -> Result<(), ConformanceError> {
+    let m = m.as_ref();
+    m.start(&[ROUTER]).await?;
+    let t = m.through(ROUTER);
+    cluster(m, Vec::new()).await?;
+    let stateboard = |uri: &str, password: Option<&str>| {
+        let mut p = json!({"uri": uri});
+        if let Some(password) = password {
+            p["password"] = json!(password);
+        }
+        FailoverParams {
+            state_provider: Some("tarantool".into()),
+            tarantool_params: Some(p),
+            ..mode("stateful")
+        }
+    };
+    let read = |uri: &str, password: &str| {
+        Some(json!({"uri": uri, "password_sha256": password_sha256(password)}))
+    };
+    t.set_failover(&stateboard("stateboard:4401", None))
+        .await
+        .at("no password ever set")?;
+    same(
+        "no password ever set: empty",
+        t.failover().await.at("failover")?.tarantool_params,
+        read("stateboard:4401", ""),
+    )?;
+    t.set_failover(&stateboard("stateboard:4401", Some("by-hand")))
+        .await
+        .at("a password set by hand")?;
+    t.set_failover(&stateboard("stateboard-2:4401", None))
+        .await
+        .at("a change without a password")?;
+    same(
+        "the uri changes, the password by hand stays",
+        t.failover().await.at("failover")?.tarantool_params,
+        read("stateboard-2:4401", "by-hand"),
+    )?;
+    t.set_failover(&mode("eventual")).await.at("eventual")?;
+    t.set_failover(&FailoverParams {
+        state_provider: Some("etcd2".into()),
+        etcd2_params: Some(json!({"endpoints": ["http://etcd:2379"], "password": "e1"})),
+        ..mode("stateful")
+    })
+    .await
+    .at("etcd2 with a password")?;
+    t.set_failover(&FailoverParams {
+        state_provider: Some("etcd2".into()),
+        etcd2_params: Some(json!({"endpoints": ["http://etcd:2379"], "prefix": "/p"})),
+        ..mode("stateful")
+    })
+    .await
+    .at("etcd2 without")?;
+    let after = t.failover().await.at("failover")?;
+    same(
+        "etcd2's password stays too",
+        after
+            .etcd2_params
+            .as_ref()
+            .and_then(|p| p.get("password_sha256"))
+            .cloned(),
+        Some(json!(password_sha256("e1"))),
+    )?;
+    same(
+        "and the stateboard's",
+        after.tarantool_params,
+        read("stateboard-2:4401", "by-hand"),
+    )?;
+    t.set_failover(&stateboard("stateboard-2:4401", Some("rotated")))
+        .await
+        .at("a new password")?;
+    same(
+        "a password sent replaces it",
+        t.failover().await.at("failover")?.tarantool_params,
+        read("stateboard-2:4401", "rotated"),
     )
 }
 
@@ -1301,6 +1389,7 @@ macro_rules! cartridge_conformance_tests {
             raft_failover_moves_the_master_only_on_promote
             promote_refuses_foreign_servers_and_unknown_replicasets
             failover_params_read_back_with_defaults_and_are_validated
+            failover_password_omitted_leaves_it_untouched
             bootstrap_vshard_needs_a_router_and_a_storage
             bootstrap_vshard_splits_buckets_by_weight_once
             drain_then_expel_a_storage

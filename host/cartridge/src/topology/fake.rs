@@ -623,11 +623,29 @@ impl FakeState {
         if params.fencing_enabled.is_some() {
             f.fencing_enabled = params.fencing_enabled;
         }
+        // Cartridge replaces these whole; a password left out is kept (the
+        // operator's failover_set.lua fills it in from the current one).
+        // With none set yet, the stateboard's is "" (Cartridge requires a
+        // string there).
+        let with_password = |new: &Option<Value>, old: &Option<Value>, empty: Option<&str>| {
+            let mut new = new.clone()?;
+            let current = old
+                .as_ref()
+                .and_then(|o| o.get("password"))
+                .filter(|p| p.is_string())
+                .cloned()
+                .or_else(|| empty.map(Value::from));
+            if let (Some(map), Some(password)) = (new.as_object_mut(), current) {
+                map.entry("password").or_insert(password);
+            }
+            Some(new)
+        };
         if params.tarantool_params.is_some() {
-            f.tarantool_params.clone_from(&params.tarantool_params);
+            f.tarantool_params =
+                with_password(&params.tarantool_params, &f.tarantool_params, Some(""));
         }
         if params.etcd2_params.is_some() {
-            f.etcd2_params.clone_from(&params.etcd2_params);
+            f.etcd2_params = with_password(&params.etcd2_params, &f.etcd2_params, None);
         }
         // topology.validate_failover_schema
         let invalid = |m: String| Err(refuse(class::TOPOLOGY, format!("topology_new.failover{m}")));
@@ -706,14 +724,14 @@ impl FakeState {
             fencing_enabled: Some(f.mode == "stateful" && f.fencing_enabled == Some(true)),
             tarantool_params: Some(serde_json::json!({
                 "uri": text(tp.and_then(|p| p.get("uri")), "tcp://localhost:4401"),
-                "password": text(tp.and_then(|p| p.get("password")), ""),
+                "password_sha256": super::password_sha256(&text(tp.and_then(|p| p.get("password")), "")),
             })),
             etcd2_params: Some(serde_json::json!({
                 "endpoints": endpoints,
                 "prefix": text(ep.and_then(|p| p.get("prefix")), "/"),
                 "lock_delay": ep.and_then(|p| p.get("lock_delay")).cloned().unwrap_or(Value::from(10)),
                 "username": text(ep.and_then(|p| p.get("username")), ""),
-                "password": text(ep.and_then(|p| p.get("password")), ""),
+                "password_sha256": super::password_sha256(&text(ep.and_then(|p| p.get("password")), "")),
             })),
         }
     }

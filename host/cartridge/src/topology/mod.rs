@@ -32,11 +32,11 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::api::Reason;
-use crate::api::cluster::Console;
+use crate::console::access::ConsoleAccess;
 
 pub use types::{
     FailoverParams, JoinServer, ReplicasetEdit, ReplicasetInfo, ServerInfo, TopologyEdit,
-    VshardBootstrap,
+    VshardBootstrap, password_sha256,
 };
 
 /// Why a topology call failed. Every variant is worth a retry: the
@@ -142,19 +142,28 @@ pub struct InstanceTarget {
 }
 
 impl InstanceTarget {
-    /// The console of `pod`, reached as `console` says (the default command
-    /// when `None`), `{instance}` replaced by the pod's name.
-    pub fn for_pod(namespace: &str, pod: &str, console: Option<&Console>) -> Self {
-        let command = console
-            .map(|c| c.command.clone())
-            .unwrap_or_else(Console::default_command)
-            .into_iter()
+    /// The console of `pod`, reached as `access` says (the default profile
+    /// when `None`), `{instance}` replaced by the pod's name. `access` comes
+    /// from [`crate::console::access::ConsolePolicy::resolve`], the one
+    /// place that decides which command may run.
+    pub fn for_pod(namespace: &str, pod: &str, access: Option<&ConsoleAccess>) -> Self {
+        let default;
+        let access = match access {
+            Some(access) => access,
+            None => {
+                default = ConsoleAccess::default();
+                &default
+            }
+        };
+        let command = access
+            .command
+            .iter()
             .map(|arg| arg.replace("{instance}", pod))
             .collect();
         Self {
             namespace: namespace.to_string(),
             pod: pod.to_string(),
-            container: console.and_then(|c| c.container.clone()),
+            container: access.container.clone(),
             command,
         }
     }

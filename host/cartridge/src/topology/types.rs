@@ -176,7 +176,13 @@ pub enum VshardBootstrap {
 
 /// Cartridge's failover parameters (`failover_get_params` shape, snake case
 /// as in Lua).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Passwords: what the operator SENDS carries `password` only when it knows
+/// one (from a Secret); without it the password in force is kept (the
+/// `failover_set.lua` chunk and the fake both do so). What it READS carries
+/// `password_sha256` instead: the password itself never leaves the
+/// instance. `Debug` shows neither.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FailoverParams {
     /// `disabled`, `eventual`, `stateful` or `raft`.
     pub mode: String,
@@ -189,10 +195,47 @@ pub struct FailoverParams {
     /// Fencing (stateful only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fencing_enabled: Option<bool>,
-    /// Stateboard parameters: `{uri, password}`.
+    /// Stateboard parameters: `{uri, password?}` sent, `{uri,
+    /// password_sha256}` read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tarantool_params: Option<serde_json::Value>,
-    /// etcd2 parameters: `{endpoints, prefix, lock_delay, username, password}`.
+    /// etcd2 parameters: `{endpoints, prefix, lock_delay, username,
+    /// password?}` sent, `password_sha256` in place of `password` read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd2_params: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for FailoverParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailoverParams")
+            .field("mode", &self.mode)
+            .field("state_provider", &self.state_provider)
+            .field("failover_timeout", &self.failover_timeout)
+            .field("fencing_enabled", &self.fencing_enabled)
+            .field(
+                "tarantool_params",
+                &self.tarantool_params.as_ref().map(redacted),
+            )
+            .field("etcd2_params", &self.etcd2_params.as_ref().map(redacted))
+            .finish()
+    }
+}
+
+/// `params` with a password (and its digest) replaced, for `Debug`.
+fn redacted(params: &serde_json::Value) -> serde_json::Value {
+    let mut params = params.clone();
+    if let Some(map) = params.as_object_mut() {
+        for key in ["password", "password_sha256"] {
+            if let Some(v) = map.get_mut(key) {
+                *v = serde_json::Value::from("<redacted>");
+            }
+        }
+    }
+    params
+}
+
+/// The SHA-256 (hex) of a password, as `failover_get.lua` reports it.
+pub fn password_sha256(password: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(password.as_bytes()))
 }

@@ -1,7 +1,7 @@
 //! The Cluster controller, as the article's step pipeline:
 //!
 //! CheckDeletion -> SetupRolesOwnership -> SyncClusterWideService ->
-//! WaitForRolesPhase(Ready) -> GetLeader -> CreateTopologyClient ->
+//! ResolveConsole -> WaitForRolesPhase(Ready) -> GetLeader -> CreateTopologyClient ->
 //! Bootstrap -> SetupFailover -> ApplyCartridgeConfig, then the status.
 //!
 //! Each step is a small function in [`steps`] that either lets the pass go
@@ -13,6 +13,7 @@
 //! outside Kubernetes to clean up.
 
 pub mod leader;
+pub mod secrets;
 pub mod steps;
 #[cfg(test)]
 mod tests;
@@ -24,9 +25,10 @@ use kube::ResourceExt;
 
 use super::lifecycle::Reconciler;
 use super::pipeline::{Flow, Outcome, Pipeline};
-use super::{Context, Error};
+use super::{Context, Error, Settings};
 use crate::api::cluster::{Cluster, ClusterStatus};
 use crate::api::role::Role;
+use crate::console::access::ConsoleAccess;
 use crate::step;
 use crate::topology::Topology;
 
@@ -42,6 +44,8 @@ pub struct ClusterPass {
     pub roles: Vec<Role>,
     /// Every pod of the cluster.
     pub pods: Vec<Pod>,
+    /// How its pods' consoles are reached, once the policy allowed it.
+    pub console: Option<ConsoleAccess>,
     /// The leader pod, once chosen.
     pub leader: Option<String>,
     /// The topology client through the leader.
@@ -67,6 +71,7 @@ impl Reconciler for ClusterPass {
             name,
             roles: Vec::new(),
             pods: Vec::new(),
+            console: None,
             leader: None,
             topology: None,
             status,
@@ -87,6 +92,7 @@ impl Reconciler for ClusterPass {
             "SyncClusterWideService",
             steps::sync_cluster_wide_service(ctx, pass)
         );
+        step!(p, "ResolveConsole", steps::resolve_console(ctx, pass));
         step!(
             p,
             "WaitForRolesPhase",
@@ -102,6 +108,17 @@ impl Reconciler for ClusterPass {
         step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
         step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
         Ok(Flow::Next)
+    }
+
+    /// A Cluster that reads a password from a Secret is looked at again
+    /// every `secret_refresh`: Secrets are not watched.
+    fn resync(&self, settings: &Settings) -> std::time::Duration {
+        let failover = self.cluster.spec.failover_or_default();
+        if secrets::references(&failover).is_empty() {
+            settings.resync
+        } else {
+            settings.resync.min(settings.secret_refresh)
+        }
     }
 
     async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {

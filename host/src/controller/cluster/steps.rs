@@ -7,10 +7,12 @@ use serde_json::{Map, Value, json};
 
 use super::ClusterPass;
 use super::leader::{self, Leader};
+use super::secrets::{self, Passwords};
 use crate::api::Reason;
 use crate::api::cluster::{AppliedSettings, ClusterPhase};
 use crate::api::failover::{Failover, FailoverMode, StateProvider};
 use crate::api::role::{Role, RolePhase};
+use crate::console::access::ConsoleAccess;
 use crate::controller::claim::{self, Claim};
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
@@ -18,7 +20,7 @@ use crate::controller::{Context, Error, events, owned, status};
 use crate::resources::apply::desired_hash;
 use crate::resources::{labels, service};
 use crate::topology::membership::join_edit;
-use crate::topology::{FailoverParams, InstanceTarget, Topology, VshardBootstrap};
+use crate::topology::{FailoverParams, InstanceTarget, Topology, VshardBootstrap, password_sha256};
 
 /// The Cluster is being deleted: nothing to do (the garbage collector
 /// removes what it owns).
@@ -105,6 +107,33 @@ pub async fn sync_cluster_wide_service(
     Ok(Flow::Next)
 }
 
+/// Which command reaches the console of the Cluster's pods: the operator's
+/// [`ConsolePolicy`](crate::console::access::ConsolePolicy) decides. A
+/// refused `spec.console` fails the pass (Degraded, a Warning Event,
+/// reason `ConsoleCommandNotAllowed`) before anything is exec'd.
+pub async fn resolve_console(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    console(ctx, pass)?;
+    Ok(Flow::Next)
+}
+
+/// The pass's console access, resolved under the operator's policy the
+/// first time it is needed (every step that execs goes through here).
+fn console(ctx: &Context, pass: &mut ClusterPass) -> Result<ConsoleAccess, Error> {
+    if let Some(access) = &pass.console {
+        return Ok(access.clone());
+    }
+    let access = ctx
+        .settings
+        .console
+        .resolve(pass.cluster.spec.console.as_ref())
+        .map_err(|e| Error::Blocked {
+            reason: Reason::ConsoleCommandNotAllowed,
+            message: e.to_string(),
+        })?;
+    pass.console = Some(access.clone());
+    Ok(access)
+}
+
 /// Every listed Role exists; before the bootstrap, every one is Ready at
 /// its current generation. Then the cluster's pods are listed.
 pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
@@ -149,6 +178,7 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
 
 /// The instance to talk to: see [`leader::choose`].
 pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+    let console = console(ctx, pass)?;
     let order: Vec<&str> = pass.cluster.spec.role_names().collect();
     // Never a pod of a replica set on its way out (scaled down, replaced
     // by a new volume generation, or of a Role being deleted): it is about
@@ -172,14 +202,13 @@ pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, E
         .cloned()
         .collect();
     let candidates = leader::candidates(&staying, &order);
-    let console = pass.cluster.spec.console.as_ref();
     let namespace = pass.namespace.clone();
     let chosen = leader::choose(
         pass.status.leader.as_deref(),
         &candidates,
         pass.status.bootstrapped,
         ctx.connector.as_ref(),
-        |pod| InstanceTarget::for_pod(&namespace, &pod.name_any(), console),
+        |pod| InstanceTarget::for_pod(&namespace, &pod.name_any(), Some(&console)),
     )
     .await;
     match chosen {
@@ -216,8 +245,9 @@ pub async fn create_topology_client(ctx: &Context, pass: &mut ClusterPass) -> Re
         .leader
         .as_deref()
         .ok_or(Error::MissingField("leader"))?;
-    let target =
-        InstanceTarget::for_pod(&pass.namespace, leader, pass.cluster.spec.console.as_ref());
+    let leader = leader.to_string();
+    let console = console(ctx, pass)?;
+    let target = InstanceTarget::for_pod(&pass.namespace, &leader, Some(&console));
     pass.topology = Some(ctx.connector.connect(&target));
     Ok(Flow::Next)
 }
@@ -289,8 +319,10 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
     Ok(Flow::Next)
 }
 
-/// Cartridge's failover parameters for a `spec.failover`.
-pub fn failover_params(spec: &Failover) -> FailoverParams {
+/// Cartridge's failover parameters for a `spec.failover`, with the
+/// passwords read from its Secrets. A password the operator does not know
+/// is left out, and Cartridge keeps the one it has (`failover_set.lua`).
+pub fn failover_params(spec: &Failover, passwords: &Passwords) -> FailoverParams {
     let mode = match spec.mode {
         FailoverMode::Disabled => "disabled",
         FailoverMode::Eventual => "eventual",
@@ -305,10 +337,14 @@ pub fn failover_params(spec: &Failover) -> FailoverParams {
         }),
         failover_timeout: spec.failover_timeout,
         fencing_enabled: spec.fencing_enabled,
-        tarantool_params: spec
-            .stateboard_params
-            .as_ref()
-            .map(|p| json!({"uri": p.uri, "password": ""})),
+        tarantool_params: spec.stateboard_params.as_ref().map(|p| {
+            let mut m = Map::new();
+            m.insert("uri".into(), json!(p.uri));
+            if let Some(password) = &passwords.stateboard {
+                m.insert("password".into(), json!(password.expose()));
+            }
+            Value::Object(m)
+        }),
         etcd2_params: spec.etcd2_params.as_ref().map(|p| {
             let mut m = Map::new();
             m.insert("endpoints".into(), json!(p.endpoints));
@@ -321,19 +357,44 @@ pub fn failover_params(spec: &Failover) -> FailoverParams {
             if let Some(user) = &p.username {
                 m.insert("username".into(), json!(user));
             }
+            if let Some(password) = &passwords.etcd2 {
+                m.insert("password".into(), json!(password.expose()));
+            }
             Value::Object(m)
         }),
     }
 }
 
 /// Whether `current` already has every parameter `want` sets.
-fn failover_matches(current: &FailoverParams, want: &FailoverParams) -> bool {
+pub(crate) fn failover_matches(current: &FailoverParams, want: &FailoverParams) -> bool {
     current.mode == want.mode
         && (want.state_provider.is_none() || current.state_provider == want.state_provider)
         && (want.failover_timeout.is_none() || current.failover_timeout == want.failover_timeout)
         && (want.fencing_enabled.is_none() || current.fencing_enabled == want.fencing_enabled)
-        && (want.tarantool_params.is_none() || current.tarantool_params == want.tarantool_params)
-        && (want.etcd2_params.is_none() || current.etcd2_params == want.etcd2_params)
+        && provider_matches(
+            current.tarantool_params.as_ref(),
+            want.tarantool_params.as_ref(),
+        )
+        && provider_matches(current.etcd2_params.as_ref(), want.etcd2_params.as_ref())
+}
+
+/// Whether a state provider's params as read (`current`, passwords as
+/// `password_sha256`) have every key `want` sets; a password by its digest.
+fn provider_matches(current: Option<&Value>, want: Option<&Value>) -> bool {
+    let Some(want) = want.and_then(Value::as_object) else {
+        return true;
+    };
+    let Some(current) = current else {
+        return false;
+    };
+    want.iter().all(|(key, value)| match (key.as_str(), value) {
+        ("password", Value::String(password)) => {
+            current.get("password_sha256") == Some(&json!(password_sha256(password)))
+        }
+        // Cartridge reports numbers as floats or integers alike.
+        (_, Value::Number(n)) => current.get(key).and_then(Value::as_f64) == n.as_f64(),
+        _ => current.get(key) == Some(value),
+    })
 }
 
 fn applied(pass: &mut ClusterPass) -> &mut AppliedSettings {
@@ -342,11 +403,26 @@ fn applied(pass: &mut ClusterPass) -> &mut AppliedSettings {
         .get_or_insert_with(AppliedSettings::default)
 }
 
-/// `spec.failover` in Cartridge, asked and set only when the spec changed
-/// since it was last applied.
+/// The applied-settings hash of `spec.failover` with the Secrets its
+/// passwords came from (their versions, never the passwords): a rotated
+/// Secret changes it. Without references, the hash of the spec alone (as
+/// before passwords were read, so existing Clusters are not re-applied).
+pub(crate) fn failover_hash(spec: &Failover, passwords: &Passwords) -> String {
+    if passwords.versions.is_empty() {
+        desired_hash(spec)
+    } else {
+        desired_hash(&(spec, &passwords.versions))
+    }
+}
+
+/// `spec.failover` in Cartridge, asked and set only when the spec (or a
+/// Secret it reads a password from) changed since it was last applied. A
+/// missing Secret or key fails the pass (`SecretNotFound`) and changes
+/// nothing in Cartridge.
 pub async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let spec = pass.cluster.spec.failover_or_default();
-    let hash = desired_hash(&spec);
+    let passwords = secrets::read(ctx, &pass.namespace, &spec).await?;
+    let hash = failover_hash(&spec, &passwords);
     if pass
         .status
         .applied
@@ -357,15 +433,24 @@ pub async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flo
         return Ok(Flow::Next);
     }
     let topology = topology(pass)?;
-    let want = failover_params(&spec);
+    let want = failover_params(&spec, &passwords);
     let current = topology.failover().await?;
     if !failover_matches(&current, &want) {
         topology.set_failover(&want).await?;
+        let from: Vec<String> = passwords
+            .versions
+            .iter()
+            .map(|v| format!("{} from Secret {}", v.field, v.name))
+            .collect();
         events::normal(
             ctx,
             pass.cluster.as_ref(),
             Reason::FailoverConfigured,
-            format!("failover mode {}", want.mode),
+            if from.is_empty() {
+                format!("failover mode {}", want.mode)
+            } else {
+                format!("failover mode {}; {}", want.mode, from.join(", "))
+            },
         )
         .await;
     }

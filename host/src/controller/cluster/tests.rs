@@ -220,3 +220,132 @@ async fn the_leader_stays_while_ready_and_moves_to_a_member_when_not() {
         "{chosen:?}"
     );
 }
+
+/// A Cluster that sets its own console command, under an operator that
+/// does not allow it: the pass fails before any exec, with the reason, and
+/// the fake Cartridge saw no call at all. Allowed, the same Cluster works.
+#[tokio::test]
+async fn a_custom_console_command_runs_only_when_the_operator_allows_it() {
+    use crate::api::Reason;
+    use crate::api::cluster::Console;
+    for allow in [false, true] {
+        let connector = FakeConnector::new();
+        let model = connector.topology.clone();
+        let mut ctx = testing::context(connector);
+        ctx.settings.console.allow_custom_command = allow;
+        let mut cluster = testing::cluster();
+        cluster.spec.console = Some(Console {
+            command: Some(vec!["sh".into(), "-c".into(), "cat /secret >&2".into()]),
+            ..Console::default()
+        });
+        let mut pass = pass(true);
+        pass.cluster = Arc::new(cluster);
+        let resolved = steps::resolve_console(&ctx, &mut pass).await;
+        if allow {
+            assert_eq!(resolved.expect("allowed"), Flow::Next);
+            assert_eq!(through_config(&ctx, &mut pass).await, Flow::Next);
+            assert!(!model.state().calls.is_empty());
+        } else {
+            let refused = resolved.expect_err("refused");
+            assert_eq!(refused.reason(), Reason::ConsoleCommandNotAllowed);
+            assert!(
+                refused
+                    .to_string()
+                    .contains("--allow-custom-console-command"),
+                "{refused}"
+            );
+            // Every step that execs resolves the console first.
+            let leader = steps::get_leader(&ctx, &mut pass).await;
+            assert_eq!(
+                leader.expect_err("refused").reason(),
+                Reason::ConsoleCommandNotAllowed
+            );
+            assert!(model.state().calls.is_empty(), "nothing exec'd");
+        }
+    }
+}
+
+/// Passwords: sent only when read from a Secret; compared by digest; a
+/// spec without references hashes as before passwords were read.
+#[test]
+fn failover_params_carry_only_known_passwords() {
+    use serde_json::json;
+
+    use super::secrets::{Passwords, SecretVersion};
+    use crate::api::failover::{Failover, FailoverMode, StateProvider, StateboardParams};
+    use crate::resources::apply::desired_hash;
+    use crate::topology::{FailoverParams, password_sha256};
+
+    let spec = Failover {
+        mode: FailoverMode::Stateful,
+        state_provider: Some(StateProvider::Stateboard),
+        stateboard_params: Some(StateboardParams {
+            uri: "sb:4401".into(),
+            password_secret_ref: None,
+        }),
+        ..Failover::default()
+    };
+    let none = Passwords::default();
+    let with = Passwords {
+        stateboard: Some(super::secrets::tests_support::password("s3cret")),
+        versions: vec![SecretVersion {
+            field: "spec.failover.stateboardParams.passwordSecretRef",
+            name: "sb".into(),
+            key: "password".into(),
+            uid: "u".into(),
+            resource_version: "1".into(),
+        }],
+        ..Passwords::default()
+    };
+    let without_pw = steps::failover_params(&spec, &none);
+    assert_eq!(without_pw.tarantool_params, Some(json!({"uri": "sb:4401"})));
+    let with_pw = steps::failover_params(&spec, &with);
+    assert_eq!(
+        with_pw.tarantool_params,
+        Some(json!({"uri": "sb:4401", "password": "s3cret"}))
+    );
+    assert!(!format!("{with_pw:?}").contains("s3cret"));
+    assert_eq!(steps::failover_hash(&spec, &none), desired_hash(&spec));
+    assert_ne!(
+        steps::failover_hash(&spec, &with),
+        steps::failover_hash(&spec, &none)
+    );
+
+    let read = |uri: &str, password: &str| FailoverParams {
+        mode: "stateful".into(),
+        state_provider: Some("tarantool".into()),
+        failover_timeout: Some(20.0),
+        fencing_enabled: Some(false),
+        tarantool_params: Some(json!({"uri": uri, "password_sha256": password_sha256(password)})),
+        etcd2_params: None,
+    };
+    let cases = [
+        (
+            "unknown password, same uri",
+            read("sb:4401", "by-hand"),
+            &without_pw,
+            true,
+        ),
+        (
+            "unknown password, other uri",
+            read("sb:9", "by-hand"),
+            &without_pw,
+            false,
+        ),
+        (
+            "known password in force",
+            read("sb:4401", "s3cret"),
+            &with_pw,
+            true,
+        ),
+        (
+            "known password rotated",
+            read("sb:4401", "old"),
+            &with_pw,
+            false,
+        ),
+    ];
+    for (name, current, want, matches) in cases {
+        assert_eq!(steps::failover_matches(&current, want), matches, "{name}");
+    }
+}

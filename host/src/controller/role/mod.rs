@@ -112,6 +112,12 @@ impl RolePass {
                 .filter(|p| status.leader.as_ref() != Some(p))
                 .take(2),
         );
+        // The same decision as the Cluster's: a console the policy refuses
+        // is never exec'd (the Cluster reports why).
+        let access = match ctx.settings.console.resolve(cluster.spec.console.as_ref()) {
+            Ok(access) => access,
+            Err(refused) => return CartridgeView::Unknown(refused.to_string()),
+        };
         let cluster_name = cluster.name_any();
         let mut reasons = Vec::new();
         for pod in targets {
@@ -119,7 +125,7 @@ impl RolePass {
             let client = ctx.connector.connect(&InstanceTarget::for_pod(
                 &self.namespace,
                 &pod,
-                cluster.spec.console.as_ref(),
+                Some(&access),
             ));
             match client.replicasets().await {
                 Ok(replicasets) => {

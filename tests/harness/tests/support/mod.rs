@@ -2,6 +2,8 @@
 
 // Each test binary compiles this module and uses only part of it.
 #[allow(dead_code)]
+pub mod apiserver;
+#[allow(dead_code)]
 pub mod double;
 #[allow(dead_code)]
 pub mod invariants;

@@ -92,3 +92,17 @@ pub fn tail(log: &Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// Ends a test that ran the operator binary: stops it, and on failure
+/// prints the end of its log before passing `outcome` on.
+pub async fn finish(
+    child: &mut tokio::process::Child,
+    log: &Path,
+    outcome: Result<(), super::scenario::Failure>,
+) -> Result<(), super::scenario::Failure> {
+    let _ = child.start_kill();
+    if outcome.is_err() {
+        eprintln!("--- operator log ---\n{}", tail(log, 60));
+    }
+    outcome
+}

@@ -1,4 +1,11 @@
 -- failover_get_params(), projected on the fields the operator manages.
+-- Passwords never leave the instance: only their SHA-256 (hex), enough to
+-- tell whether the one the operator holds is in force.
+local digest = require('digest')
+local function hashed(v)
+    if type(v) ~= 'string' then return nil end
+    return digest.sha256_hex(v)
+end
 local p = call('failover_get_params')
 local out = {
     mode = str(p.mode) or 'disabled',
@@ -11,7 +18,7 @@ if type(p.fencing_enabled) == 'boolean' then
 end
 local tp = p.tarantool_params
 if type(tp) == 'table' then
-    out.tarantool_params = map({uri = str(tp.uri), password = str(tp.password)})
+    out.tarantool_params = map({uri = str(tp.uri), password_sha256 = hashed(tp.password)})
 end
 local ep = p.etcd2_params
 if type(ep) == 'table' then
@@ -24,7 +31,7 @@ if type(ep) == 'table' then
         prefix = str(ep.prefix),
         lock_delay = num(ep.lock_delay),
         username = str(ep.username),
-        password = str(ep.password),
+        password_sha256 = hashed(ep.password),
     })
 end
 return json.encode(out)
