@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::ResourceExt;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tarantool_operator::api::text::MESSAGE_MAX;
@@ -381,6 +382,206 @@ async fn the_stateboard_password_comes_from_its_secret_and_only_from_it() {
             // Settled: the Cluster is Ready again.
             wait_condition(&t, "Converged", |_| true).await?;
             nothing_leaks(&t, &log, &[ONE, TWO, BY_HAND, "not-read"]).await
+        }
+        .await;
+        process::finish(&mut child, &log, outcome).await
+    })
+    .await;
+}
+
+/// The tenant of the multi-tenancy test: may edit Clusters, Roles and
+/// ConfigMaps in the test's namespace and read its pods and Events; no
+/// `pods/exec`, no Secrets.
+const TENANT: &str = "tenant-editor";
+
+/// A Role and RoleBinding for [`TENANT`] in the test's namespace.
+async fn tenant_rbac(t: &TestContext) -> Result<(), Failure> {
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
+        "metadata": {"name": TENANT},
+        "rules": [
+            {"apiGroups": ["tarantool.io"], "resources": ["clusters", "roles"], "verbs": ["*"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]},
+            {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]},
+        ],
+    }))
+    .map_err(|e| Failure::Check(e.to_string()))?;
+    t.api::<k8s_openapi::api::rbac::v1::Role>()
+        .create(&PostParams::default(), &role)
+        .await?;
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": TENANT},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TENANT},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": TENANT}],
+    }))
+    .map_err(|e| Failure::Check(e.to_string()))?;
+    t.api::<k8s_openapi::api::rbac::v1::RoleBinding>()
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
+}
+
+/// A client acting as [`TENANT`] (`kubectl --as`).
+async fn tenant_client(t: &TestContext) -> Result<kube::Client, Failure> {
+    let mut config = t.cp.config().await?;
+    config.auth_info.impersonate = Some(TENANT.into());
+    kube::Client::try_from(config).map_err(|e| Failure::Check(e.to_string()))
+}
+
+/// Whether `client` may `verb` the `resource` (and `subresource`) in `ns`.
+async fn may(
+    client: &kube::Client,
+    ns: &str,
+    group: &str,
+    resource: &str,
+    subresource: Option<&str>,
+    verb: &str,
+) -> Result<bool, Failure> {
+    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+    let review: SelfSubjectAccessReview = serde_json::from_value(json!({
+        "spec": {"resourceAttributes": {
+            "namespace": ns, "group": group, "resource": resource,
+            "subresource": subresource, "verb": verb,
+        }},
+    }))
+    .map_err(|e| Failure::Check(e.to_string()))?;
+    let answer = kube::Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+/// A tenant who may edit Clusters, Roles and ConfigMaps but has no
+/// `pods/exec` and no Secrets gains neither through the operator: the
+/// command of their choosing never runs; a Secret they name as a failover
+/// password reaches Cartridge but no status, Event or operator log line
+/// they can read; and their Cluster reaches no Role (so no pod) of another
+/// namespace.
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_tenant_without_exec_or_secrets_gains_neither_through_the_operator() {
+    run("console-tenant", |t| async move {
+        t.install_crds().await?;
+        tenant_rbac(&t).await?;
+        const TOKEN: &str = "Tenant-Cannot-Read-This-8d41";
+        secret(&t, "db", TOKEN).await?;
+        // A Role in another namespace, named like one the tenant lists.
+        let elsewhere = format!("{}-other", t.namespace);
+        kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(t.client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {
+                    "name": elsewhere,
+                    "labels": {test_harness::NAMESPACE_LABEL: "console-tenant"},
+                }}))
+                .map_err(|e| Failure::Check(e.to_string()))?,
+            )
+            .await?;
+        let mut foreign: Role = operator::manifest("examples/article/router.yaml");
+        foreign.metadata.name = Some("foreign".into());
+        kube::Api::<Role>::namespaced(t.client.clone(), &elsewhere)
+            .create(&PostParams::default(), &foreign)
+            .await?;
+
+        let tenant = tenant_client(&t).await?;
+        let ns = t.namespace.as_str();
+        // The tenant is who the test says it is.
+        check(
+            may(&tenant, ns, "tarantool.io", "clusters", None, "create").await?
+                && may(&tenant, ns, "", "configmaps", None, "update").await?
+                && !may(&tenant, ns, "", "pods", Some("exec"), "create").await?
+                && !may(&tenant, ns, "", "pods", Some("exec"), "get").await?
+                && !may(&tenant, ns, "", "secrets", None, "get").await?
+                && !may(&tenant, &elsewhere, "", "pods", None, "get").await?,
+            || "the tenant's permissions are not as the test means them".into(),
+        )?;
+
+        let (mut child, log) = start_operator(&t, &["--secret-refresh-seconds", "2"])?;
+        let outcome = async {
+            // As the tenant: the article's Roles, and a Cluster that asks
+            // for a command of its own, the Secret as its stateboard
+            // password, and the other namespace's Role.
+            let roles = kube::Api::<Role>::namespaced(tenant.clone(), ns);
+            for file in ["examples/article/router.yaml", "examples/article/storage.yaml"] {
+                roles
+                    .create(&PostParams::default(), &operator::manifest::<Role>(file))
+                    .await?;
+            }
+            let marker = t.cp.pods_dir().join(ns).join("tenant-ran-this");
+            let mut cluster: Value = serde_json::to_value(operator::manifest::<Cluster>(
+                "examples/article/cluster.yaml",
+            ))
+            .map_err(|e| Failure::Check(e.to_string()))?;
+            merge(
+                &mut cluster["spec"],
+                json!({
+                    "console": {"command": [
+                        "sh", "-c",
+                        format!("touch {}; cat /var/run/secrets/kubernetes.io/serviceaccount/token >&2; exit 1", marker.display()),
+                    ]},
+                    "failover": {
+                        "mode": "stateful", "stateProvider": "stateboard", "failoverTimeout": null,
+                        "stateboardParams": {"uri": "stateboard:4401",
+                            "passwordSecretRef": {"name": "db", "key": "password"}},
+                    },
+                }),
+            );
+            let cluster: Cluster =
+                serde_json::from_value(cluster).map_err(|e| Failure::Check(e.to_string()))?;
+            let clusters = kube::Api::<Cluster>::namespaced(tenant.clone(), ns);
+            clusters.create(&PostParams::default(), &cluster).await?;
+            wait_condition(&t, "ConsoleCommandNotAllowed", |_| true).await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            check(!marker.exists(), || {
+                format!("the tenant's command ran: {} exists", marker.display())
+            })?;
+
+            // Back on a profile the Cluster bootstraps, and the password
+            // reaches Cartridge (the tenant chose the Secret; reading it
+            // back is what they cannot do).
+            clusters
+                .patch(
+                    CLUSTER,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"console": {"command": null, "profile": "tarantoolctl"}}})),
+                )
+                .await?;
+            wait_bootstrapped(&t).await?;
+            wait_double(&t, "the Secret's password in Cartridge", |f| {
+                f["tarantool_params"]["password"].as_str() == Some(TOKEN)
+            })
+            .await?;
+
+            // Listing the other namespace's Role reaches nothing there.
+            clusters
+                .patch(
+                    CLUSTER,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"roles": [
+                        {"name": "router"}, {"name": "storage"}, {"name": "foreign"}
+                    ]}})),
+                )
+                .await?;
+            wait_condition(&t, "WaitingForRoles", |m| m.contains("foreign")).await?;
+            let foreign = kube::Api::<Role>::namespaced(t.client.clone(), &elsewhere)
+                .get("foreign")
+                .await?;
+            check(foreign.owner_references().is_empty(), || {
+                format!("the other namespace's Role was taken: {:?}", foreign.owner_references())
+            })?;
+            let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(
+                t.client.clone(),
+                &elsewhere,
+            )
+            .list(&ListParams::default())
+            .await?;
+            check(pods.items.is_empty(), || {
+                format!("{} pods in the other namespace", pods.items.len())
+            })?;
+
+            // What the tenant can read: every status and Event of their
+            // namespace; and the operator's log (as an admin reads it).
+            nothing_leaks(&t, &log, &[TOKEN]).await?;
+            Ok::<(), Failure>(())
         }
         .await;
         process::finish(&mut child, &log, outcome).await
