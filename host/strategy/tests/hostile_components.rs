@@ -91,10 +91,10 @@ fn assert_good_component_still_works() {
 }
 
 #[test]
-fn an_endless_loop_is_stopped_at_the_deadline() {
+fn an_endless_loop_is_stopped_at_its_cpu_budget() {
     assert_eq!(
         plan_err("endless-loop"),
-        PlanError::Deadline(SandboxLimits::default().deadline)
+        PlanError::CpuBudget(SandboxLimits::default().cpu_budget)
     );
 }
 
@@ -103,7 +103,7 @@ fn an_endless_describe_fails_the_load_and_is_not_retried() {
     let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("engine");
     for _ in 0..2 {
         match engine.load(hostile("endless-describe"), None) {
-            Err(LoadError::Describe(PlanError::Deadline(_))) => {}
+            Err(LoadError::Describe(PlanError::CpuBudget(_))) => {}
             other => panic!("expected a describe deadline, got {other:?}"),
         }
     }
@@ -162,6 +162,7 @@ fn a_log_flood_is_bounded() {
     // Its own engine with a long deadline: 20 000 host calls must finish even
     // on a loaded machine, so that what is checked is the bound on the log.
     let limits = SandboxLimits {
+        cpu_budget: std::time::Duration::from_secs(60),
         deadline: std::time::Duration::from_secs(60),
         ..SandboxLimits::default()
     };
