@@ -32,6 +32,9 @@ use crate::api::Reason;
 /// remembered failures.
 const MAX_LOADED: usize = 64;
 
+/// Loads that may hash and check their bytes at the same time.
+const CHECK_THREADS: usize = 2;
+
 /// Stack of the compile threads: cranelift recurses deeper than the 2 MiB
 /// of runtime threads allow.
 const COMPILE_STACK: usize = 16 << 20;
@@ -121,6 +124,10 @@ pub struct StrategyEngine {
     /// for the first instead of compiling again.
     inflight: Mutex<HashMap<Digest, Arc<Inflight>>>,
     compiler: CompilePool,
+    /// Bounds the loads that hash and check bytes at once: a hundred Roles
+    /// with new components must not make a hundred threads busy (the async
+    /// runtime's workers would get a hundredth of the CPU).
+    checks: Gate,
     slots: Arc<CallSlots>,
     fresh_loads: AtomicUsize,
     ticker: Arc<EpochTicker>,
@@ -226,6 +233,41 @@ impl Drop for Leader<'_> {
             self.inflight
                 .finish(Err(LoadError::Compile("the load was interrupted".into())));
         }
+    }
+}
+
+/// A counting semaphore: at most `permits` holders at once, the rest wait
+/// (blocked, using no CPU).
+struct Gate {
+    free: Mutex<usize>,
+    opened: Condvar,
+}
+
+/// A held permit of a [`Gate`].
+struct Permit<'a>(&'a Gate);
+
+impl Gate {
+    fn new(permits: usize) -> Self {
+        Self {
+            free: Mutex::new(permits.max(1)),
+            opened: Condvar::new(),
+        }
+    }
+
+    fn enter(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.opened.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.opened.notify_one();
     }
 }
 
@@ -349,6 +391,7 @@ impl StrategyEngine {
             loaded: Mutex::default(),
             inflight: Mutex::default(),
             compiler,
+            checks: Gate::new(CHECK_THREADS),
             fresh_loads: AtomicUsize::new(0),
             ticker,
         })
@@ -384,6 +427,7 @@ impl StrategyEngine {
         pinned_sha256: Option<&str>,
         expected_name: Option<&str>,
     ) -> Result<Arc<WasmStrategy>, LoadError> {
+        let check = self.checks.enter();
         let digest = Digest::of(bytes);
         if let Some(expected) = pinned_sha256 {
             let expected = expected.trim().to_ascii_lowercase();
@@ -397,6 +441,7 @@ impl StrategyEngine {
         {
             let mut loaded = self.lock_loaded();
             if let Some(strategy) = loaded.get(&digest) {
+                check_name(&strategy.info.name, expected_name)?;
                 return Ok(strategy);
             }
             if let Some(error) = loaded.failed.get(&digest) {
@@ -416,6 +461,7 @@ impl StrategyEngine {
             }
         };
         if !leader {
+            drop(check);
             let strategy = inflight.wait()?;
             check_name(&strategy.info.name, expected_name)?;
             return Ok(strategy);
@@ -425,7 +471,7 @@ impl StrategyEngine {
             digest,
             inflight,
         };
-        let result = self.load_new(digest, bytes, expected_name);
+        let result = self.load_new(digest, bytes, expected_name, check);
         match &result {
             Ok(strategy) => {
                 self.lock_loaded()
@@ -452,10 +498,13 @@ impl StrategyEngine {
         digest: Digest,
         bytes: &[u8],
         expected_name: Option<&str>,
+        check: Permit<'_>,
     ) -> Result<Arc<WasmStrategy>, LoadError> {
         self.fresh_loads.fetch_add(1, Ordering::Relaxed);
         let shape: ComponentShape =
             validate::validate(bytes, self.limits.max_component_bytes, &self.limits.shape)?;
+        // Checked: the compile waits on the pool, not on this gate.
+        drop(check);
         if let (Some(found), Some(requested)) = (&shape.census.name, expected_name)
             && found != requested
         {
