@@ -188,6 +188,13 @@ fn real_strategies_pass_and_their_shapes_are_far_inside_the_bounds() {
         );
         assert!(within(c.types, limits.max_types), "{name} types");
     }
+    // The built-ins and the example carry their name for the check before
+    // compiling.
+    for (name, bytes) in &real[..4] {
+        let census = validate::census(bytes, &limits).expect("census");
+        let expected = name.strip_prefix("example ").unwrap_or(name);
+        assert_eq!(census.name.as_deref(), Some(expected), "{name}");
+    }
     // And they still load and plan.
     let engine = Arc::new(StrategyEngine::new(SandboxLimits::default(), None).expect("engine"));
     let registry = Registry::new(engine.clone());
