@@ -54,29 +54,13 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn refusals() {
-    use hostile_wasm::*;
     println!("== refusing hostile components (one engine, as in the operator)");
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("10,000 nested components", nested_components(10_000)),
-        ("20,000 nested components", nested_components(20_000)),
-        ("200,000 nested blocks", nested_blocks(200_000)),
-        ("20,000 nested blocks", nested_blocks(20_000)),
-        ("150,000 tiny functions", many_functions(150_000)),
-        ("740,000 functions", many_functions(740_000)),
-        ("a 1 MiB function body", huge_body(1 << 20)),
-        ("20 bodies of 250 KiB", much_code(20, 250 << 10)),
-        ("50,000 locals", many_locals(50_000)),
-        ("20,000 types", many_types(20_000)),
-        ("17 memories", many_memories(17)),
-        ("100 modules side by side", many_modules(100)),
-        ("300 instances", many_instances(300)),
-        ("30,000 exports", many_exports(30_000)),
-    ];
+    let cases = hostile_wasm::hostile_cases();
     let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("engine");
     let generated = status_kib("VmRSS:");
     let reset = reset_peak_rss();
     let mut slowest = Duration::ZERO;
-    for (what, bytes) in &cases {
+    for (what, bytes, _) in &cases {
         let start = Instant::now();
         let result = engine.load(bytes, None);
         let took = start.elapsed();

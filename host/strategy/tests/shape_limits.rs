@@ -10,73 +10,15 @@ mod support;
 
 use std::sync::Arc;
 
-use tarantool_operator_strategy::validate::{self, InvalidComponent, Limit, ShapeLimits};
+use tarantool_operator_strategy::validate::{self, InvalidComponent, ShapeLimits};
 use tarantool_operator_strategy::{
     LoadError, Registry, SandboxLimits, StrategyEngine, builtin, guard,
 };
 
-/// (what, the bytes, the bound it must be refused by)
-fn hostile_cases() -> Vec<(&'static str, Vec<u8>, Limit)> {
-    use hostile_wasm::*;
-    vec![
-        (
-            "10,000 nested components",
-            nested_components(10_000),
-            Limit::NestingDepth,
-        ),
-        (
-            "20,000 nested components",
-            nested_components(20_000),
-            Limit::NestingDepth,
-        ),
-        // 603 KB in one body: refused by its size before its blocks are read.
-        (
-            "200,000 nested blocks",
-            nested_blocks(200_000),
-            Limit::FunctionBodyBytes,
-        ),
-        (
-            "20,000 nested blocks",
-            nested_blocks(20_000),
-            Limit::BlockNesting,
-        ),
-        (
-            "150,000 tiny functions",
-            many_functions(150_000),
-            Limit::Functions,
-        ),
-        (
-            "740,000 functions",
-            many_functions(740_000),
-            Limit::Functions,
-        ),
-        (
-            "a 1 MiB function body",
-            huge_body(1 << 20),
-            Limit::FunctionBodyBytes,
-        ),
-        (
-            "20 bodies of 250 KiB",
-            much_code(20, 250 << 10),
-            Limit::CodeBytes,
-        ),
-        ("50,000 locals", many_locals(50_000), Limit::Locals),
-        ("20,000 types", many_types(20_000), Limit::Types),
-        ("17 memories", many_memories(17), Limit::Memories),
-        (
-            "100 modules side by side",
-            many_modules(100),
-            Limit::NestedComponents,
-        ),
-        ("300 instances", many_instances(300), Limit::Instances),
-        ("30,000 exports", many_exports(30_000), Limit::Declarations),
-    ]
-}
-
 #[test]
 fn every_hostile_shape_is_refused_with_its_reason() {
     let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("engine");
-    for (what, bytes, limit) in hostile_cases() {
+    for (what, bytes, limit) in hostile_wasm::hostile_cases() {
         match engine.load(&bytes, None) {
             Err(LoadError::Invalid(InvalidComponent::OverLimit {
                 limit: found, max, ..
@@ -92,7 +34,7 @@ fn every_hostile_shape_is_refused_with_its_reason() {
     }
     // Nothing was compiled: each was refused by the census, and remembered.
     let fresh = engine.fresh_loads();
-    for (_, bytes, _) in hostile_cases().into_iter().take(2) {
+    for (_, bytes, _) in hostile_wasm::hostile_cases().into_iter().take(2) {
         let _ = engine.load(&bytes, None);
     }
     assert_eq!(

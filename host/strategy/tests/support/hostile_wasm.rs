@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use tarantool_operator_strategy::validate::Limit;
 use wasm_encoder::{
     BlockType, CodeSection, Component, ExportKind, ExportSection, Function, FunctionSection,
     Instruction, MemorySection, MemoryType, Module, ModuleSection, TypeSection, ValType,
@@ -205,4 +206,62 @@ pub fn many_exports(count: u32) -> Vec<u8> {
         .section(&exports)
         .section(&code);
     wrap(&module)
+}
+
+/// Every hostile shape, with the bound that must refuse it: the held-back
+/// cases of issue 14 and one past each other bound.
+pub fn hostile_cases() -> Vec<(&'static str, Vec<u8>, Limit)> {
+    vec![
+        (
+            "10,000 nested components",
+            nested_components(10_000),
+            Limit::NestingDepth,
+        ),
+        (
+            "20,000 nested components",
+            nested_components(20_000),
+            Limit::NestingDepth,
+        ),
+        // 603 KB in one body: refused by its size before its blocks are read.
+        (
+            "200,000 nested blocks",
+            nested_blocks(200_000),
+            Limit::FunctionBodyBytes,
+        ),
+        (
+            "20,000 nested blocks",
+            nested_blocks(20_000),
+            Limit::BlockNesting,
+        ),
+        (
+            "150,000 tiny functions",
+            many_functions(150_000),
+            Limit::Functions,
+        ),
+        (
+            "740,000 functions",
+            many_functions(740_000),
+            Limit::Functions,
+        ),
+        (
+            "a 1 MiB function body",
+            huge_body(1 << 20),
+            Limit::FunctionBodyBytes,
+        ),
+        (
+            "20 bodies of 250 KiB",
+            much_code(20, 250 << 10),
+            Limit::CodeBytes,
+        ),
+        ("50,000 locals", many_locals(50_000), Limit::Locals),
+        ("20,000 types", many_types(20_000), Limit::Types),
+        ("17 memories", many_memories(17), Limit::Memories),
+        (
+            "100 modules side by side",
+            many_modules(100),
+            Limit::NestedComponents,
+        ),
+        ("300 instances", many_instances(300), Limit::Instances),
+        ("30,000 exports", many_exports(30_000), Limit::Declarations),
+    ]
 }
