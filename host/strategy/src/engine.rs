@@ -462,9 +462,19 @@ impl StrategyEngine {
         };
         if !leader {
             drop(check);
-            let strategy = inflight.wait()?;
-            check_name(&strategy.info.name, expected_name)?;
-            return Ok(strategy);
+            return match inflight.wait() {
+                // The leader asked for another name: that says nothing
+                // about this load's, so it loads again (and leads or joins
+                // a load of its own).
+                Err(LoadError::Invalid(InvalidComponent::NameMismatch { .. })) => {
+                    self.load_named(bytes, pinned_sha256, expected_name)
+                }
+                Err(error) => Err(error),
+                Ok(strategy) => {
+                    check_name(&strategy.info.name, expected_name)?;
+                    Ok(strategy)
+                }
+            };
         }
         let leader = Leader {
             engine: self,
