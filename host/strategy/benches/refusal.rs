@@ -9,6 +9,8 @@
 //!    loads them (a blocking task each), while a tokio task ticks every
 //!    100 ms like a Lease renewal loop: its worst lateness with and
 //!    without the load, and a built-in's plan latency during the load.
+//! 3. The CPU budget against wall time: 8 strategies needing about 110 ms
+//!    of CPU each, called at once on the 2-core machine.
 //!
 //! `make bench-refusal` (release build); `cargo bench -p
 //! tarantool-operator-strategy --bench refusal --profile dev` for a quick
@@ -228,8 +230,61 @@ fn storm() {
     );
 }
 
+/// 8 concurrent calls of a strategy that needs ~110 ms of CPU.
+fn cpu_budget() {
+    println!("\n== 8 strategies needing ~110 ms of CPU each, called at once");
+    let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("engine");
+    let busy = engine
+        .load(&support::build_guest("hostile-strategy", &["busy"]), None)
+        .expect("loads");
+    let view_with = |iterations: u64| {
+        let mut view = support::role(2, 3);
+        view.params = vec![("iterations".into(), iterations.to_string())];
+        view
+    };
+    // Calibrate alone: CPU time is wall time when nothing competes.
+    let probe = 20_000_000u64;
+    let start = Instant::now();
+    busy.plan_with_log(&view_with(probe)).expect("probe");
+    let per_iteration = start.elapsed().as_secs_f64() / probe as f64;
+    let iterations = (0.110 / per_iteration) as u64;
+    let view = view_with(iterations);
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let (busy, view) = (busy.clone(), view.clone());
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let result = busy.plan_as(Caller::Owner(&format!("ns/busy-{i}")), &view);
+                (result.map(|_| ()), start.elapsed())
+            })
+        })
+        .collect();
+    let (mut ok, mut stopped, mut over_wall, mut slowest) = (0, 0, 0, Duration::ZERO);
+    for call in calls {
+        let (result, took) = call.join().expect("joins");
+        slowest = slowest.max(took);
+        if took > Duration::from_millis(500) {
+            over_wall += 1;
+        }
+        match result {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                stopped += 1;
+                println!("stopped: {e}");
+            }
+        }
+    }
+    println!(
+        "{iterations} iterations each: {ok} planned, {stopped} stopped; slowest took {:.0} ms \
+         of wall time ({over_wall} past 500 ms, which the old wall-clock deadline would have \
+         stopped)",
+        slowest.as_secs_f64() * 1e3
+    );
+}
+
 fn main() {
     // `cargo bench` passes --bench; a filter argument is not used.
     refusals();
     storm();
+    cpu_budget();
 }

@@ -47,6 +47,22 @@ impl Strategy for Hostile {
         };
         #[cfg(feature = "endless-loop")]
         spin();
+        #[cfg(feature = "busy")]
+        {
+            // Bounded work: the `iterations` param, for the CPU budget's
+            // benchmark (a strategy that needs some CPU, not a loop).
+            let iterations: u64 = view
+                .params
+                .iter()
+                .find(|(k, _)| k == "iterations")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut x: u64 = 1;
+            for i in 0..iterations {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+            }
+            decision.message = format!("busy {x}");
+        }
         #[cfg(feature = "wait-forever")]
         {
             // "Wait 0" forever, with a forged second line and escapes in a
