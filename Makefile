@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench bench-drain bench-storm crds
+.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench bench-refusal bench-drain bench-storm crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,9 @@ crds: ## regenerate crds/ and the chart's copy from the Rust types in host/api (
 
 bench: setup-rust ## criterion benchmarks (strategy engine: wasm vs native)
 	$(CARGO) bench -p tarantool-operator-strategy --bench plan
+
+bench-refusal: setup-rust ## hostile components: time to refuse each, peak RSS while checking; 100 broken loads vs a 100 ms renewal loop
+	$(CARGO) bench -p tarantool-operator-strategy --bench refusal
 
 bench-update: setup-rust cluster-up ## makespan of a 10x3 rolling update vs the lower bound and the StatefulSet RollingUpdate (dev cluster)
 	# The dev profile: the makespan is set by pod restarts, not by the operator's CPU,

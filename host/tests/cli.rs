@@ -132,6 +132,31 @@ fn plan_prints_the_steps_of_a_described_role() {
 }
 
 #[test]
+fn plan_output_is_bounded_and_clean_for_a_strategy_that_waits_forever() {
+    let wasm = support::build_guest("hostile-strategy", &["wait-forever"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wait-forever.wasm");
+    std::fs::write(&path, wasm).expect("write");
+    let out = operator(&[
+        "plan",
+        "--strategy",
+        path.to_str().expect("utf-8 path"),
+        "--role",
+        "examples/roles/storage.yaml",
+    ]);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "it never completes");
+    // 400 MB before the bound: now the first 200 and last 20 steps.
+    assert!(out.stdout.len() < 2 << 20, "{} bytes", out.stdout.len());
+    assert!(text.contains("steps not shown"), "{:.2000}", text);
+    for output in [&out.stdout, &out.stderr] {
+        assert!(!output.contains(&0x1b), "a raw escape reached the terminal");
+    }
+    // One line per step: the forged line break became a space.
+    assert!(!text.lines().any(|l| l.starts_with("INFO forged")));
+}
+
+#[test]
 fn plan_takes_params_from_the_command_line() {
     let out = operator(&[
         "plan",

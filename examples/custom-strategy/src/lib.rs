@@ -143,4 +143,4 @@ impl Strategy for Canary {
 #[cfg(test)]
 mod tests;
 
-strategy_sdk::export_strategy!(Canary);
+strategy_sdk::export_strategy!(Canary, "Canary");

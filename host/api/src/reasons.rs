@@ -174,7 +174,7 @@ reasons! {
 
     /// `configMapRef` names a ConfigMap, or a key, that does not exist.
     ComponentNotFound = "ComponentNotFound", Failure;
-    /// The thread that compiles components failed.
+    /// The task that loads or calls the strategy ended without an answer.
     StrategyLoad = "StrategyLoad", Failure;
     /// The component changed mid-rollout and the operator no longer has the
     /// old one.
@@ -192,6 +192,9 @@ reasons! {
     InvalidComponent = "InvalidComponent", Failure;
     /// The component's sha256 is not the pinned `sha256`.
     DigestMismatch = "DigestMismatch", Failure;
+    /// The operator requires custom strategies pinned by `sha256`
+    /// (`--require-strategy-sha256`) and this Role sets none.
+    StrategyNotPinned = "StrategyNotPinned", Failure;
     /// The component did not compile.
     CompileFailed = "CompileFailed", Failure;
     /// The component's imports do not match what the host provides.
@@ -200,7 +203,8 @@ reasons! {
     DescribeFailed = "DescribeFailed", Failure;
     /// The strategy answered with an error of its own.
     StrategyRejected = "StrategyRejected", Failure;
-    /// The strategy ran past its deadline and was stopped.
+    /// The strategy used its CPU budget, or ran past its wall-clock
+    /// deadline, and was stopped.
     StrategyDeadline = "StrategyDeadline", Failure;
     /// The strategy went past its memory limit.
     StrategyMemoryLimit = "StrategyMemoryLimit", Failure;

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use tarantool_operator::strategy::simulator::{RoleDescription, RunLimits, Simulator};
+use tarantool_operator::strategy::simulator::{
+    PRINT_COLUMN_BYTES, PRINT_HEAD_STEPS, PRINT_TAIL_STEPS, RoleDescription, RunLimits, Simulator,
+    shown_steps,
+};
 
 /// `plan` arguments.
 #[derive(Debug, Args)]
@@ -45,15 +48,30 @@ pub fn run(args: PlanArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCod
         "{:>4}  {:>6}  {:>5}  {:<48}  MESSAGE",
         "STEP", "TIME", "UNAV", "ACTIONS"
     );
-    for (i, step) in report.steps.iter().enumerate() {
-        let actions = step
-            .actions
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
+    // Bounded: the first and the last steps, each line cut to its column
+    // width (messages are cleaned and bounded by the engine already).
+    let (head, left_out, tail) =
+        shown_steps(report.steps.len(), PRINT_HEAD_STEPS, PRINT_TAIL_STEPS);
+    let print = |i: usize| {
+        let step = &report.steps[i];
+        let mut actions = String::new();
+        for action in &step.actions {
+            if actions.len() > PRINT_COLUMN_BYTES {
+                break;
+            }
+            if !actions.is_empty() {
+                actions.push_str("; ");
+            }
+            actions.push_str(&action.to_string());
+        }
         let actions = if actions.is_empty() {
             "-".to_string()
+        } else if actions.len() > PRINT_COLUMN_BYTES {
+            let mut cut = PRINT_COLUMN_BYTES;
+            while !actions.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}…", &actions[..cut])
         } else {
             actions
         };
@@ -65,7 +83,12 @@ pub fn run(args: PlanArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCod
             actions,
             step.message
         );
+    };
+    head.for_each(print);
+    if left_out > 0 {
+        println!("   …  {left_out} steps not shown");
     }
+    tail.for_each(print);
     let stats = &report.stats;
     println!(
         "\n{} after {}s simulated: {} deletions, {} master switches, at most {} pods unavailable at once",

@@ -102,6 +102,12 @@ pub struct RunArgs {
     /// at most half the grace.
     #[arg(long)]
     fence_margin_ms: Option<u64>,
+    /// Run a custom strategy (a component from a ConfigMap) only when its
+    /// Role pins it with `spec.updateStrategy.sha256`; an unpinned one is
+    /// refused (`StrategyNotPinned`) before it is fetched. Built-ins need
+    /// no pin.
+    #[arg(long, env = "REQUIRE_STRATEGY_SHA256")]
+    require_strategy_sha256: bool,
 }
 
 /// The exit code of a leader that was fenced or lost its Lease: not 0, so
@@ -163,7 +169,8 @@ fn grace_seconds(lease_seconds: u64) -> u64 {
 async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ended> {
     let engine = StrategyEngine::new(SandboxLimits::default(), cache_dir)
         .context("cannot start the wasm engine for update strategies")?;
-    let strategies = Arc::new(Strategies::new(Arc::new(engine)));
+    let strategies =
+        Arc::new(Strategies::new(Arc::new(engine)).require_pinned(args.require_strategy_sha256));
     let config = kube::Config::infer()
         .await
         .context("cannot configure a Kubernetes client (KUBECONFIG or in-cluster)")?;

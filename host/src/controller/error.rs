@@ -171,12 +171,10 @@ pub enum StrategyError {
         /// How to fix a likely mistake, or empty.
         hint: &'static str,
     },
-    /// The thread that compiles components could not start.
-    #[error("cannot start the thread that loads the strategy: {0}")]
-    LoadThread(#[source] std::io::Error),
-    /// The thread that compiles components ended without an answer.
-    #[error("the thread that loads the strategy ended without an answer")]
-    LoadLost(#[source] tokio::sync::oneshot::error::RecvError),
+    /// The blocking task that loads or calls the strategy ended without an
+    /// answer (it panicked, or the runtime is shutting down).
+    #[error("the task that loads or calls the strategy ended without an answer")]
+    LoadLost(#[source] tokio::task::JoinError),
     /// The component changed mid-rollout and the old one is gone (the
     /// operator restarted).
     #[error(
@@ -215,7 +213,7 @@ impl StrategyError {
             Self::ConfigMapMissing { .. }
             | Self::ConfigMapNotLabelled { .. }
             | Self::KeyMissing { .. } => Reason::ComponentNotFound,
-            Self::LoadThread(_) | Self::LoadLost(_) => Reason::StrategyLoad,
+            Self::LoadLost(_) => Reason::StrategyLoad,
             Self::ChangedMidRollout { .. } => Reason::StrategyChangedMidRollout,
             Self::Stuck { .. } => Reason::UpdateStuck,
         }

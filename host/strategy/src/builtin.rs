@@ -1,5 +1,9 @@
 //! The built-in strategies, compiled to wasm by `build.rs` and embedded.
 
+use std::sync::LazyLock;
+
+use crate::cache::Digest;
+
 /// A strategy that ships inside the operator.
 #[derive(Debug, Clone, Copy)]
 pub struct Builtin {
@@ -30,6 +34,13 @@ pub(crate) const BUILTINS: &[Builtin] = &[
 /// Looks up a built-in by its Role-spec name.
 pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// Whether `digest` is that of an embedded built-in (hashed once).
+pub(crate) fn is_builtin(digest: &Digest) -> bool {
+    static DIGESTS: LazyLock<Vec<Digest>> =
+        LazyLock::new(|| BUILTINS.iter().map(|b| Digest::of(b.wasm)).collect());
+    DIGESTS.contains(digest)
 }
 
 /// Path of the example custom strategy (`examples/custom-strategy`,

@@ -19,6 +19,13 @@ use crate::api::Reason;
 /// event anyway; a longer wait would only hide a stuck strategy.
 pub const MAX_WAIT_SECONDS: u32 = strategy_sdk::rollout::MAX_WAIT_SECONDS;
 
+/// The shortest wait a component's decision means: a shorter one is raised
+/// to this at the boundary, so that "wait 0" is not an immediate requeue (a
+/// strategy answering it forever would plan in a loop, up to its CPU budget
+/// each time). With the 500 ms CPU budget, waits alone let one Role's
+/// strategy use at most a quarter of a core.
+pub const MIN_WAIT_SECONDS: u32 = 2;
+
 /// Why a decision was refused. Pods are named by their Kubernetes names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardError {

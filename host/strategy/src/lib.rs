@@ -28,4 +28,4 @@ use tarantool_operator_api as api;
 pub use engine::{Allocator, LoadError, StrategyEngine, WasmStrategy};
 pub use planner::{PlanError, Planner};
 pub use registry::{ComponentLocation, ComponentSource, Registry, StrategySelector};
-pub use sandbox::SandboxLimits;
+pub use sandbox::{Caller, SandboxLimits};

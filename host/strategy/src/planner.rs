@@ -19,7 +19,11 @@ pub enum PlanError {
     /// The strategy answered with an error of its own.
     #[error("strategy returned an error: {0}")]
     Rejected(String),
-    /// It ran past its deadline (an endless loop, or too slow).
+    /// It used its CPU budget (an endless loop, or too slow).
+    #[error("strategy used its CPU budget of {0:?} and was stopped")]
+    CpuBudget(Duration),
+    /// It ran past its wall-clock deadline (the machine is overloaded, or
+    /// the CPU clock could not be read).
     #[error("strategy ran past its deadline of {0:?} and was stopped")]
     Deadline(Duration),
     /// It tried to grow its memory beyond the limit.
@@ -53,6 +57,17 @@ pub enum PlanError {
     /// The sandbox could not start an instance (e.g. the pool is exhausted).
     #[error("cannot start the strategy: {0}")]
     Instantiate(String),
+    /// No call slot was free in time.
+    #[error(
+        "cannot start the strategy: no call slot was free within {waited:?}{}",
+        if *owner { " (this Role already holds its share)" } else { "" }
+    )]
+    Busy {
+        /// How long the call waited.
+        waited: Duration,
+        /// Whether the caller's own share was full (else the pool was).
+        owner: bool,
+    },
 }
 
 impl PlanError {
@@ -60,14 +75,14 @@ impl PlanError {
     pub fn reason(&self) -> Reason {
         match self {
             Self::Rejected(_) => Reason::StrategyRejected,
-            Self::Deadline(_) => Reason::StrategyDeadline,
+            Self::CpuBudget(_) | Self::Deadline(_) => Reason::StrategyDeadline,
             Self::MemoryLimit { .. } => Reason::StrategyMemoryLimit,
             Self::StackOverflow => Reason::StrategyStackOverflow,
             Self::Panicked(_) => Reason::StrategyPanicked,
             Self::Trap(_) => Reason::StrategyTrapped,
             Self::Denied(_) => Reason::StrategyDeniedCall,
             Self::OutputTooLarge { .. } => Reason::StrategyOutputTooLarge,
-            Self::Instantiate(_) => Reason::StrategyInstantiate,
+            Self::Instantiate(_) | Self::Busy { .. } => Reason::StrategyInstantiate,
         }
     }
 }

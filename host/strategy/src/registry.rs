@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::builtin;
 use super::engine::{LoadError, StrategyEngine, WasmStrategy};
+use super::validate::InvalidComponent;
 use crate::api::Reason;
 pub use crate::api::update_strategy::{ComponentLocation, StrategySelector};
 
@@ -69,6 +70,17 @@ pub enum RegistryError {
         /// Why.
         source: LoadError,
     },
+    /// Custom strategies must be pinned by sha256 here, and this one is not.
+    #[error(
+        "strategy {name:?} from {location} is not pinned: this operator runs custom strategies \
+         only with spec.updateStrategy.sha256 set (--require-strategy-sha256)"
+    )]
+    Unpinned {
+        /// The requested name.
+        name: String,
+        /// Where it would come from.
+        location: ComponentLocation,
+    },
     /// The component calls itself something else than the Role asked for.
     #[error("the component at {location} describes itself as {found:?}, not {requested:?}")]
     NameMismatch {
@@ -89,6 +101,7 @@ impl RegistryError {
             Self::Source(_) => Reason::StrategySourceUnavailable,
             Self::Load { source, .. } => source.reason(),
             Self::NameMismatch { .. } => Reason::StrategyNameMismatch,
+            Self::Unpinned { .. } => Reason::StrategyNotPinned,
         }
     }
 }
@@ -99,6 +112,8 @@ pub struct Registry {
     /// Built-ins already loaded: a lookup by name, without hashing the
     /// embedded bytes again on every reconcile.
     builtins: Mutex<HashMap<&'static str, Arc<WasmStrategy>>>,
+    /// Refuse custom components without a sha256 pin.
+    require_pinned: bool,
 }
 
 impl Registry {
@@ -107,7 +122,16 @@ impl Registry {
         Self {
             engine,
             builtins: Mutex::default(),
+            require_pinned: false,
         }
+    }
+
+    /// Whether every custom strategy must be pinned by sha256 (the
+    /// operator's `--require-strategy-sha256`): an unpinned one is refused
+    /// before it is fetched.
+    pub fn require_pinned(mut self, required: bool) -> Self {
+        self.require_pinned = required;
+        self
     }
 
     /// The engine components are loaded with.
@@ -150,14 +174,29 @@ impl Registry {
         let Some(location) = &selector.location else {
             return self.builtin(&selector.name);
         };
+        self.check_pinned(selector)?;
         let bytes = source.fetch(location)?;
-        let strategy = self
-            .engine
-            .load(&bytes, selector.sha256.as_deref())
-            .map_err(|source| RegistryError::Load {
-                name: selector.name.clone(),
-                source,
-            })?;
+        let loaded = self.engine.load_named(
+            &bytes,
+            selector.sha256.as_deref(),
+            Some(selector.name.as_str()),
+        );
+        let strategy = match loaded {
+            Ok(strategy) => strategy,
+            Err(LoadError::Invalid(InvalidComponent::NameMismatch { found, .. })) => {
+                return Err(RegistryError::NameMismatch {
+                    location: location.clone(),
+                    requested: selector.name.clone(),
+                    found,
+                });
+            }
+            Err(source) => {
+                return Err(RegistryError::Load {
+                    name: selector.name.clone(),
+                    source,
+                });
+            }
+        };
         if strategy.info().name != selector.name {
             return Err(RegistryError::NameMismatch {
                 location: location.clone(),
@@ -166,5 +205,19 @@ impl Registry {
             });
         }
         Ok(strategy)
+    }
+
+    /// Refuses an unpinned custom strategy when pins are required; cheap,
+    /// so callers may ask before fetching anything.
+    pub fn check_pinned(&self, selector: &StrategySelector) -> Result<(), RegistryError> {
+        match &selector.location {
+            Some(location) if self.require_pinned && selector.sha256.is_none() => {
+                Err(RegistryError::Unpinned {
+                    name: selector.name.clone(),
+                    location: location.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 }

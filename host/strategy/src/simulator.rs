@@ -1022,8 +1022,45 @@ fn named(view: &RoleView, decision: &Decision) -> Vec<StepAction> {
         .collect()
 }
 
+/// Steps a printout shows at most (the first ones); with
+/// [`PRINT_TAIL_STEPS`] the last ones, and a count of those left out. A
+/// strategy answering "wait" forever makes up to [`RunLimits::max_steps`]
+/// plans: printed whole, that was 400 MB.
+pub const PRINT_HEAD_STEPS: usize = 200;
+/// The last steps a printout shows.
+pub const PRINT_TAIL_STEPS: usize = 20;
+/// Longest column (the actions of one step) a printout shows.
+pub const PRINT_COLUMN_BYTES: usize = 256;
+
+/// Which of `total` steps a bounded printout shows: the first `head`, the
+/// number left out, and the last `tail` (ranges of indices).
+pub fn shown_steps(
+    total: usize,
+    head: usize,
+    tail: usize,
+) -> (std::ops::Range<usize>, usize, std::ops::Range<usize>) {
+    if total <= head + tail {
+        return (0..total, 0, total..total);
+    }
+    (0..head, total - head - tail, total - tail..total)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_printout_shows_the_head_and_the_tail() {
+        // (total, head, tail) -> (head range, left out, tail range)
+        let cases = [
+            ((0, 3, 2), (0..0, 0, 0..0)),
+            ((5, 3, 2), (0..5, 0, 5..5)),
+            ((6, 3, 2), (0..3, 1, 4..6)),
+            ((100_000, 200, 20), (0..200, 99_780, 99_980..100_000)),
+        ];
+        for ((total, head, tail), expected) in cases {
+            assert_eq!(super::shown_steps(total, head, tail), expected, "{total}");
+        }
+    }
+
     use super::*;
     use crate::native::Native;
     use switch_master_update::SwitchMasterUpdate;

@@ -29,6 +29,7 @@ const FEATURES: &[&str] = &[
     "over-budget",
     "master-first",
     "wrong-world",
+    "wait-forever",
 ];
 
 /// Every hostile component, built once per test binary.
@@ -91,10 +92,10 @@ fn assert_good_component_still_works() {
 }
 
 #[test]
-fn an_endless_loop_is_stopped_at_the_deadline() {
+fn an_endless_loop_is_stopped_at_its_cpu_budget() {
     assert_eq!(
         plan_err("endless-loop"),
-        PlanError::Deadline(SandboxLimits::default().deadline)
+        PlanError::CpuBudget(SandboxLimits::default().cpu_budget)
     );
 }
 
@@ -103,7 +104,7 @@ fn an_endless_describe_fails_the_load_and_is_not_retried() {
     let engine = StrategyEngine::new(SandboxLimits::default(), None).expect("engine");
     for _ in 0..2 {
         match engine.load(hostile("endless-describe"), None) {
-            Err(LoadError::Describe(PlanError::Deadline(_))) => {}
+            Err(LoadError::Describe(PlanError::CpuBudget(_))) => {}
             other => panic!("expected a describe deadline, got {other:?}"),
         }
     }
@@ -162,6 +163,7 @@ fn a_log_flood_is_bounded() {
     // Its own engine with a long deadline: 20 000 host calls must finish even
     // on a loaded machine, so that what is checked is the bound on the log.
     let limits = SandboxLimits {
+        cpu_budget: std::time::Duration::from_secs(60),
         deadline: std::time::Duration::from_secs(60),
         ..SandboxLimits::default()
     };
@@ -174,6 +176,38 @@ fn a_log_flood_is_bounded() {
         log.dropped,
         hostile_strategy::FLOOD_LINES - limits.max_log_lines
     );
+    assert_good_component_still_works();
+}
+
+#[test]
+fn strings_from_a_component_are_bounded_and_cleaned() {
+    let strategy = load("wait-forever");
+    let version = &strategy.info().version;
+    assert!(version.len() <= 128, "{} bytes", version.len());
+    assert!(version.starts_with("1.0\u{FFFD}[2J"), "{version:.20}");
+    let (decision, log) = strategy.plan_with_log(&view()).expect("plans");
+    assert!(decision.message.len() <= SandboxLimits::default().max_message_bytes);
+    assert!(
+        !decision.message.contains(['\x1b', '\n']),
+        "{:.80}",
+        decision.message
+    );
+    assert_eq!(
+        decision.actions,
+        vec![strategy_sdk::Action::Wait(guard::MIN_WAIT_SECONDS)]
+    );
+    assert_eq!(log.lines.len(), 1);
+    assert_eq!(log.lines[0].1, "\u{FFFD}]0;owned\u{FFFD}log line second");
+    // A 32 MiB error comes back cut, without its escape.
+    let mut huge = view();
+    huge.max_unavailable = u32::MAX;
+    match strategy.plan(&huge) {
+        Err(PlanError::Rejected(error)) => {
+            assert!(error.len() <= 4096, "{} bytes", error.len());
+            assert!(error.starts_with("\u{FFFD}[2Jeee"), "{error:.20}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
     assert_good_component_still_works();
 }
 

@@ -75,4 +75,4 @@ impl Strategy for ClusterPartitionUpdate {
 #[cfg(test)]
 mod tests;
 
-strategy_sdk::export_strategy!(ClusterPartitionUpdate);
+strategy_sdk::export_strategy!(ClusterPartitionUpdate, "ClusterPartitionUpdate");

@@ -43,4 +43,4 @@ impl Strategy for OnDelete {
     }
 }
 
-strategy_sdk::export_strategy!(OnDelete);
+strategy_sdk::export_strategy!(OnDelete, "OnDelete");

@@ -40,10 +40,39 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = (level, message);
 }
 
+/// The bytes of `name`, as a fixed-size array (for the name section
+/// [`export_strategy!`] writes).
+#[doc(hidden)]
+pub const fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
+    let bytes = name.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
 /// Exports a [`Strategy`] implementation as the component's `planner`
 /// interface. Does nothing when not compiling for wasm.
+///
+/// `export_strategy!(MyStrategy, "MyStrategy")` also writes the name (the
+/// one `describe()` returns) into a `tarantool-strategy-name` custom
+/// section, so the operator refuses a component that a Role asks for by
+/// another name before compiling it.
 #[macro_export]
 macro_rules! export_strategy {
+    ($strategy:ty, $name:literal) => {
+        $crate::export_strategy!($strategy);
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            const NAME: &str = $name;
+            #[used]
+            #[unsafe(link_section = "tarantool-strategy-name")]
+            static NAME_SECTION: [u8; NAME.len()] = $crate::name_bytes::<{ NAME.len() }>(NAME);
+        };
+    };
     ($strategy:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {

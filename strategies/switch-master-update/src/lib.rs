@@ -34,4 +34,4 @@ impl Strategy for SwitchMasterUpdate {
 #[cfg(test)]
 mod tests;
 
-strategy_sdk::export_strategy!(SwitchMasterUpdate);
+strategy_sdk::export_strategy!(SwitchMasterUpdate, "SwitchMasterUpdate");

@@ -23,6 +23,15 @@ impl Strategy for Hostile {
     fn describe() -> Info {
         #[cfg(feature = "endless-describe")]
         spin();
+        #[cfg(feature = "wait-forever")]
+        return Info {
+            name: "Hostile".into(),
+            // A terminal escape (clears the screen) and 16 MiB of version.
+            version: format!("1.0\x1b[2J{}", "9".repeat(16 << 20)),
+            description: "misbehaves on purpose".into(),
+            params: Vec::new(),
+        };
+        #[cfg(not(feature = "wait-forever"))]
         Info {
             name: "Hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -38,6 +47,41 @@ impl Strategy for Hostile {
         };
         #[cfg(feature = "endless-loop")]
         spin();
+        #[cfg(feature = "busy")]
+        {
+            // Bounded work: the `iterations` param, for the CPU budget's
+            // benchmark (a strategy that needs some CPU, not a loop).
+            let iterations: u64 = view
+                .params
+                .iter()
+                .find(|(k, _)| k == "iterations")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut x: u64 = 1;
+            for i in 0..iterations {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+            }
+            decision.message = format!("busy {x}");
+        }
+        #[cfg(feature = "wait-forever")]
+        {
+            // "Wait 0" forever, with a forged second line and escapes in a
+            // message of the largest accepted size.
+            let line = "\x1b[31mstill waiting\nINFO forged: update complete ";
+            decision.message = line.repeat(4096 / line.len());
+            decision.actions = vec![Action::Wait(0)];
+            strategy_sdk::log(LogLevel::Info, "\x1b]0;owned\x07log line\nsecond");
+            if view.max_unavailable == u32::MAX {
+                // 32 MiB in one buffer (a second copy would pass the
+                // memory limit first).
+                let mut error = String::with_capacity(32 << 20);
+                error.push_str("\x1b[2J");
+                while error.len() < 32 << 20 {
+                    error.push('e');
+                }
+                return Err(error);
+            }
+        }
         #[cfg(feature = "memory-bomb")]
         {
             let mut hoard: Vec<Vec<u8>> = Vec::new();

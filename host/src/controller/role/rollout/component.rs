@@ -72,18 +72,20 @@ async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<
     .into())
 }
 
-/// Stack of the thread that loads a component: compiling with cranelift
-/// recurses deeper than the 2 MiB runtime threads allow.
-const LOAD_STACK: usize = 16 * 1024 * 1024;
-
-/// Resolves the Role's strategy. Loading compiles, which takes a while the
-/// first time for each digest: it runs on a thread of its own.
+/// Resolves the Role's strategy. Loading validates and compiles, which
+/// takes a while the first time for each digest: it runs off the async
+/// runtime, on a blocking thread that hands the compile to the engine's
+/// bounded pool (cranelift's deep stack is the pool's) and waits.
 pub async fn resolve(
     ctx: &Context,
     role: &Role,
     namespace: &str,
 ) -> Result<Arc<WasmStrategy>, Error> {
     let selector = role.spec.update_strategy.selector(namespace);
+    // Refused before the ConfigMap is even read.
+    ctx.strategies
+        .check_pinned(&selector)
+        .map_err(StrategyError::from)?;
     let bytes = match &selector.location {
         Some(ComponentLocation::ConfigMap { name, key, .. }) => {
             Some(fetch(ctx, namespace, name, key).await?)
@@ -91,14 +93,9 @@ pub async fn resolve(
         _ => None,
     };
     let registry = ctx.strategies.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("strategy-load".into())
-        .stack_size(LOAD_STACK)
-        .spawn(move || {
-            let _ = tx.send(registry.resolve(&selector, &Fetched(bytes)));
-        })
-        .map_err(StrategyError::LoadThread)?;
-    let resolved = rx.await.map_err(StrategyError::LoadLost)?;
+    let resolved =
+        tokio::task::spawn_blocking(move || registry.resolve(&selector, &Fetched(bytes)))
+            .await
+            .map_err(StrategyError::LoadLost)?;
     Ok(resolved.map_err(StrategyError::from)?)
 }

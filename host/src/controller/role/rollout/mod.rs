@@ -38,7 +38,7 @@ use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events, status};
 use strategy_sdk::LogLevel;
 
-use crate::strategy::{WasmStrategy, guard};
+use crate::strategy::{Caller, WasmStrategy, guard};
 use crate::topology::{ReplicasetInfo, Topology};
 
 /// `params` key: pods per replica set the host lets be unavailable.
@@ -291,7 +291,7 @@ struct Round {
 async fn plan_and_execute(
     ctx: &Context,
     pass: &mut RolePass,
-    strategy: &WasmStrategy,
+    strategy: &Arc<WasmStrategy>,
     revision: &str,
     facts: Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>,
 ) -> Result<Round, Error> {
@@ -320,9 +320,15 @@ async fn plan_and_execute(
         state: pass.status.update.as_ref().and_then(|u| u.state.clone()),
     });
     stuck_check(pass, &built)?;
-    let (decision, log) = strategy
-        .plan_with_log(&built.view)
-        .map_err(StrategyError::from)?;
+    // Off the async runtime: a strategy may use its whole CPU budget (and
+    // wait for a call slot), which must not stall watches or the Lease.
+    let owner = format!("{}/{}", pass.namespace, pass.name);
+    let (plan_strategy, view) = (strategy.clone(), built.view.clone());
+    let (decision, log) =
+        tokio::task::spawn_blocking(move || plan_strategy.plan_as(Caller::Owner(&owner), &view))
+            .await
+            .map_err(StrategyError::LoadLost)?
+            .map_err(StrategyError::from)?;
     for (level, line) in &log.lines {
         match level {
             LogLevel::Error | LogLevel::Warn => {
