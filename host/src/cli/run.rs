@@ -95,6 +95,12 @@ pub struct RunArgs {
     /// Writes (applies, pod deletions) one pass has in flight at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     writes_in_flight: u64,
+    /// Seconds after SIGTERM/SIGINT within which the operator exits: running
+    /// passes may finish and the Lease is handed over meanwhile; past it (or
+    /// on a second signal) the process exits at once with code 4. Keep it
+    /// below the pod's terminationGracePeriodSeconds (30).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    shutdown_timeout_seconds: u64,
     /// With `--leader-elect`: milliseconds before its Lease could be taken
     /// over at which a leader whose renewals stall stops acting and exits.
     /// Covers clock skew between replicas and requests in flight; must be
@@ -113,6 +119,10 @@ pub struct RunArgs {
 /// The exit code of a leader that was fenced or lost its Lease: not 0, so
 /// that the restart shows, and not 1 or 2 (errors).
 pub const FENCED_EXIT_CODE: u8 = 3;
+
+/// The exit code of an operator that did not stop within
+/// `--shutdown-timeout-seconds` after SIGTERM, or got a second signal.
+pub const FORCED_EXIT_CODE: u8 = 4;
 
 /// How the operator stopped.
 enum Ended {
@@ -167,6 +177,10 @@ fn grace_seconds(lease_seconds: u64) -> u64 {
 }
 
 async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ended> {
+    // Signals first: whatever the operator is doing when asked to stop,
+    // it is gone within the shutdown timeout.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    watch_signals(stop_tx, Duration::from_secs(args.shutdown_timeout_seconds));
     let engine = StrategyEngine::new(SandboxLimits::default(), cache_dir)
         .context("cannot start the wasm engine for update strategies")?;
     let strategies =
@@ -230,11 +244,6 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         .with_fence(fence.clone()),
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -308,6 +317,41 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         Ended::Fenced(_) => lease_task.abort(),
     }
     Ok(ended)
+}
+
+/// On SIGTERM or SIGINT: tells the operator to stop (`stop_tx`), which
+/// lets running passes finish and hands the Lease over. Should that take
+/// longer than `timeout`, or should a second signal come, the process
+/// exits at once with [`FORCED_EXIT_CODE`]: a pass stuck in a console call
+/// or an apiserver that is gone must not keep a terminating pod (and its
+/// ports) alive past the grace period Kubernetes gives it.
+fn watch_signals(stop_tx: tokio::sync::watch::Sender<bool>, timeout: Duration) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!(
+            timeout_seconds = timeout.as_secs(),
+            "stopping: running passes may finish"
+        );
+        let _ = stop_tx.send(true);
+        // The deadline runs on a thread of its own: a runtime too busy to
+        // poll a timer must not hold it back.
+        let deadline = std::thread::Builder::new()
+            .name("shutdown-deadline".into())
+            .spawn(move || {
+                std::thread::sleep(timeout);
+                eprintln!(
+                    "tarantool-operator: not stopped within --shutdown-timeout-seconds ({}s); exiting now",
+                    timeout.as_secs()
+                );
+                std::process::exit(i32::from(FORCED_EXIT_CODE));
+            });
+        if let Err(e) = deadline {
+            warn!(error = %e, "cannot start the shutdown deadline");
+        }
+        shutdown_signal().await;
+        warn!("second signal: exiting now");
+        std::process::exit(i32::from(FORCED_EXIT_CODE));
+    });
 }
 
 async fn shutdown_signal() {
