@@ -10,11 +10,39 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 
 use super::cartridge::Answer;
 use super::scaling::{Op, Plan};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
 use crate::api::Reason;
+
 use crate::api::role::{MasterSwitch, Role};
 use crate::controller::{Context, Error, events};
 use crate::resources::epochs;
 use crate::topology::{ReplicasetEdit, TopologyEdit, TopologyError};
+
+/// The switches [`execute`] will send for `plan`, as the status records
+/// them (replica set, switch): written before they are sent, as a rollout
+/// does, so that an operator restarted mid-switch still knows which two
+/// pods wait for Cartridge's confirmation.
+pub(crate) fn planned_switches(plan: &Plan, now: &Time) -> Vec<(String, MasterSwitch)> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::SwitchMaster {
+                replicaset,
+                to_alias,
+                ..
+            } => Some((
+                replicaset.alias.clone(),
+                super::switchover::started(
+                    replicaset.master_alias().unwrap_or(""),
+                    to_alias,
+                    now.clone(),
+                ),
+            )),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Performs `plan.ops` in order, through the verified member that answered
 /// (`answer`; the plan holds topology steps only when there is one).
@@ -192,6 +220,86 @@ async fn perform(
             )
             .await;
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+    use crate::topology::{ReplicasetInfo, ServerInfo};
+
+    fn server(uuid: &str, alias: &str) -> ServerInfo {
+        ServerInfo {
+            uuid: uuid.into(),
+            alias: alias.into(),
+            ..ServerInfo::default()
+        }
+    }
+
+    /// Replica set `alias` with servers `a` and `b`, `master` its master.
+    fn replicaset(alias: &str, master: Option<&str>) -> ReplicasetInfo {
+        ReplicasetInfo {
+            uuid: format!("{alias}-uuid"),
+            alias: alias.into(),
+            master: master.map(str::to_string),
+            servers: vec![server("a-uuid", "a"), server("b-uuid", "b")],
+            ..ReplicasetInfo::default()
+        }
+    }
+
+    #[test]
+    fn the_switches_a_scaling_plan_sends_are_recorded_from_the_master_it_saw() {
+        let now = Time(Timestamp::UNIX_EPOCH);
+        let switch = |rs: &str, master: Option<&str>| Op::SwitchMaster {
+            replicaset: replicaset(rs, master),
+            to: "b-uuid".into(),
+            to_alias: "b".into(),
+        };
+        // (case, the plan's ops, the records: replica set, from, to)
+        type Case = (
+            &'static str,
+            Vec<Op>,
+            Vec<(&'static str, &'static str, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
+            ("no switch", vec![], vec![]),
+            (
+                "one",
+                vec![switch("rs1", Some("a-uuid"))],
+                vec![("rs1", "a", "b")],
+            ),
+            (
+                "two, in plan order",
+                vec![switch("rs2", Some("a-uuid")), switch("rs1", Some("a-uuid"))],
+                vec![("rs2", "a", "b"), ("rs1", "a", "b")],
+            ),
+            (
+                "a master Cartridge did not name is recorded as unknown",
+                vec![switch("rs1", None)],
+                vec![("rs1", "", "b")],
+            ),
+        ];
+        for (name, ops, want) in cases {
+            let plan = Plan {
+                ops,
+                ..Plan::default()
+            };
+            let got: Vec<(String, String, String)> = planned_switches(&plan, &now)
+                .into_iter()
+                .map(|(rs, s)| {
+                    assert_eq!(s.requested_at, now, "{name}");
+                    assert!(s.writable_at.is_none(), "{name}");
+                    (rs, s.from, s.to)
+                })
+                .collect();
+            let want: Vec<(String, String, String)> = want
+                .into_iter()
+                .map(|(a, b, c)| (a.into(), b.into(), c.into()))
+                .collect();
+            assert_eq!(got, want, "{name}");
         }
     }
 }
