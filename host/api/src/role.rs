@@ -439,7 +439,7 @@ pub struct RolloutPreview {
     #[schemars(length(max = 64))]
     pub key: String,
     /// The first steps, one line each: simulated seconds, then actions
-    /// (at most [`RolloutPreview::MAX_STEPS`]).
+    /// (at most 64).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("maxItems" = 64, "items" = {"type": "string", "maxLength": 512}))]
     pub steps: Vec<String>,
