@@ -172,6 +172,7 @@ mod tests {
 
     #[test]
     fn windows_parse_and_print_back() {
+        let pattern = regex::Regex::new(WINDOW_PATTERN).unwrap();
         for text in [
             "Sat:01:00-Sat:06:00",
             "01:00-06:00",
@@ -192,13 +193,13 @@ mod tests {
         ] {
             assert!(bad.parse::<Window>().is_err(), "{bad}");
             assert!(
-                !regex::Regex::new(WINDOW_PATTERN).unwrap().is_match(bad),
+                !pattern.is_match(bad),
                 "pattern {bad}"
             );
         }
         for good in ["Sat:01:00-Sat:06:00", "01:00-06:00", "23:59-00:00"] {
             assert!(
-                regex::Regex::new(WINDOW_PATTERN).unwrap().is_match(good),
+                pattern.is_match(good),
                 "pattern {good}"
             );
         }
