@@ -192,16 +192,10 @@ mod tests {
             "mon:01:00-mon:02:00",
         ] {
             assert!(bad.parse::<Window>().is_err(), "{bad}");
-            assert!(
-                !pattern.is_match(bad),
-                "pattern {bad}"
-            );
+            assert!(!pattern.is_match(bad), "pattern {bad}");
         }
         for good in ["Sat:01:00-Sat:06:00", "01:00-06:00", "23:59-00:00"] {
-            assert!(
-                pattern.is_match(good),
-                "pattern {good}"
-            );
+            assert!(pattern.is_match(good), "pattern {good}");
         }
     }
 

@@ -135,17 +135,7 @@ fn print(report: &RunReport) -> ExitCode {
         "STEP", "TIME", "UNAV", "ACTIONS"
     );
     for (i, step) in report.steps.iter().enumerate() {
-        let actions = step
-            .actions
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        let actions = if actions.is_empty() {
-            "-".to_string()
-        } else {
-            actions
-        };
+        let actions = preview::actions_text(step);
         println!(
             "{:>4}  {:>5}s  {:>5}  {:<48}  {}",
             i + 1,

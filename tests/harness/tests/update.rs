@@ -209,6 +209,22 @@ async fn condition_reason(
     .await?)
 }
 
+/// Pauses the storage Role's updates, then changes its image.
+async fn pause_and_change_image(t: &TestContext) -> Result<(), Failure> {
+    set_strategy(
+        t,
+        "storage",
+        json!({"name": "SwitchMasterUpdate", "paused": true}),
+    )
+    .await?;
+    set_image(
+        t,
+        "storage",
+        "tarantool/tarantool-operator-examples-kv:0.0.5",
+    )
+    .await
+}
+
 fn deleted_count(seen: &Arc<Mutex<invariants::Violations>>) -> usize {
     seen.lock().unwrap_or_else(|e| e.into_inner()).deleted.len()
 }
@@ -361,19 +377,8 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
 async fn a_paused_update_deletes_nothing_until_resumed() {
     run("update-pause", |t| async move {
         let operator = start_article(&t).await?;
-        set_strategy(
-            &t,
-            "storage",
-            json!({"name": "SwitchMasterUpdate", "paused": true}),
-        )
-        .await?;
         let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
-        set_image(
-            &t,
-            "storage",
-            "tarantool/tarantool-operator-examples-kv:0.0.5",
-        )
-        .await?;
+        pause_and_change_image(&t).await?;
         let paused = condition_reason(&t, "storage", "Paused").await?;
         let status = paused.status.unwrap_or_default();
         let update = status.update.clone().unwrap_or_default();
@@ -559,18 +564,7 @@ async fn a_rollout_outside_its_window_waits_and_starts_when_it_opens() {
 async fn the_preview_of_a_paused_rollout_lists_the_pods_then_deleted_in_order() {
     run("update-preview", |t| async move {
         let operator = start_article(&t).await?;
-        set_strategy(
-            &t,
-            "storage",
-            json!({"name": "SwitchMasterUpdate", "paused": true}),
-        )
-        .await?;
-        set_image(
-            &t,
-            "storage",
-            "tarantool/tarantool-operator-examples-kv:0.0.5",
-        )
-        .await?;
+        pause_and_change_image(&t).await?;
         // The status's preview, written while paused.
         let paused = t
             .wait_for::<Role>("storage", "a preview in the status", |r: Option<&Role>| {

@@ -21,7 +21,6 @@ pub mod pins;
 pub mod preview;
 pub(crate) mod state;
 pub mod view;
-mod windows;
 
 use std::sync::Arc;
 
@@ -216,7 +215,15 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         }
         state::Step::Start { forced, .. } => {
             if forced {
-                windows::consume_rollout_now(ctx, pass.role.as_ref(), &pass.namespace).await?;
+                // One annotation, one rollout: the next waits for its window.
+                execute::consume_annotation(
+                    ctx,
+                    pass.role.as_ref(),
+                    &pass.namespace,
+                    labels::ROLLOUT_NOW,
+                    "true",
+                )
+                .await?;
             }
             // A new rollout: the strategy starts from a clean state.
             pass.status.update = Some(UpdateProgress {

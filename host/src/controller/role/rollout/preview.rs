@@ -106,20 +106,24 @@ pub fn simulate(planner: &dyn Planner, description: &RoleDescription) -> Result<
     Ok(sim.run(planner, RunLimits::default()))
 }
 
-/// One step as a line: `35s: delete storage-0-1; switch master of ...`.
-pub fn step_line(step: &Step) -> String {
+/// A step's actions, `; `-separated (`-` for none).
+pub fn actions_text(step: &Step) -> String {
     let actions = step
         .actions
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
-    let actions = if actions.is_empty() {
+    if actions.is_empty() {
         "-".into()
     } else {
         actions
-    };
-    format!("{}s: {actions}", step.at)
+    }
+}
+
+/// One step as a line: `35s: delete storage-0-1; switch master of ...`.
+pub fn step_line(step: &Step) -> String {
+    format!("{}s: {}", step.at, actions_text(step))
 }
 
 /// The status form of a run, bounded ([`RolloutPreview::MAX_STEPS`] steps
