@@ -41,6 +41,15 @@ as the chart's ServiceAccount; change both together.
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# One PodDisruptionBudget per replica set (at most one instance evicted at a
+# time by a drain or the autoscaler): listed by label once per Role pass (to
+# see which exist; never watched, never read one by one), applied by
+# server-side apply (a patch, authorized as create too when the object is
+# new), and deleted once its replica set's StatefulSet is (after drain and
+# expel). The garbage collector removes the rest with their Role.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["list", "create", "patch", "delete"]
 # Pods are watched to build the strategy's view; the update strategies roll
 # them by deleting them (StatefulSets use updateStrategy OnDelete). The
 # operator never creates pods: the StatefulSet controller does.

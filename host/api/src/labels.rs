@@ -20,6 +20,11 @@ pub const REPLICASET: &str = "tarantool.io/replicaset";
 /// loads a component only from one that carries it: the ConfigMap's author
 /// says it is meant to be run.
 pub const STRATEGY: &str = "tarantool.io/strategy";
+/// On a Role: `true` starts a rollout pending outside the Role's
+/// maintenance windows now. The operator removes it once it started that
+/// rollout (a later rollout waits for its window again); set while no
+/// rollout is pending, it is left alone and counts for the next one.
+pub const ROLLOUT_NOW: &str = "tarantool.io/rollout-now";
 /// Hash of what the operator last applied to an object; equal means the
 /// object needs no write.
 pub const APPLIED_HASH: &str = "tarantool.io/applied-hash";

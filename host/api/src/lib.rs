@@ -13,6 +13,7 @@
 //! - `validation` (internal): the CEL rules checked at admission.
 //! - `schema` (internal): schema helpers (free-form objects, compact embedded types).
 //! - [`crds`]: the generated CRDs as YAML files.
+//! - [`maintenance`]: maintenance windows, when a rollout may start.
 //! - [`labels`]: the labels on every object the operator owns (how it and
 //!   its users select them).
 
@@ -24,6 +25,7 @@ pub mod conditions;
 pub mod crds;
 pub mod failover;
 pub mod labels;
+pub mod maintenance;
 pub mod reasons;
 pub mod role;
 mod schema;
@@ -41,7 +43,8 @@ pub use failover::{
 pub use reasons::Reason;
 pub use role::{
     DrainProgress, InstanceRemoval, InstanceStage, MasterSwitch, RemovalStage, ReplicasetStatus,
-    ReplicasetTemplate, Role, RolePhase, RoleSpec, RoleStatus, RoleVshard, UpdateProgress,
+    ReplicasetTemplate, Role, RolePhase, RoleSpec, RoleStatus, RoleVshard, RolloutPreview,
+    UpdateProgress,
 };
 pub use update_strategy::{ComponentLocation, ConfigMapKeyRef, StrategySelector, UpdateStrategy};
 

@@ -128,6 +128,11 @@ reasons! {
     SwitchDeferred = "SwitchDeferred", Waiting;
     /// Some of a Role's replica sets are not ready.
     PodsNotReady = "PodsNotReady", Waiting;
+    /// A rollout is pending outside the Role's
+    /// `spec.updateStrategy.maintenanceWindows`: it starts when the next
+    /// window opens (the message says when), or at once with the annotation
+    /// `tarantool.io/rollout-now=true`.
+    OutsideMaintenanceWindow = "OutsideMaintenanceWindow", Waiting;
 
     // Failed passes: the controllers' own.
 
@@ -280,6 +285,11 @@ reasons! {
     VolumesDeleted = "VolumesDeleted", Event;
     /// The StatefulSet of an expelled replica set was deleted.
     StatefulSetDeleted = "StatefulSetDeleted", Event;
+    /// A replica set's PodDisruptionBudget was created or updated.
+    DisruptionBudgetApplied = "DisruptionBudgetApplied", Event;
+    /// The PodDisruptionBudget of a replica set whose StatefulSet is gone
+    /// was deleted.
+    DisruptionBudgetDeleted = "DisruptionBudgetDeleted", Event;
     /// A rolling update began.
     UpdateStarted = "UpdateStarted", Event;
     /// A rolling update ended: every pod runs the current template.

@@ -423,6 +423,45 @@ pub struct UpdateProgress {
     /// The strategy said done and every pod is updated.
     #[serde(default)]
     pub done: bool,
+    /// While the rollout is paused: what the strategy would do once
+    /// unpaused, simulated to the end (`tarantool-operator plan -n NS ROLE`
+    /// prints the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<RolloutPreview>,
+}
+
+/// The steps a paused rollout would take, simulated on the Role as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPreview {
+    /// What it was computed for (the revision, strategy, params and the
+    /// Role's shape, hashed): recomputed only when that changes.
+    #[schemars(length(max = 64))]
+    pub key: String,
+    /// The first steps, one line each: simulated seconds, then actions
+    /// (at most 64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 64, "items" = {"type": "string", "maxLength": 512}))]
+    pub steps: Vec<String>,
+    /// Steps left out past the bound.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_steps: i32,
+    /// The simulated time to the end, seconds (the makespan estimate).
+    pub makespan_seconds: i64,
+    /// How the simulation ended (`completed`, or why not).
+    #[schemars(length(max = 256))]
+    pub outcome: String,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+impl RolloutPreview {
+    /// At most this many steps are kept in the status.
+    pub const MAX_STEPS: usize = 64;
+    /// A step line is cut to this many bytes.
+    pub const MAX_LINE: usize = 512;
 }
 
 impl RoleStatus {

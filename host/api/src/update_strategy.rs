@@ -55,6 +55,15 @@ pub struct UpdateStrategy {
     /// switch (as CloudNativePG's supervised primary update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervised: Option<bool>,
+    /// When the operator may start a rollout, in UTC:
+    /// `Sat:01:00-Sat:06:00` (weekday and time on both ends) or
+    /// `01:00-06:00` (every day). Empty: any time. A rollout pending outside
+    /// every window waits (`OutsideMaintenanceWindow`) until the next opens,
+    /// or until the Role is annotated `tarantool.io/rollout-now=true`. A
+    /// rollout under way when its window closes goes on to the end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 16, "items" = {"type": "string", "maxLength": 19, "pattern": crate::maintenance::WINDOW_PATTERN}))]
+    pub maintenance_windows: Vec<String>,
 }
 
 impl Default for UpdateStrategy {
@@ -66,6 +75,7 @@ impl Default for UpdateStrategy {
             sha256: None,
             paused: None,
             supervised: None,
+            maintenance_windows: Vec::new(),
         }
     }
 }
@@ -90,6 +100,13 @@ impl UpdateStrategy {
     /// Whether the update is paused.
     pub fn is_paused(&self) -> bool {
         self.paused.unwrap_or(false)
+    }
+
+    /// The maintenance windows, parsed (admission checked their pattern).
+    pub fn windows(
+        &self,
+    ) -> Result<Vec<crate::maintenance::Window>, crate::maintenance::InvalidWindow> {
+        crate::maintenance::parse_all(&self.maintenance_windows)
     }
 
     /// Whether master switches wait for a human.

@@ -8,11 +8,13 @@
 //!   of the API contract, so they live in the API crate).
 //! - [`statefulset`]: a replica set's StatefulSet.
 //! - [`service`]: the headless and the client Service.
+//! - [`disruption_budget`]: a replica set's PodDisruptionBudget.
 //! - [`apply`]: server-side apply, skipped when nothing changed.
 //! - [`epochs`]: per-ordinal instance epochs, so an ordinal scaled away and
 //!   back joins Cartridge under a new UUID.
 
 pub mod apply;
+pub(crate) mod disruption_budget;
 pub mod epochs;
 pub mod names;
 pub mod service;

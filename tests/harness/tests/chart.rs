@@ -93,6 +93,12 @@ const OPERATOR_RULES: &[Rule] = &[
         "",
         &["get", "list", "watch", "create", "patch"],
     ),
+    (
+        "policy",
+        "poddisruptionbudgets",
+        "",
+        &["list", "create", "patch", "delete"],
+    ),
     ("", "pods", "", &["get", "list", "watch", "delete"]),
     ("", "pods", "exec", &["create", "get"]),
     ("", "persistentvolumeclaims", "", &["list", "delete"]),

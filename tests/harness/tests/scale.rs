@@ -8,6 +8,7 @@ mod support;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
@@ -210,6 +211,114 @@ async fn a_volume_change_migrates_to_new_statefulsets_without_losing_buckets() {
         let (total, per) = buckets(&operator);
         check(total == 30_000, || format!("buckets {per:?}"))?;
         check(per.iter().filter(|(rs, _)| rs.starts_with("storage")).all(|(rs, _)| after.contains(rs)), || format!("{per:?}"))?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+/// The Role's PodDisruptionBudgets: (name, selector labels, maxUnavailable).
+async fn budgets(
+    t: &TestContext,
+    role: &str,
+) -> Result<Vec<(String, std::collections::BTreeMap<String, String>, String)>, kube::Error> {
+    let mut found: Vec<_> = t
+        .api::<PodDisruptionBudget>()
+        .list(&ListParams::default().labels(&labels::role_selector(role)))
+        .await?
+        .items
+        .into_iter()
+        .map(|p| {
+            let spec = p.spec.clone().unwrap_or_default();
+            (
+                p.name_any(),
+                spec.selector
+                    .and_then(|s| s.match_labels)
+                    .unwrap_or_default(),
+                format!("{:?}", spec.max_unavailable),
+            )
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Exactly one budget per StatefulSet of `role`, selecting its pods.
+async fn one_budget_per_replicaset(t: &TestContext, role: &str) -> Result<(), Failure> {
+    t.eventually(
+        &format!("one PodDisruptionBudget per replica set of {role}"),
+        || async {
+            let statefulsets: Vec<String> = t
+                .api::<StatefulSet>()
+                .list(&ListParams::default().labels(&labels::role_selector(role)))
+                .await?
+                .items
+                .iter()
+                .filter(|s| s.metadata.deletion_timestamp.is_none())
+                .map(ResourceExt::name_any)
+                .collect();
+            let found = budgets(t, role).await?;
+            let names: Vec<&String> = found.iter().map(|(n, _, _)| n).collect();
+            let mut wanted: Vec<&String> = statefulsets.iter().collect();
+            wanted.sort();
+            Ok((names == wanted
+                && found.iter().all(|(name, selector, max)| {
+                    selector.get(labels::REPLICASET) == Some(name)
+                        && selector.get(labels::ROLE).map(String::as_str) == Some(role)
+                        && max == "Some(Int(1))"
+                }))
+            .then_some(()))
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_disruption_budget_per_replica_set_follows_scaling() {
+    run("scale-budgets", |t| async move {
+        let _operator = start_article(&t).await?;
+        one_budget_per_replicaset(&t, "router").await?;
+        one_budget_per_replicaset(&t, "storage").await?;
+        // The budget selects exactly its replica set's pods.
+        for (name, selector, _) in budgets(&t, "storage").await? {
+            let selector = selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let pods = t
+                .api::<k8s_openapi::api::core::v1::Pod>()
+                .list(&ListParams::default().labels(&selector))
+                .await?;
+            check(
+                pods.items.len() == 2 && pods.items.iter().all(|p| p.name_any().starts_with(&name)),
+                || {
+                    format!(
+                        "{name} selects {:?}",
+                        pods.items
+                            .iter()
+                            .map(ResourceExt::name_any)
+                            .collect::<Vec<_>>()
+                    )
+                },
+            )?;
+        }
+        patch_storage(&t, json!({"spec": {"replicasets": 3}})).await?;
+        settled(&t, 3, 2).await?;
+        one_budget_per_replicaset(&t, "storage").await?;
+        check(budgets(&t, "storage").await?.len() == 3, || {
+            "three budgets".into()
+        })?;
+        let three = storage_statefulsets(&t).await?;
+        patch_storage(&t, json!({"spec": {"replicasets": 2}})).await?;
+        settled(&t, 2, 2).await?;
+        t.wait_deleted::<StatefulSet>(&three[2], "the retired StatefulSet")
+            .await?;
+        one_budget_per_replicaset(&t, "storage").await?;
+        check(budgets(&t, "storage").await?.len() == 2, || {
+            "two budgets".into()
+        })?;
         Ok::<(), Failure>(())
     })
     .await;

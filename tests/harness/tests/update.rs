@@ -12,11 +12,17 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::events::Reporter;
 use serde_json::json;
 use tarantool_operator::api::Role;
+use tarantool_operator::controller::metrics::Metrics;
+use tarantool_operator::controller::role::rollout::preview::{self, Overrides};
+use tarantool_operator::controller::{Context, Settings};
 use tarantool_operator::resources::labels;
+use tarantool_operator::strategy::simulator::StepAction;
 use test_harness::{TestContext, run};
 
 use support::scenario::{
@@ -203,6 +209,22 @@ async fn condition_reason(
     .await?)
 }
 
+/// Pauses the storage Role's updates, then changes its image.
+async fn pause_and_change_image(t: &TestContext) -> Result<(), Failure> {
+    set_strategy(
+        t,
+        "storage",
+        json!({"name": "SwitchMasterUpdate", "paused": true}),
+    )
+    .await?;
+    set_image(
+        t,
+        "storage",
+        "tarantool/tarantool-operator-examples-kv:0.0.5",
+    )
+    .await
+}
+
 fn deleted_count(seen: &Arc<Mutex<invariants::Violations>>) -> usize {
     seen.lock().unwrap_or_else(|e| e.into_inner()).deleted.len()
 }
@@ -355,19 +377,8 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
 async fn a_paused_update_deletes_nothing_until_resumed() {
     run("update-pause", |t| async move {
         let operator = start_article(&t).await?;
-        set_strategy(
-            &t,
-            "storage",
-            json!({"name": "SwitchMasterUpdate", "paused": true}),
-        )
-        .await?;
         let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
-        set_image(
-            &t,
-            "storage",
-            "tarantool/tarantool-operator-examples-kv:0.0.5",
-        )
-        .await?;
+        pause_and_change_image(&t).await?;
         let paused = condition_reason(&t, "storage", "Paused").await?;
         let status = paused.status.unwrap_or_default();
         let update = status.update.clone().unwrap_or_default();
@@ -480,6 +491,183 @@ async fn on_delete_leaves_deletion_to_the_user_and_reports_what_is_pending() {
         }
         wait_done(&t, "router", 1).await?;
         check_revisions(&t, "router").await?;
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn a_rollout_outside_its_window_waits_and_starts_when_it_opens() {
+    run("update-window", |t| async move {
+        let operator = start_article(&t).await?;
+        // A daily window opening at the next minute at least 20 s away (the
+        // real clock: the operator reads the same), for ten minutes.
+        let now = Timestamp::now().as_second();
+        let mut opens = (now / 60 + 1) * 60;
+        if opens - now < 20 {
+            opens += 60;
+        }
+        let hhmm = |s: i64| format!("{:02}:{:02}", (s % 86_400) / 3600, (s % 3600) / 60);
+        let window = format!("{}-{}", hhmm(opens), hhmm(opens + 600));
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "SwitchMasterUpdate", "maintenanceWindows": [window]}),
+        )
+        .await?;
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        set_image(
+            &t,
+            "storage",
+            "tarantool/tarantool-operator-examples-kv:0.0.5",
+        )
+        .await?;
+        let waiting = condition_reason(&t, "storage", "OutsideMaintenanceWindow").await?;
+        let when = Timestamp::from_second(opens)
+            .map_err(|e| Failure::Check(e.to_string()))?
+            .to_string();
+        let conditions = waiting.status.unwrap_or_default().conditions;
+        if !conditions.iter().any(|c| {
+            c.reason == "OutsideMaintenanceWindow"
+                && c.message.contains(&when)
+                && c.message.contains(labels::ROLLOUT_NOW)
+        }) {
+            return Err(Failure::Check(format!(
+                "the wait should say the window opens at {when}: {conditions:?}"
+            )));
+        }
+        // Nothing moves before the window opens.
+        let before = opens - Timestamp::now().as_second() - 2;
+        tokio::time::sleep(std::time::Duration::from_secs(
+            u64::try_from(before).unwrap_or(0),
+        ))
+        .await;
+        if deleted_count(&seen) != 0 {
+            return Err(Failure::Check(
+                "pods deleted before the window opened".into(),
+            ));
+        }
+        wait_done(&t, "storage", 2).await?;
+        check_revisions(&t, "storage").await?;
+        let v = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if v.deleted.len() != 4 || !v.clean() {
+            return Err(Failure::Check(format!("the rollout in the window: {v:?}")));
+        }
+        Ok::<(), Failure>(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn the_preview_of_a_paused_rollout_lists_the_pods_then_deleted_in_order() {
+    run("update-preview", |t| async move {
+        let operator = start_article(&t).await?;
+        pause_and_change_image(&t).await?;
+        // The status's preview, written while paused.
+        let paused = t
+            .wait_for::<Role>("storage", "a preview in the status", |r: Option<&Role>| {
+                r.and_then(|r| r.status.as_ref())
+                    .and_then(|s| s.update.as_ref())
+                    .is_some_and(|u| u.preview.is_some())
+            })
+            .await?;
+        let status_preview = paused
+            .status
+            .and_then(|s| s.update)
+            .and_then(|u| u.preview)
+            .unwrap_or_default();
+        // The live preview, as `tarantool-operator plan -n NS storage` makes
+        // it (the same library call), through the operator's Cartridge.
+        let ctx = Context::new(
+            t.client.clone(),
+            invariants::in_memory(operator.topology.clone()),
+            Arc::new(Metrics::unregistered()),
+            Settings::default(),
+            operator::registry(),
+            Reporter {
+                controller: "plan".into(),
+                instance: None,
+            },
+        );
+        let (_, report) = preview::live(&ctx, &t.namespace, "storage", &Overrides::default())
+            .await
+            .map_err(|e| Failure::Check(format!("live preview: {e}")))?;
+        let planned: Vec<String> = report
+            .steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .filter_map(|a| match a {
+                StepAction::Delete { pod } => Some(pod.clone()),
+                _ => None,
+            })
+            .collect();
+        if !report.outcome.is_completed() || planned.len() != 4 {
+            return Err(Failure::Check(format!("live preview: {report:?}")));
+        }
+        // The status says the same.
+        let in_status: Vec<String> = status_preview
+            .steps
+            .iter()
+            .flat_map(|line| line.split("delete ").skip(1))
+            .map(|rest| {
+                rest.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        if in_status != planned || status_preview.makespan_seconds <= 0 {
+            return Err(Failure::Check(format!(
+                "status preview {status_preview:?} vs live {planned:?}"
+            )));
+        }
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        set_strategy(
+            &t,
+            "storage",
+            json!({"name": "SwitchMasterUpdate", "paused": null}),
+        )
+        .await?;
+        wait_done(&t, "storage", 2).await?;
+        let done = t.api::<Role>().get("storage").await?;
+        if done
+            .status
+            .and_then(|s| s.update)
+            .and_then(|u| u.preview)
+            .is_some()
+        {
+            return Err(Failure::Check("the preview outlived the pause".into()));
+        }
+        // First deletions only: a pod object the watcher saw deleted again
+        // (a recreated pod) is not a step of its own.
+        let mut order: Vec<String> = Vec::new();
+        for pod in seen.lock().unwrap_or_else(|e| e.into_inner()).order.iter() {
+            if !order.contains(pod) {
+                order.push(pod.clone());
+            }
+        }
+        // Every pod the preview names is deleted, none other; within each
+        // replica set in the preview's order (replica sets roll in
+        // parallel, so their interleaving may differ).
+        let mut sorted = (order.clone(), planned.clone());
+        sorted.0.sort();
+        sorted.1.sort();
+        let per_replicaset = |pods: &[String]| {
+            let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for pod in pods {
+                let rs = pod.rsplit_once('-').map_or(pod.as_str(), |(rs, _)| rs);
+                by.entry(rs.to_string()).or_default().push(pod.clone());
+            }
+            by
+        };
+        if sorted.0 != sorted.1 || per_replicaset(&order) != per_replicaset(&planned) {
+            return Err(Failure::Check(format!(
+                "deleted {order:?}, previewed {planned:?}"
+            )));
+        }
         Ok::<(), Failure>(())
     })
     .await;

@@ -2,7 +2,7 @@
 //!
 //! CheckDeletion -> FindCluster -> Validate -> EnsureFinalizer ->
 //! SyncService -> ObservePods -> ObserveStatefulSets -> DecideScaling ->
-//! SyncStatefulSets -> JoinTopology -> ExecuteScaling -> AwaitScaling ->
+//! SyncStatefulSets -> SyncDisruptionBudgets -> JoinTopology -> ExecuteScaling -> AwaitScaling ->
 //! RollingUpdate -> ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
@@ -15,6 +15,7 @@
 //! this controller joins what scaling adds and keeps the replica sets'
 //! Cartridge settings in line with `spec.vshard`.
 
+pub(crate) mod budgets;
 pub(crate) mod cartridge;
 pub mod deletion;
 pub mod desired;
@@ -80,6 +81,9 @@ pub struct RolePass {
     /// Generations of the StatefulSets as this pass applied or accepted
     /// them, by name.
     pub(crate) applied_generations: std::collections::BTreeMap<String, i64>,
+    /// The pass's clock: what maintenance windows are judged against (one
+    /// reading per pass; tests set it).
+    pub(crate) now: k8s_openapi::jiff::Timestamp,
 }
 
 impl RolePass {
@@ -198,6 +202,7 @@ impl Reconciler for RolePass {
             deleting: false,
             completed_switches: Vec::new(),
             applied_generations: std::collections::BTreeMap::new(),
+            now: k8s_openapi::jiff::Timestamp::now(),
         })
     }
 
@@ -237,6 +242,7 @@ impl Reconciler for RolePass {
         );
         step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
         step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
+        step!(p, "SyncDisruptionBudgets", budgets::sync(ctx, pass));
         step!(p, "JoinTopology", steps::join_topology(ctx, pass));
         step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
         step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));

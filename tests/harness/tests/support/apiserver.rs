@@ -16,6 +16,7 @@ pub const OPERATOR_RESOURCES: &[&str] = &[
     "services",
     "pods",
     "persistentvolumeclaims",
+    "poddisruptionbudgets",
 ];
 
 /// The verbs that write, as the apiserver's metrics name them.

@@ -38,6 +38,8 @@ pub struct Violations {
     pub deleted: BTreeSet<String>,
     /// Pod deletions seen (a pod deleted twice counts twice).
     pub deletions: usize,
+    /// Pods in the order their deletions were seen.
+    pub order: Vec<String>,
 }
 
 impl Violations {
@@ -125,6 +127,7 @@ pub fn watch(
                 let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
                 v.deletions += 1;
                 v.deleted.insert(name.clone());
+                v.order.push(name.clone());
                 if let Some(m) = master {
                     v.master_deleted.push(m);
                 }

@@ -689,18 +689,29 @@ async fn consume_approval(
     namespace: &str,
     pod: &str,
 ) -> Result<(), Error> {
+    consume_annotation(ctx, role, namespace, APPROVE_SWITCH, pod).await
+}
+
+/// Removes the Role's annotation `key` if it still says `value` (a JSON
+/// patch with a test: a human's newer word is left alone). Used for the
+/// one-shot annotations a human sets: each is consumed by the act it asked
+/// for.
+pub(crate) async fn consume_annotation(
+    ctx: &Context,
+    role: &Role,
+    namespace: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), Error> {
     let roles: Api<Role> = Api::namespaced(ctx.client.clone(), namespace);
-    let path = format!(
-        "/metadata/annotations/{}",
-        APPROVE_SWITCH.replace('/', "~1")
-    );
+    let path = format!("/metadata/annotations/{}", key.replace('/', "~1"));
     let patch: json_patch::Patch = match serde_json::from_value(json!([
-        {"op": "test", "path": path, "value": pod},
+        {"op": "test", "path": path, "value": value},
         {"op": "remove", "path": path},
     ])) {
         Ok(patch) => patch,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot build the approval removal");
+            tracing::warn!(error = %e, annotation = key, "cannot build the annotation's removal");
             return Ok(());
         }
     };
@@ -713,7 +724,7 @@ async fn consume_approval(
         .await
     {
         Ok(_) => Ok(()),
-        // The annotation changed meanwhile: leave the new approval.
+        // The annotation changed meanwhile: leave the human's newer word.
         Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => Ok(()),
         Err(e) => Err(e.into()),
     }

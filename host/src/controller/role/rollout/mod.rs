@@ -18,6 +18,7 @@ pub mod execute;
 #[cfg(test)]
 mod model;
 pub mod pins;
+pub mod preview;
 pub(crate) mod state;
 pub mod view;
 
@@ -31,8 +32,8 @@ use tracing::{debug, info};
 use self::execute::{Executed, Switching};
 use super::RolePass;
 use super::cartridge::CartridgeView;
-use crate::api::Reason;
 use crate::api::role::UpdateProgress;
+use crate::api::{Reason, labels, maintenance};
 use crate::controller::error::StrategyError;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events, status};
@@ -134,7 +135,7 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         topology: None,
         params: &pass.role.spec.update_strategy.params,
         max_unavailable: 1,
-        now: Timestamp::now(),
+        now: pass.now,
         state: None,
     });
     let outdated_now = now_built.outdated;
@@ -145,6 +146,21 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         .flat_map(|rs| &rs.pods)
         .filter(|p| !p.ready)
         .count();
+    let windows = pass
+        .role
+        .spec
+        .update_strategy
+        .windows()
+        .map_err(|e| Error::InvalidSpec {
+            kind: "Role",
+            name: pass.name.clone(),
+            message: e.to_string(),
+        })?;
+    let rollout_now = pass
+        .role
+        .annotations()
+        .get(labels::ROLLOUT_NOW)
+        .is_some_and(|v| v == "true");
     let step = state::next(&state::Facts {
         revision: &revision,
         recorded: pass.status.update.as_ref(),
@@ -152,6 +168,8 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         outdated: outdated_now,
         unready,
         paused: pass.role.spec.update_strategy.paused == Some(true),
+        window: maintenance::standing(&windows, pass.now.as_second()),
+        rollout_now,
     });
     let total = names.len() * replicas as usize;
     match step {
@@ -192,7 +210,21 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
             ctx.pins.release(&pass.namespace, &pass.name);
             return Ok(Flow::Next);
         }
-        state::Step::Start { .. } => {
+        state::Step::OutsideWindow { opens_at } => {
+            return Ok(outside_window(pass, outdated_now, opens_at));
+        }
+        state::Step::Start { forced, .. } => {
+            if forced {
+                // One annotation, one rollout: the next waits for its window.
+                execute::consume_annotation(
+                    ctx,
+                    pass.role.as_ref(),
+                    &pass.namespace,
+                    labels::ROLLOUT_NOW,
+                    "true",
+                )
+                .await?;
+            }
             // A new rollout: the strategy starts from a clean state.
             pass.status.update = Some(UpdateProgress {
                 strategy: strategy_name.clone(),
@@ -203,7 +235,14 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
                 ctx,
                 pass.role.as_ref(),
                 Reason::UpdateStarted,
-                format!("{outdated_now} pods to update with {strategy_name}"),
+                if forced {
+                    format!(
+                        "{outdated_now} pods to update with {strategy_name}, outside the maintenance windows ({}=true, now removed)",
+                        labels::ROLLOUT_NOW
+                    )
+                } else {
+                    format!("{outdated_now} pods to update with {strategy_name}")
+                },
             )
             .await;
         }
@@ -211,17 +250,23 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     }
     if matches!(
         step,
-        state::Step::Pause | state::Step::Start { paused: true }
+        state::Step::Pause | state::Step::Start { paused: true, .. }
     ) {
         let message = format!(
             "paused (spec.updateStrategy.paused): {outdated_now} of {total} pods still to update"
         );
+        let preview = paused_preview(ctx, pass, &revision, &now_built).await?;
         if let Some(update) = pass.status.update.as_mut() {
             update.total_pods = i32::try_from(total).unwrap_or(i32::MAX);
             update.updated_pods = i32::try_from(total - outdated_now).unwrap_or(i32::MAX);
             update.message = Some(message.clone());
+            update.preview = preview;
         }
         return Ok(Flow::wait_for_event(Reason::Paused, message));
+    }
+    // The preview is for a paused rollout only.
+    if let Some(update) = pass.status.update.as_mut() {
+        update.preview = None;
     }
     let strategy = strategy_for(ctx, pass, &revision).await?;
     let facts = match topology_facts(ctx, pass, false).await {
@@ -268,6 +313,63 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         ),
         after,
     ))
+}
+
+/// The preview of a paused rollout (`status.update.preview`): the one
+/// recorded while what it was computed from is unchanged (no plan, no
+/// write), else simulated anew with masters and weights as the status
+/// records them (no console call).
+async fn paused_preview(
+    ctx: &Context,
+    pass: &RolePass,
+    revision: &str,
+    built: &view::Built,
+) -> Result<Option<crate::api::role::RolloutPreview>, Error> {
+    let mut described = preview::describe(
+        &view::Built {
+            view: strategy_sdk::RoleView {
+                max_unavailable: param(pass, MAX_UNAVAILABLE, 1u32).max(1),
+                ..built.view.clone()
+            },
+            ..built.clone()
+        },
+        false,
+    );
+    preview::with_recorded(&mut described, &pass.status.replicasets);
+    let strategy_name = &pass.role.spec.update_strategy.name;
+    let key = preview::key(strategy_name, revision, &described);
+    let recorded = pass
+        .status
+        .update
+        .as_ref()
+        .and_then(|u| u.preview.clone())
+        .filter(|p| p.key == key);
+    if recorded.is_some() {
+        return Ok(recorded);
+    }
+    let strategy = strategy_for(ctx, pass, revision).await?;
+    let report = preview::simulate(strategy.as_ref(), &described)?;
+    Ok(Some(preview::to_status(key, &report)))
+}
+
+/// A rollout pending outside every maintenance window: the pass says when
+/// the next opens and comes back then.
+fn outside_window(pass: &RolePass, outdated: usize, opens_at: i64) -> Flow {
+    let when =
+        Timestamp::from_second(opens_at).map_or_else(|_| opens_at.to_string(), |t| t.to_string());
+    let wait = u64::try_from(opens_at - pass.now.as_second())
+        .unwrap_or(0)
+        .max(1);
+    Flow::wait(
+        Reason::OutsideMaintenanceWindow,
+        format!(
+            "{outdated} pods to update; the rollout starts when the next maintenance window opens at {when} (or now with: kubectl annotate -n {} roles.tarantool.io {} {}=true)",
+            pass.namespace,
+            pass.name,
+            labels::ROLLOUT_NOW
+        ),
+        std::time::Duration::from_secs(wait),
+    )
 }
 
 /// The rollout waits while Cartridge gives no evidence.

@@ -1,6 +1,7 @@
 //! Where a Role's rollout stands: a pure function of the template's
 //! revision, the rollout the status records and what the pass counted.
 
+use crate::api::maintenance::Standing;
 use crate::api::role::UpdateProgress;
 
 /// What a pass observed about the rollout.
@@ -18,6 +19,11 @@ pub(crate) struct Facts<'a> {
     pub unready: usize,
     /// `spec.updateStrategy.paused`.
     pub paused: bool,
+    /// Where the pass's `now` stands with respect to the maintenance
+    /// windows (`Open` without windows).
+    pub window: Standing,
+    /// The Role carries `tarantool.io/rollout-now=true`.
+    pub rollout_now: bool,
 }
 
 /// What the pass does about the rollout.
@@ -42,6 +48,15 @@ pub(crate) enum Step {
     Start {
         /// The spec pauses it at once.
         paused: bool,
+        /// It starts outside every window, by `tarantool.io/rollout-now`
+        /// (which the start consumes).
+        forced: bool,
+    },
+    /// Stale pods no rollout has counted yet, outside every maintenance
+    /// window: nothing starts until the next window opens.
+    OutsideWindow {
+        /// When the next window opens (unix seconds).
+        opens_at: i64,
     },
     /// The rollout under way is paused by the spec.
     Pause,
@@ -68,10 +83,20 @@ pub(crate) fn next(f: &Facts<'_>) -> Step {
     // while paused); a record made while the StatefulSets caught up has
     // not, so this pass is its start. Counted once: no repeated Event.
     let begun = this.is_some_and(|u| !u.done && u.total_pods > 0);
-    match (begun, f.paused) {
-        (false, paused) => Step::Start { paused },
-        (true, true) => Step::Pause,
-        (true, false) => Step::Roll,
+    // Windows confine the start only: a rollout under way goes on when its
+    // window closes (as Strimzi's), and a paused one a human unpauses goes
+    // on at once (an urgent change). A paused start is no disruption: it
+    // is recorded (with its preview) whatever the window.
+    match (begun, f.paused, f.window) {
+        (false, false, Standing::Closed { opens_at }) if !f.rollout_now => {
+            Step::OutsideWindow { opens_at }
+        }
+        (false, paused, window) => Step::Start {
+            paused,
+            forced: f.rollout_now && !paused && window != Standing::Open,
+        },
+        (true, true, _) => Step::Pause,
+        (true, false, _) => Step::Roll,
     }
 }
 
@@ -101,6 +126,14 @@ mod tests {
             outdated,
             unready,
             paused,
+            window: Standing::Open,
+            rollout_now: false,
+        };
+        let closed = Standing::Closed { opens_at: 1000 };
+        let outside = |recorded, stale, paused, rollout_now| Facts {
+            window: closed,
+            rollout_now,
+            ..facts(recorded, stale, stale, 0, paused)
         };
         let cases = [
             (
@@ -137,22 +170,34 @@ mod tests {
             (
                 "a new template",
                 facts(Some(&done), 4, 4, 0, false),
-                Step::Start { paused: false },
+                Step::Start {
+                    paused: false,
+                    forced: false,
+                },
             ),
             (
                 "a new template over an unfinished older rollout",
                 facts(Some(&older), 4, 4, 0, false),
-                Step::Start { paused: false },
+                Step::Start {
+                    paused: false,
+                    forced: false,
+                },
             ),
             (
                 "a new template, paused",
                 facts(None, 4, 4, 0, true),
-                Step::Start { paused: true },
+                Step::Start {
+                    paused: true,
+                    forced: false,
+                },
             ),
             (
                 "recorded while the StatefulSets caught up, not counted yet",
                 facts(Some(&counted_not), 4, 4, 0, false),
-                Step::Start { paused: false },
+                Step::Start {
+                    paused: false,
+                    forced: false,
+                },
             ),
             (
                 "under way",
@@ -163,6 +208,58 @@ mod tests {
                 "under way, paused",
                 facts(Some(&running), 3, 3, 0, true),
                 Step::Pause,
+            ),
+            (
+                "a new template outside every window: it waits for the next",
+                outside(Some(&done), 4, false, false),
+                Step::OutsideWindow { opens_at: 1000 },
+            ),
+            (
+                "recorded but not counted, outside every window: still waits",
+                outside(Some(&counted_not), 4, false, false),
+                Step::OutsideWindow { opens_at: 1000 },
+            ),
+            (
+                "outside every window with rollout-now: starts, forced",
+                outside(Some(&done), 4, false, true),
+                Step::Start {
+                    paused: false,
+                    forced: true,
+                },
+            ),
+            (
+                "a paused start outside every window is recorded (and previewed)",
+                outside(None, 4, true, false),
+                Step::Start {
+                    paused: true,
+                    forced: false,
+                },
+            ),
+            (
+                "under way when its window closed: it goes on",
+                outside(Some(&running), 3, false, false),
+                Step::Roll,
+            ),
+            (
+                "paused under way, unpaused outside a window: it goes on (urgent)",
+                outside(Some(&running), 3, false, false),
+                Step::Roll,
+            ),
+            (
+                "inside a window, rollout-now set: a plain start",
+                Facts {
+                    rollout_now: true,
+                    ..facts(Some(&done), 4, 4, 0, false)
+                },
+                Step::Start {
+                    paused: false,
+                    forced: false,
+                },
+            ),
+            (
+                "nothing stale outside a window: idle",
+                outside(Some(&done), 0, false, false),
+                Step::Idle,
             ),
         ];
         for (case, facts, want) in cases {
