@@ -62,10 +62,12 @@ pub fn spawn_operator(
         .open(log)
         .map_err(|e| format!("{}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
-    // Free ports of its own: operators of tests running side by side must
-    // not fight over the default ones.
-    let metrics = format!("--metrics-addr=127.0.0.1:{}", free_port()?);
-    let health = format!("--health-addr=127.0.0.1:{}", free_port()?);
+    // Ports the kernel picks as the operator binds them (no caller reads
+    // them): operators of tests running side by side must not fight over
+    // the default ones, and a port picked beforehand (`free_port`) can be
+    // taken by another test before the operator binds it.
+    let metrics = "--metrics-addr=127.0.0.1:0".to_string();
+    let health = "--health-addr=127.0.0.1:0".to_string();
     tokio::process::Command::new(bin)
         .args([
             "run",
