@@ -345,7 +345,9 @@ async fn killed_operator_loses_no_volume_while_scaling_migrating_and_deleting() 
             for trial in 0..trials {
                 for operation in operations {
                     eprintln!("kill-scale: trial {trial}: {operation:?}");
-                    begin(&t, operation, trial).await?;
+                    // Boxed: each operation's future is large in a debug
+                    // build, and the test thread's stack is 2 MiB.
+                    Box::pin(begin(&t, operation, trial)).await?;
                     for _ in 0..(1 + rng.next() % 2) {
                         tokio::time::sleep(rng.millis(200, 3000)).await;
                         child
@@ -355,7 +357,7 @@ async fn killed_operator_loses_no_volume_while_scaling_migrating_and_deleting() 
                         kills += 1;
                         child = start()?;
                     }
-                    finished(&t, operation, trial).await?;
+                    Box::pin(finished(&t, operation, trial)).await?;
                 }
             }
             Ok(())
