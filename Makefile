@@ -79,6 +79,10 @@ HARNESS_TARGET_DIR ?= $(CURDIR)/target
 # and the operator binary a second time (minutes of CI and gigabytes of disk).
 # The operator binary the harness starts comes from the same build.
 HARNESS_TESTS := $(foreach t,$(basename $(notdir $(wildcard tests/harness/tests/*.rs))),--test $(t))
+# Stack of each test's thread: a harness test is one long async function, and
+# in a debug build its future (the Role and Cluster objects it holds across
+# awaits) outgrows the 2 MiB libtest gives a thread.
+HARNESS_STACK ?= 16777216
 HARNESS_BUILD = CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --workspace --no-run
 
 setup-control-plane: ## Debian packages the control-plane scripts use (Go must be on PATH)
@@ -110,4 +114,4 @@ test-control-plane: setup-control-plane setup-tarantool control-plane ## tests a
 	(cd tests/control-plane && CGO_ENABLED=0 go test ./cmd/cphelper); \
 	bash tests/tarantool/check-dev-cluster.sh; \
 	$(HARNESS_BUILD); \
-	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --workspace $(HARNESS_TESTS) -- --include-ignored
+	RUST_MIN_STACK=$(HARNESS_STACK) CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --workspace $(HARNESS_TESTS) -- --include-ignored
