@@ -87,6 +87,30 @@ pub struct RolePass {
 }
 
 impl RolePass {
+    /// Records `planned` master switches in the status and writes it, before
+    /// they are sent: an operator restarted while Cartridge still names the
+    /// old master then knows which two pods wait for the switch.
+    pub(crate) async fn record_switches_before_sending(
+        &mut self,
+        ctx: &Context,
+        planned: &[(String, crate::api::role::MasterSwitch)],
+    ) -> Result<(), Error> {
+        if planned.is_empty() {
+            return Ok(());
+        }
+        for (replicaset, switch) in planned {
+            switchover::record(&mut self.status.replicasets, replicaset, switch);
+        }
+        crate::controller::status::write(
+            ctx,
+            self.role.as_ref(),
+            self.role.status.as_ref(),
+            &self.status,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Asks Cartridge about the Role through one routing policy: the
     /// Cluster's leader first, then up to two ready pods of the Role's
     /// joined replica sets (the leader's pod may be restarting). The first

@@ -189,18 +189,10 @@ pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow,
     };
     // A switch is recorded before it is sent (as a rollout records its own).
     let planned = scaling_exec::planned_switches(plan, &Time(Timestamp::now()));
-    if !planned.is_empty() {
-        for (replicaset, switch) in &planned {
-            super::switchover::record(&mut pass.status.replicasets, replicaset, switch);
-        }
-        status::write(
-            ctx,
-            pass.role.as_ref(),
-            pass.role.status.as_ref(),
-            &pass.status,
-        )
-        .await?;
-    }
+    pass.record_switches_before_sending(ctx, &planned).await?;
+    let Some(plan) = pass.scaling.as_ref() else {
+        return Ok(Flow::Next);
+    };
     let switches = scaling_exec::execute(
         ctx,
         pass.role.as_ref(),

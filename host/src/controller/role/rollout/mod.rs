@@ -36,7 +36,7 @@ use crate::api::role::UpdateProgress;
 use crate::api::{Reason, labels, maintenance};
 use crate::controller::error::StrategyError;
 use crate::controller::pipeline::Flow;
-use crate::controller::{Context, Error, events, status};
+use crate::controller::{Context, Error, events};
 use strategy_sdk::LogLevel;
 
 use crate::strategy::{Caller, WasmStrategy, guard};
@@ -458,18 +458,7 @@ async fn plan_and_execute(
         &decision.actions,
         &switching(pass, topology.as_ref(), &replicasets),
     );
-    if !planned.is_empty() {
-        for (replicaset, switch) in &planned {
-            super::switchover::record(&mut pass.status.replicasets, replicaset, switch);
-        }
-        status::write(
-            ctx,
-            pass.role.as_ref(),
-            pass.role.status.as_ref(),
-            &pass.status,
-        )
-        .await?;
-    }
+    pass.record_switches_before_sending(ctx, &planned).await?;
     let executed = execute::execute(
         ctx,
         pass.role.as_ref(),
