@@ -131,6 +131,14 @@ pub enum Deferral {
         /// The replica set being switched.
         replicaset: String,
     },
+    /// The StatefulSet controller has not seen the replica set's new
+    /// template yet: a pod deleted now could come back with the old one.
+    TemplateNotObserved {
+        /// The pod that waits.
+        pod: String,
+        /// Its replica set (StatefulSet).
+        replicaset: String,
+    },
     /// The new master does not take writes yet.
     MasterNotWritable {
         /// The new master's pod.
@@ -143,7 +151,9 @@ pub enum Deferral {
 }
 
 impl Deferral {
-    /// Waits for a master hand-over Cartridge is carrying out.
+    /// Waits for something over within a second: a master hand-over
+    /// Cartridge is carrying out, or the StatefulSet controller catching up
+    /// with a template.
     pub fn is_hand_over(&self) -> bool {
         matches!(
             self,
@@ -151,6 +161,7 @@ impl Deferral {
                 | Self::MasterNotWritable { .. }
                 | Self::SwitchUnconfirmed { .. }
                 | Self::SourceLost { .. }
+                | Self::TemplateNotObserved { .. }
         )
     }
 }
@@ -191,6 +202,10 @@ impl std::fmt::Display for Deferral {
             Self::SwitchUnconfirmed { pod, from, to } => write!(
                 f,
                 "{pod} waits: Cartridge has not confirmed the switch from {from} to {to} yet"
+            ),
+            Self::TemplateNotObserved { pod, replicaset } => write!(
+                f,
+                "{pod} waits: the StatefulSet controller has not seen the new template of {replicaset} yet"
             ),
             Self::SourceLost { pod, replicaset } => write!(
                 f,
@@ -287,14 +302,23 @@ pub(crate) fn decide(built: &Built, actions: &[Action], facts: &SwitchFacts<'_>)
                 for a in &rest[..run] {
                     if let Action::DeletePod(at) = *a
                         && let Some(target) = built.target(at)
-                        && let Some(why) = switch_unconfirmed(
-                            &target.name,
-                            &target.replicaset,
-                            facts,
-                        )
-                        .or_else(|| {
-                            handover_pending(&target.name, &target.replicaset, facts.replicasets)
-                        })
+                        && let Some(why) =
+                            switch_unconfirmed(&target.name, &target.replicaset, facts)
+                                .or_else(|| {
+                                    handover_pending(
+                                        &target.name,
+                                        &target.replicaset,
+                                        facts.replicasets,
+                                    )
+                                })
+                                .or_else(|| {
+                                    built.unobserved.contains(&target.replicaset).then(|| {
+                                        Deferral::TemplateNotObserved {
+                                            pod: target.name.clone(),
+                                            replicaset: target.replicaset.clone(),
+                                        }
+                                    })
+                                })
                     {
                         out.deferred.get_or_insert(why);
                         held.push(&target.replicaset);
@@ -764,6 +788,7 @@ mod tests {
             view: RoleView::default(),
             targets: vec![vec![target(0), target(1)]],
             update_revisions: vec![Some("new".into())],
+            unobserved: vec![],
             outdated: 0,
             stale: 0,
             total: 2,
@@ -1042,6 +1067,56 @@ mod tests {
             );
             assert_eq!(acts.deferred.is_some(), deferred, "{case}: {acts:?}");
             assert_eq!(acts.acts.is_empty(), deferred, "{case}: {acts:?}");
+        }
+    }
+
+    #[test]
+    fn no_pod_goes_before_the_statefulset_controller_saw_its_template() {
+        // rs-0 master, rs-1 a healthy replica: only the template decides.
+        let infos = [two_servers([Some(false), Some(true)], "rs-0", false)];
+        // (case, replica sets not observed, deleted)
+        let cases: [(&str, Vec<String>, bool); 3] = [
+            ("observed", vec![], true),
+            ("its replica set not observed yet", vec!["rs".into()], false),
+            (
+                "another replica set not observed",
+                vec!["other".into()],
+                true,
+            ),
+        ];
+        for (case, unobserved, deleted) in cases {
+            let built = Built {
+                unobserved,
+                ..built()
+            };
+            let acts = decide(
+                &built,
+                &[Action::DeletePod(PodRef {
+                    replicaset: 0,
+                    pod: 1,
+                })],
+                &SwitchFacts {
+                    answered: true,
+                    replicasets: &infos,
+                    max_lag_seconds: 1.0,
+                    supervised: false,
+                    approved: None,
+                    role: ("ns", "storage"),
+                    switches: &[],
+                },
+            );
+            assert_eq!(!acts.acts.is_empty(), deleted, "{case}: {acts:?}");
+            assert_eq!(
+                matches!(acts.deferred, Some(Deferral::TemplateNotObserved { ref pod, .. }) if pod == "rs-1"),
+                !deleted,
+                "{case}: {acts:?}"
+            );
+            if let Some(why) = &acts.deferred {
+                assert!(
+                    why.is_hand_over(),
+                    "{case}: looked at again within a second"
+                );
+            }
         }
     }
 

@@ -298,7 +298,13 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         } else {
             ctx.settings.poll
         };
-        return Ok(Flow::wait(Reason::SwitchDeferred, why.to_string(), after));
+        let reason = match why {
+            // Not a switch: the update waits for the StatefulSet controller
+            // (whose status change wakes the Role).
+            execute::Deferral::TemplateNotObserved { .. } => Reason::Updating,
+            _ => Reason::SwitchDeferred,
+        };
+        return Ok(Flow::wait(reason, why.to_string(), after));
     }
     let after = executed.wait.map_or(ctx.settings.poll, |s| {
         std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)

@@ -38,6 +38,11 @@ pub struct Built {
     pub targets: Vec<Vec<PodTarget>>,
     /// Each replica set's StatefulSet update revision.
     pub update_revisions: Vec<Option<String>>,
+    /// The replica sets whose StatefulSet controller has not seen their
+    /// current template yet (`status.observedGeneration` below
+    /// `metadata.generation`): a pod deleted now could come back from the
+    /// template it still has cached, the old one, and be deleted again.
+    pub unobserved: Vec<String>,
     /// Pods not known to run their StatefulSet's template revision (those
     /// missing included: they are on their way back).
     pub outdated: usize,
@@ -95,6 +100,7 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
     let mut replicasets = Vec::new();
     let mut targets = Vec::new();
     let mut update_revisions = Vec::new();
+    let mut unobserved = Vec::new();
     let (mut outdated, mut stale, mut total) = (0, 0, 0);
     for sts_name in inputs.statefulsets {
         let sts = inputs.observed.iter().find(|s| &s.name_any() == sts_name);
@@ -107,6 +113,17 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
             })
             .and_then(|s| s.status.as_ref())
             .and_then(|s| s.update_revision.clone());
+        // A StatefulSet the controller has not reported on at all (no
+        // status) has no pods to delete yet; one it reported on at an older
+        // generation has not seen the template the operator applied.
+        if sts.is_some_and(|s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.observed_generation)
+                .is_some_and(|observed| Some(observed) < s.metadata.generation)
+        }) {
+            unobserved.push(sts_name.clone());
+        }
         let template_revision = sts.and_then(statefulset::template_revision);
         let info = inputs
             .topology
@@ -176,6 +193,7 @@ pub fn build(inputs: &Inputs<'_>) -> Built {
         },
         targets,
         update_revisions,
+        unobserved,
         outdated,
         stale,
         total,
