@@ -14,7 +14,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -33,20 +33,6 @@ use support::scenario::{Failure, check, wait_bootstrapped};
 use support::{double, operator, process};
 
 const CLUSTER: &str = "tarantool-cluster";
-
-/// The operator binary on the test's namespace with `flags`.
-fn start_operator(
-    t: &TestContext,
-    flags: &[&str],
-) -> Result<(tokio::process::Child, PathBuf), Failure> {
-    let bin = process::operator_bin(t).map_err(Failure::Check)?;
-    let log = std::env::temp_dir().join(format!("{}-operator.log", t.namespace));
-    let _ = std::fs::remove_file(&log);
-    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-    let child = process::spawn_operator(&bin, &t.cp.kubeconfig(), &t.namespace, &log, &flags)
-        .map_err(Failure::Check)?;
-    Ok((child, log))
-}
 
 /// The article's Roles and its Cluster with `spec` merged in.
 async fn create_cluster(t: &TestContext, spec: Value) -> Result<(), Failure> {
@@ -176,7 +162,7 @@ async fn wait_event(t: &TestContext, reason: &str) -> Result<String, Failure> {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_custom_console_command_is_refused_and_never_runs() {
     run("console-refused", |t| async move {
-        let (mut child, log) = start_operator(&t, &[])?;
+        let (mut child, log) = process::start_operator(&t, &[])?;
         let outcome = async {
             let marker = std::env::temp_dir().join(format!("{}-ran", t.namespace));
             let _ = std::fs::remove_file(&marker);
@@ -215,7 +201,7 @@ async fn a_custom_console_command_is_refused_and_never_runs() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn console_output_never_reaches_status_events_or_logs() {
     run("console-output", |t| async move {
-        let (mut child, log) = start_operator(&t, &["--allow-custom-console-command"])?;
+        let (mut child, log) = process::start_operator(&t, &["--allow-custom-console-command"])?;
         let outcome = async {
             // The secret is made inside the pod: the spec holds only base64.
             const SECRET: &str = "SECRET-TOKEN-42";
@@ -305,7 +291,7 @@ async fn wait_double(
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn the_stateboard_password_comes_from_its_secret_and_only_from_it() {
     run("console-secrets", |t| async move {
-        let (mut child, log) = start_operator(&t, &["--secret-refresh-seconds", "2"])?;
+        let (mut child, log) = process::start_operator(&t, &["--secret-refresh-seconds", "2"])?;
         let outcome = async {
             const ONE: &str = "Sb-Passw0rd-One-7f3a";
             const TWO: &str = "Sb-Passw0rd-Two-91c2";
@@ -495,7 +481,7 @@ async fn a_tenant_without_exec_or_secrets_gains_neither_through_the_operator() {
             || "the tenant's permissions are not as the test means them".into(),
         )?;
 
-        let (mut child, log) = start_operator(&t, &["--secret-refresh-seconds", "2"])?;
+        let (mut child, log) = process::start_operator(&t, &["--secret-refresh-seconds", "2"])?;
         let outcome = async {
             // As the tenant: the article's Roles, and a Cluster that asks
             // for a command of its own, the Secret as its stateboard

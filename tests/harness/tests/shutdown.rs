@@ -15,7 +15,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -33,17 +32,6 @@ use support::{double, process};
 
 /// What Kubernetes waits after SIGTERM before SIGKILL, by default.
 const GRACE: Duration = Duration::from_secs(30);
-
-/// The operator binary on the test's namespace with `flags`.
-fn start(t: &TestContext, flags: &[&str]) -> Result<(tokio::process::Child, PathBuf), Failure> {
-    let bin = process::operator_bin(t).map_err(Failure::Check)?;
-    let log = std::env::temp_dir().join(format!("{}-operator.log", t.namespace));
-    let _ = std::fs::remove_file(&log);
-    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-    let child = process::spawn_operator(&bin, &t.cp.kubeconfig(), &t.namespace, &log, &flags)
-        .map_err(Failure::Check)?;
-    Ok((child, log))
-}
 
 /// Sends SIGTERM to `child`.
 async fn sigterm(child: &tokio::process::Child) -> Result<(), Failure> {
@@ -112,7 +100,8 @@ async fn sigterm_mid_rollout_stops_cleanly_and_hands_the_lease_over() {
     run("shutdown-clean", |t| async move {
         let ns = t.namespace.clone();
         t.install_crds().await?;
-        let (mut child, log) = start(&t, &["--leader-elect", "--lease-namespace", &ns])?;
+        let (mut child, log) =
+            process::start_operator(&t, &["--leader-elect", "--lease-namespace", &ns])?;
         let outcome = async {
             create_article(&t).await?;
             wait_bootstrapped(&t).await?;
@@ -144,34 +133,50 @@ async fn sigterm_mid_rollout_stops_cleanly_and_hands_the_lease_over() {
     .await;
 }
 
+/// With a pass stuck in a hanging console, the operator started with
+/// `shutdown_timeout` seconds, sent SIGTERM (and, with `second`, another a
+/// second later) exits with the forced exit code (4).
+async fn stuck_then_signalled(
+    t: &TestContext,
+    shutdown_timeout: &str,
+    second: bool,
+) -> Result<(), Failure> {
+    t.install_crds().await?;
+    // Console calls would wait 10 minutes.
+    let flags = [
+        "--console-timeout-seconds",
+        "600",
+        "--shutdown-timeout-seconds",
+        shutdown_timeout,
+    ];
+    let (mut child, log) = process::start_operator(t, &flags)?;
+    let outcome = async {
+        stuck_pass(t).await?;
+        sigterm(&child).await?;
+        if second {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            sigterm(&child).await?;
+        }
+        let (code, took) = exits(&mut child).await?;
+        println!(
+            "exited with {code:?} {:.2}s after the first SIGTERM",
+            took.as_secs_f64()
+        );
+        check(code == Some(4), || {
+            format!("exit code {code:?}, not the forced exit (4)")
+        })?;
+        Ok::<(), Failure>(())
+    }
+    .await;
+    process::finish(&mut child, &log, outcome).await
+}
+
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_pass_stuck_in_a_console_does_not_keep_the_operator_past_its_shutdown_timeout() {
+    // The operator may take 3 s to stop.
     run("shutdown-stuck", |t| async move {
-        t.install_crds().await?;
-        // Console calls would wait 10 minutes; the operator may take 3 s to stop.
-        let flags = [
-            "--console-timeout-seconds",
-            "600",
-            "--shutdown-timeout-seconds",
-            "3",
-        ];
-        let (mut child, log) = start(&t, &flags)?;
-        let outcome = async {
-            stuck_pass(&t).await?;
-            sigterm(&child).await?;
-            let (code, took) = exits(&mut child).await?;
-            println!(
-                "exited with {code:?} {:.2}s after SIGTERM",
-                took.as_secs_f64()
-            );
-            check(code == Some(4), || {
-                format!("exit code {code:?}, not the forced exit (4)")
-            })?;
-            Ok::<(), Failure>(())
-        }
-        .await;
-        process::finish(&mut child, &log, outcome).await
+        stuck_then_signalled(&t, "3", false).await
     })
     .await;
 }
@@ -179,33 +184,9 @@ async fn a_pass_stuck_in_a_console_does_not_keep_the_operator_past_its_shutdown_
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_second_signal_stops_the_operator_at_once() {
+    // Neither the console nor the shutdown timeout would end it in time.
     run("shutdown-twice", |t| async move {
-        t.install_crds().await?;
-        // Neither the console nor the shutdown timeout would end it in time.
-        let flags = [
-            "--console-timeout-seconds",
-            "600",
-            "--shutdown-timeout-seconds",
-            "600",
-        ];
-        let (mut child, log) = start(&t, &flags)?;
-        let outcome = async {
-            stuck_pass(&t).await?;
-            sigterm(&child).await?;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            sigterm(&child).await?;
-            let (code, took) = exits(&mut child).await?;
-            println!(
-                "exited with {code:?} {:.2}s after the first SIGTERM",
-                took.as_secs_f64()
-            );
-            check(code == Some(4), || {
-                format!("exit code {code:?}, not the forced exit (4)")
-            })?;
-            Ok::<(), Failure>(())
-        }
-        .await;
-        process::finish(&mut child, &log, outcome).await
+        stuck_then_signalled(&t, "600", true).await
     })
     .await;
 }

@@ -88,6 +88,22 @@ pub fn spawn_operator(
         .map_err(|e| format!("{}: {e}", bin.display()))
 }
 
+/// The operator binary on the test's namespace with `flags`, logging to a
+/// fresh file: the child and its log.
+pub fn start_operator(
+    t: &test_harness::TestContext,
+    flags: &[&str],
+) -> Result<(tokio::process::Child, PathBuf), super::scenario::Failure> {
+    use super::scenario::Failure;
+    let bin = operator_bin(t).map_err(Failure::Check)?;
+    let log = std::env::temp_dir().join(format!("{}-operator.log", t.namespace));
+    let _ = std::fs::remove_file(&log);
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let child = spawn_operator(&bin, &t.cp.kubeconfig(), &t.namespace, &log, &flags)
+        .map_err(Failure::Check)?;
+    Ok((child, log))
+}
+
 /// The last `lines` lines of a log file.
 pub fn tail(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
