@@ -1055,18 +1055,27 @@ mod tests {
             let acts = decide(
                 &built(),
                 &[Action::DeletePod(PodRef { replicaset: 0, pod })],
-                &SwitchFacts {
-                    answered: true,
-                    replicasets: &infos,
-                    max_lag_seconds: 1.0,
-                    supervised: false,
-                    approved: None,
-                    role: ("ns", "storage"),
-                    switches: &[("rs", &switch)],
-                },
+                &answered(&infos, &[("rs", &switch)]),
             );
             assert_eq!(acts.deferred.is_some(), deferred, "{case}: {acts:?}");
             assert_eq!(acts.acts.is_empty(), deferred, "{case}: {acts:?}");
+        }
+    }
+
+    /// The facts of an unsupervised update of Role ns/storage, from a
+    /// verified answer of `infos`, with the recorded `switches`.
+    fn answered<'a>(
+        infos: &'a [ReplicasetInfo],
+        switches: &'a [(&'a str, &'a MasterSwitch)],
+    ) -> SwitchFacts<'a> {
+        SwitchFacts {
+            answered: true,
+            replicasets: infos,
+            max_lag_seconds: 1.0,
+            supervised: false,
+            approved: None,
+            role: ("ns", "storage"),
+            switches,
         }
     }
 
@@ -1095,15 +1104,7 @@ mod tests {
                     replicaset: 0,
                     pod: 1,
                 })],
-                &SwitchFacts {
-                    answered: true,
-                    replicasets: &infos,
-                    max_lag_seconds: 1.0,
-                    supervised: false,
-                    approved: None,
-                    role: ("ns", "storage"),
-                    switches: &[],
-                },
+                &answered(&infos, &[]),
             );
             assert_eq!(!acts.acts.is_empty(), deleted, "{case}: {acts:?}");
             assert_eq!(
