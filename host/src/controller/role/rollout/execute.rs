@@ -154,7 +154,7 @@ impl Deferral {
     /// Waits for something over within a second: a master hand-over
     /// Cartridge is carrying out, or the StatefulSet controller catching up
     /// with a template.
-    pub fn is_hand_over(&self) -> bool {
+    pub fn is_brief(&self) -> bool {
         matches!(
             self,
             Self::StillWritable { .. }
@@ -1114,7 +1114,7 @@ mod tests {
             );
             if let Some(why) = &acts.deferred {
                 assert!(
-                    why.is_hand_over(),
+                    why.is_brief(),
                     "{case}: looked at again within a second"
                 );
             }

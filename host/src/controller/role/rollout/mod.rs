@@ -291,9 +291,10 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     }
     let (built, decision, executed) = (round.built, round.decision, round.executed);
     if let Some(why) = executed.deferred {
-        // A hand-over under way is over within seconds: looked at every
-        // second at most (its write-unavailable time is measured so).
-        let after = if why.is_hand_over() {
+        // A hand-over under way (or the StatefulSet controller catching up
+        // with a template) is over within seconds: looked at every second at
+        // most (a switch's write-unavailable time is measured so).
+        let after = if why.is_brief() {
             ctx.settings.poll.min(std::time::Duration::from_secs(1))
         } else {
             ctx.settings.poll
