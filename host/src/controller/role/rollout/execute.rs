@@ -1113,10 +1113,7 @@ mod tests {
                 "{case}: {acts:?}"
             );
             if let Some(why) = &acts.deferred {
-                assert!(
-                    why.is_brief(),
-                    "{case}: looked at again within a second"
-                );
+                assert!(why.is_brief(), "{case}: looked at again within a second");
             }
         }
     }
