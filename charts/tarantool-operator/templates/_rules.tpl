@@ -42,14 +42,15 @@ as the chart's ServiceAccount; change both together.
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch"]
 # One PodDisruptionBudget per replica set (at most one instance evicted at a
-# time by a drain or the autoscaler): listed by label once per Role pass (to
-# see which exist; never watched, never read one by one), applied by
+# time by a drain or the autoscaler): watched by label (a pass reads them
+# from the watch's store; listed only when the store lacks one; a budget
+# deleted by hand wakes its Role), never read one by one, applied by
 # server-side apply (a patch, authorized as create too when the object is
 # new), and deleted once its replica set's StatefulSet is (after drain and
 # expel). The garbage collector removes the rest with their Role.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["list", "create", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 # Pods are watched to build the strategy's view; the update strategies roll
 # them by deleting them (StatefulSets use updateStrategy OnDelete). The
 # operator never creates pods: the StatefulSet controller does.

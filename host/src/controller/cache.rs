@@ -1,5 +1,6 @@
 //! What a Role pass reads instead of asking the apiserver every time: the
-//! Clusters and the operator's pods, in reflector stores fed by the same
+//! Clusters, the operator's pods and its PodDisruptionBudgets, in reflector
+//! stores fed by the same
 //! watch streams that wake the Role controller (a pass woken by a change
 //! sees that change), and the pods this operator deleted whose deletion the
 //! store does not show yet.
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -37,6 +39,7 @@ const EXPECTATION_TTL: Duration = Duration::from_secs(60);
 pub struct Cache {
     clusters: Store<Cluster>,
     pods: Store<Pod>,
+    budgets: Store<PodDisruptionBudget>,
     deleted: Mutex<HashMap<String, Instant>>,
 }
 
@@ -47,6 +50,8 @@ pub struct Writers {
     pub clusters: Writer<Cluster>,
     /// Feeds the pod store.
     pub pods: Writer<Pod>,
+    /// Feeds the PodDisruptionBudget store.
+    pub budgets: Writer<PodDisruptionBudget>,
 }
 
 impl Cache {
@@ -54,20 +59,23 @@ impl Cache {
     pub fn new() -> (Self, Writers) {
         let (clusters, clusters_writer) = reflector::store();
         let (pods, pods_writer) = reflector::store();
+        let (budgets, budgets_writer) = reflector::store();
         (
             Self {
                 clusters,
                 pods,
+                budgets,
                 deleted: Mutex::default(),
             },
             Writers {
                 clusters: clusters_writer,
                 pods: pods_writer,
+                budgets: budgets_writer,
             },
         )
     }
 
-    /// Whether both stores hold a first full listing (until then a pass
+    /// Whether every store holds a first full listing (until then a pass
     /// asks the apiserver). Never waits: the stores' readiness signal wakes
     /// only the last of several waiters, so a pass waiting on it could wait
     /// forever.
@@ -75,6 +83,21 @@ impl Cache {
         let ready = |wait: Option<Result<(), _>>| matches!(wait, Some(Ok(())));
         ready(self.clusters.wait_until_ready().now_or_never())
             && ready(self.pods.wait_until_ready().now_or_never())
+            && ready(self.budgets.wait_until_ready().now_or_never())
+    }
+
+    /// The PodDisruptionBudgets of Role `role` in `namespace`, as the store
+    /// has them (it may lag behind this operator's own writes).
+    pub fn role_budgets(&self, namespace: &str, role: &str) -> Vec<PodDisruptionBudget> {
+        self.budgets
+            .state()
+            .iter()
+            .filter(|b| {
+                b.namespace().as_deref() == Some(namespace)
+                    && b.labels().get(labels::ROLE).map(String::as_str) == Some(role)
+            })
+            .map(|b| b.as_ref().clone())
+            .collect()
     }
 
     /// The Clusters of `namespace`.
@@ -169,6 +192,9 @@ mod tests {
         writers.pods.apply_watcher_event(&Event::InitDone);
         writers.clusters.apply_watcher_event(&Event::Init);
         writers.clusters.apply_watcher_event(&Event::InitDone);
+        assert!(!cache.ready(), "no budget listing yet");
+        writers.budgets.apply_watcher_event(&Event::Init);
+        writers.budgets.apply_watcher_event(&Event::InitDone);
         assert!(cache.ready());
 
         cache.expect_deleted("u0");

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tracing::debug;
 
 use super::cache::Cache;
@@ -56,6 +57,15 @@ where
         .applied_objects()
         .predicate_filter(wake::wakes, PredicateConfig::default());
     (reader, wakes)
+}
+
+/// The Role an object of the operator belongs to, by its Role label.
+fn role_of<K: Resource + ResourceExt>(object: K) -> Option<ObjectRef<Role>> {
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    object
+        .labels()
+        .get(labels::ROLE)
+        .map(|role| ObjectRef::<Role>::new(role).within(&namespace))
 }
 
 /// Runs the Cluster and Role controllers until `shutdown` resolves.
@@ -128,18 +138,22 @@ pub async fn run(
     )
     .default_backoff()
     .touched_objects();
+    // Budgets too: a pass reads them from the store instead of listing them,
+    // and a budget deleted by hand wakes its Role, which puts it back.
+    let budget_events = reflector(
+        writers.budgets,
+        watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()),
+    )
+    .default_backoff()
+    .touched_objects();
     let (role_reader, role_wakes) = own_objects(api::<Role>(&client, ns));
     let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
     let role_store = roles.store();
     let roles = roles
         .owns(api::<StatefulSet>(&client, ns), owned.clone())
         .owns(api::<Service>(&client, ns), owned)
-        .watches_stream(pod_events, |pod: Pod| {
-            let namespace = pod.namespace();
-            pod.labels().get(labels::ROLE).map(|role| {
-                ObjectRef::<Role>::new(role).within(namespace.as_deref().unwrap_or_default())
-            })
-        })
+        .watches_stream(pod_events, role_of)
+        .watches_stream(budget_events, role_of)
         // A Cluster's change, status included (its bootstrap, its leader),
         // wakes its Roles.
         .watches_stream(cluster_events, |cluster: Cluster| {

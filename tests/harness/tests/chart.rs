@@ -97,7 +97,7 @@ const OPERATOR_RULES: &[Rule] = &[
         "policy",
         "poddisruptionbudgets",
         "",
-        &["list", "create", "patch", "delete"],
+        &["list", "watch", "create", "patch", "delete"],
     ),
     ("", "pods", "", &["get", "list", "watch", "delete"]),
     ("", "pods", "exec", &["create", "get"]),

@@ -52,9 +52,25 @@ pub(crate) fn decide(statefulsets: &[StatefulSetFacts], existing: &[String]) -> 
     Plan { apply, delete }
 }
 
-/// The step: lists the Role's budgets (one read), applies the missing or
-/// changed ones and deletes those whose StatefulSet is gone, each with an
-/// Event. Steady state: the one list, no write.
+/// Whether the watched store may be behind this operator's own writes: it
+/// lacks a budget that a live StatefulSet should have (created a moment
+/// ago, or really missing). Then the apiserver is asked, so that a budget
+/// just created is not applied again with a second Event. A budget the store
+/// still shows after its deletion costs at most a 404.
+pub(crate) fn store_lags(
+    statefulsets: &[StatefulSetFacts],
+    cached: &[PodDisruptionBudget],
+) -> bool {
+    statefulsets
+        .iter()
+        .filter(|s| !s.deleting)
+        .any(|s| !cached.iter().any(|b| b.name_any() == s.name))
+}
+
+/// The step: reads the Role's budgets from the watched store (listing them
+/// only when the store lacks one, see [`store_lags`]), applies the missing
+/// or changed ones and deletes those whose StatefulSet is gone, each with an
+/// Event. Steady state: no request at all.
 pub async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass
         .cluster
@@ -66,10 +82,6 @@ pub async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("uid"))?;
     let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let existing = api
-        .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
-        .await?
-        .items;
     let facts: Vec<StatefulSetFacts> = pass
         .statefulsets
         .iter()
@@ -78,6 +90,18 @@ pub async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
             deleting: s.metadata.deletion_timestamp.is_some(),
         })
         .collect();
+    let cached = ctx
+        .cache()
+        .filter(|c| c.ready())
+        .map(|c| c.role_budgets(&pass.namespace, &pass.name));
+    let existing = match cached {
+        Some(cached) if !store_lags(&facts, &cached) => cached,
+        _ => {
+            api.list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
+                .await?
+                .items
+        }
+    };
     let names: Vec<String> = existing.iter().map(ResourceExt::name_any).collect();
     let plan = decide(&facts, &names);
     for name in &plan.apply {
@@ -189,6 +213,57 @@ mod tests {
         ];
         for (case, statefulsets, existing, want) in cases {
             assert_eq!(decide(&statefulsets, &existing), want, "{case}");
+        }
+    }
+
+    fn budget(name: &str) -> PodDisruptionBudget {
+        PodDisruptionBudget {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_apiserver_is_asked_only_when_the_store_lacks_a_budget() {
+        let cases = [
+            (
+                "converged: the store has every budget",
+                vec![sts("s-0", false), sts("s-1", false)],
+                vec!["s-0", "s-1"],
+                false,
+            ),
+            (
+                "a new replica set: its budget is not there yet",
+                vec![sts("s-0", false), sts("s-1", false)],
+                vec!["s-0"],
+                true,
+            ),
+            ("no StatefulSet yet: nothing to miss", vec![], vec![], false),
+            (
+                "a deleted StatefulSet needs no budget",
+                vec![sts("s-0", false), sts("s-1", true)],
+                vec!["s-0"],
+                false,
+            ),
+            (
+                "a stale budget the store still shows is deleted, not listed for",
+                vec![sts("s-0", false)],
+                vec!["s-0", "s-1"],
+                false,
+            ),
+            (
+                "an empty store while StatefulSets exist (created a moment ago)",
+                vec![sts("s-0", false)],
+                vec![],
+                true,
+            ),
+        ];
+        for (case, statefulsets, cached, lags) in cases {
+            let cached: Vec<PodDisruptionBudget> = cached.into_iter().map(budget).collect();
+            assert_eq!(store_lags(&statefulsets, &cached), lags, "{case}");
         }
     }
 }
