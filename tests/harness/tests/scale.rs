@@ -319,6 +319,17 @@ async fn a_disruption_budget_per_replica_set_follows_scaling() {
         check(budgets(&t, "storage").await?.len() == 2, || {
             "two budgets".into()
         })?;
+        // A budget deleted by hand wakes its Role (budgets are watched),
+        // which puts it back: no other change is needed to restore it.
+        let pdbs = t.api::<PodDisruptionBudget>();
+        let (gone, _, _) = budgets(&t, "storage").await?.remove(0);
+        let old_uid = pdbs.get(&gone).await?.uid();
+        pdbs.delete(&gone, &Default::default()).await?;
+        t.eventually(&format!("{gone} put back"), || async {
+            let back = pdbs.get_opt(&gone).await?;
+            Ok(back.filter(|b| b.uid() != old_uid).map(|_| ()))
+        })
+        .await?;
         Ok::<(), Failure>(())
     })
     .await;
