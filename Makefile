@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench bench-refusal bench-drain bench-storm crds
+.PHONY: help demo demo-down setup setup-rust setup-tarantool lint lint-chart test test-unit test-tarantool bench bench-refusal bench-drain bench-storm bench-scale crds
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,7 +43,7 @@ test-unit: setup-rust setup-tarantool ## unit, property and sandbox tests (no Ku
 test-tarantool: setup-tarantool ## the Cartridge double's tests, in real Tarantool (tests/tarantool)
 	bash tests/tarantool/run-tests.sh
 
-test: setup lint test-unit test-tarantool test-control-plane ## every test: what CI runs
+test: setup lint test-unit test-tarantool test-control-plane test-control-plane-oldest ## every test: what CI runs
 
 # The chart carries the same files: Helm installs a chart's crds/ first.
 crds: ## regenerate crds/ and the chart's copy from the Rust types in host/api (a test fails when they are stale)
@@ -69,8 +69,12 @@ bench-storm: setup-rust cluster-up ## every Role failing at once: apiserver writ
 	$(CARGO) build -p tarantool-operator
 	$(CARGO) bench --workspace --bench storm --profile dev
 
+bench-scale: setup-rust cluster-up ## one operator, 100 -> 300 -> 1,000 pods (SCALE_TIERS=2,6,20 Clusters of 50): time to Ready, rollout vs lower bound, pass p50/p99, RSS, converged traffic, cold start (dev cluster)
+	$(CARGO) build -p tarantool-operator
+	$(CARGO) bench --workspace --bench scale --profile dev
+
 # ---------------------------------------------------------------- local control plane (tests/control-plane, docs/dev-cluster.md)
-.PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane soak
+.PHONY: setup-control-plane control-plane cluster-up cluster-down test-control-plane test-control-plane-oldest soak
 # The same target dir as every other cargo command: the harness tests depend on
 # the operator crate, so a separate dir would compile wasmtime and kube twice.
 HARNESS_TARGET_DIR ?= $(CURDIR)/target
@@ -106,6 +110,13 @@ soak: setup-control-plane setup-tarantool control-plane ## kill the operator dur
 
 cluster-down: ## stop the local control plane and remove its state
 	bash tests/control-plane/cluster-down.sh
+
+# The same tests on the oldest supported Kubernetes (KUBERNETES_OLDEST_VERSION
+# in tests/control-plane/versions.env): a second control plane in its own
+# folder, from its own cached binaries; `make test-control-plane` is the newest.
+OLDEST_CP_TARGET := $(CURDIR)/target/control-plane-oldest
+test-control-plane-oldest: ## test-control-plane on the oldest supported Kubernetes (its own control plane in target/control-plane-oldest)
+	CP_TARGET=$(OLDEST_CP_TARGET) CP_KUBERNETES=oldest $(MAKE) test-control-plane
 
 test-control-plane: setup-control-plane setup-tarantool control-plane ## tests against the local control plane (stops it if it started it)
 	@started=0; \

@@ -18,12 +18,19 @@ CACHE_ROOT=$(cp_cache_root)
 mkdir -p "$CACHE_ROOT" "$CP_BIN"
 GOVERSION=$(go env GOVERSION)
 
-kube_minor=${KUBERNETES_VERSION#v1.}; kube_minor=${kube_minor%%.*}
-KUBE_LDFLAGS="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  KUBE_LDFLAGS+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
-  KUBE_LDFLAGS+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+# kube_ldflags VERSION: the version the binaries report (/version, kubectl).
+kube_ldflags() {
+  local minor=${1#v1.} flags="-s -w" pkg
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$1 -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  printf '%s' "$flags"
+}
+KUBE_LDFLAGS=$(kube_ldflags "$KUBERNETES_VERSION")
+KUBE_OLDEST_LDFLAGS=$(kube_ldflags "$KUBERNETES_OLDEST_VERSION")
+KUBE_OLDEST_DIR=$CP_DIR/kube-${KUBERNETES_OLDEST_VERSION%.*}
 KWOK_LDFLAGS="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
 HELM_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
@@ -57,6 +64,12 @@ build_kube() {
   (cd "$CP_DIR" && GOBIN=$1 go install -ldflags="$KUBE_LDFLAGS" tool)
   mv "$1/server" "$1/etcd" # go.etcd.io/etcd/server/v3 installs as "server"
 }
+# The oldest supported release's kube-apiserver, kube-controller-manager,
+# kube-scheduler and kubectl; etcd comes from the newest group (the etcd API
+# is the same).
+build_kube_oldest() {
+  (cd "$KUBE_OLDEST_DIR" && GOBIN=$1 go install -ldflags="$KUBE_OLDEST_LDFLAGS" tool)
+}
 build_kwok() {
   # kwok is built from a patched copy of its module source (two small fixes to
   # pkg/utils/exec/exec.go, the code that runs exec'd commands; both verified below):
@@ -88,10 +101,15 @@ build_helm() { GOBIN=$1 go install -ldflags="$HELM_LDFLAGS" "helm.sh/helm/v3/cmd
 build_cphelper() { (cd "$CP_DIR" && go build -ldflags="-s -w" -o "$1/cphelper" ./cmd/cphelper); }
 
 
-targets=${*:-kube kwok helm cphelper}
+# CP_KUBERNETES=oldest: the oldest supported release's binaries, linked over
+# the newest ones (after them), so $CP_BIN holds one complete control plane.
+default_targets="kube kwok helm cphelper"
+[[ ${CP_KUBERNETES:-newest} == oldest ]] && default_targets="kube kube-oldest kwok helm cphelper"
+targets=${*:-$default_targets}
 for t in $targets; do
   case $t in
     kube) group kube "$( { echo "$GOVERSION $KUBERNETES_VERSION $KUBE_LDFLAGS"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum"; } | key_of)" build_kube ;;
+    kube-oldest) group kube-oldest "$( { echo "$GOVERSION $KUBERNETES_OLDEST_VERSION $KUBE_OLDEST_LDFLAGS"; cat "$KUBE_OLDEST_DIR/go.mod" "$KUBE_OLDEST_DIR/go.sum"; } | key_of)" build_kube_oldest ;;
     kwok) group kwok "$(echo "$GOVERSION $KWOK_VERSION $KWOK_LDFLAGS with-exec-crd patches-1-2" | key_of)" build_kwok ;;
     helm) group helm "$(echo "$GOVERSION $HELM_VERSION $HELM_LDFLAGS" | key_of)" build_helm ;;
     cphelper) group cphelper "$( { echo "$GOVERSION"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum"; find "$CP_DIR/cmd/cphelper" -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs cat; } | key_of)" build_cphelper ;;

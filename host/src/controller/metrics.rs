@@ -36,6 +36,10 @@ pub struct Metrics {
     /// Seconds a master switch left its replica set without a writable
     /// instance (an upper bound; see `role::switchover`).
     pub switch_write_unavailable: Histogram,
+    /// Duration of a strategy's plan call as a pass waits for it (a call
+    /// slot, the thread hand-off and the sandboxed call): the strategy
+    /// engine's share of pass time, beside [`Self::duration`].
+    pub strategy_plan: Histogram,
 }
 
 impl Metrics {
@@ -49,6 +53,8 @@ impl Metrics {
             }),
             // 50 ms to about 100 s.
             switch_write_unavailable: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            // 0.1 ms to about 3 s.
+            strategy_plan: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         };
         let registry = registry.sub_registry_with_prefix("tarantool_operator");
         registry.register("reconciles", "Reconcile passes", metrics.reconciles.clone());
@@ -66,6 +72,11 @@ impl Metrics {
             "switch_write_unavailable_seconds",
             "Time from a master switch being sent until Cartridge reports the new master writable",
             metrics.switch_write_unavailable.clone(),
+        );
+        registry.register(
+            "strategy_plan_seconds",
+            "Duration of a strategy's plan call as a Role pass waits for it (call slot, hand-off, sandboxed call)",
+            metrics.strategy_plan.clone(),
         );
         metrics
     }

@@ -491,3 +491,39 @@ async fn annotated_pod_runs_its_command_locally_while_it_exists() {
     })
     .await;
 }
+
+/// The Kubernetes release `versions.env` pins for this run: the oldest
+/// supported one when the control plane was built with `CP_KUBERNETES=oldest`
+/// (`make test-control-plane-oldest`), the newest otherwise.
+fn pinned_version(repo: &std::path::Path) -> String {
+    let key = match std::env::var("CP_KUBERNETES").as_deref() {
+        Ok("oldest") => "KUBERNETES_OLDEST_VERSION=",
+        _ => "KUBERNETES_VERSION=",
+    };
+    let versions =
+        std::fs::read_to_string(repo.join("tests/control-plane/versions.env")).unwrap_or_default();
+    versions
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn the_control_plane_runs_the_pinned_kubernetes_release() {
+    run("version", |t| async move {
+        let wanted = pinned_version(t.cp.repo());
+        assert!(wanted.starts_with("v1."), "versions.env pins {wanted:?}");
+        let served = t.client.apiserver_version().await?.git_version;
+        assert_eq!(served, wanted, "the apiserver of this run");
+        let kubectl = t.kubectl(&["version", "--client", "-o", "json"]).await?;
+        assert!(
+            kubectl.contains(&format!("\"gitVersion\": \"{wanted}\"")),
+            "kubectl of this run: {kubectl}"
+        );
+        Ok::<_, Error>(())
+    })
+    .await;
+}

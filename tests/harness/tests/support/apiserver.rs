@@ -34,6 +34,12 @@ pub const WRITE_VERBS: &[&str] = &[
 /// is a request too). The counters have no namespace label: only meaningful
 /// when nothing else writes these resources meanwhile.
 pub async fn writes(t: &TestContext) -> Result<BTreeMap<String, f64>, Failure> {
+    requests(t, WRITE_VERBS).await
+}
+
+/// Requests with a verb in `verbs` per `"VERB resource/subresource"` on
+/// [`OPERATOR_RESOURCES`] so far (the apiserver's `apiserver_request_total`).
+async fn requests(t: &TestContext, verbs: &[&str]) -> Result<BTreeMap<String, f64>, Failure> {
     let request = http::Request::get("/metrics")
         .body(Vec::new())
         .map_err(|e| Failure::Check(e.to_string()))?;
@@ -51,8 +57,7 @@ pub async fn writes(t: &TestContext) -> Result<BTreeMap<String, f64>, Failure> {
                 .to_string()
         };
         let (verb, resource) = (label("verb"), label("resource"));
-        if !WRITE_VERBS.contains(&verb.as_str()) || !OPERATOR_RESOURCES.contains(&resource.as_str())
-        {
+        if !verbs.contains(&verb.as_str()) || !OPERATOR_RESOURCES.contains(&resource.as_str()) {
             continue;
         }
         let value: f64 = line
@@ -64,6 +69,12 @@ pub async fn writes(t: &TestContext) -> Result<BTreeMap<String, f64>, Failure> {
         *counts.entry(key).or_insert(0.0) += value;
     }
     Ok(counts)
+}
+
+/// GET and LIST requests on [`OPERATOR_RESOURCES`] so far (a WATCH is one
+/// long request and not counted).
+pub async fn reads(t: &TestContext) -> Result<f64, Failure> {
+    Ok(requests(t, &["GET", "LIST"]).await?.values().sum())
 }
 
 /// The total of [`writes`].

@@ -433,11 +433,16 @@ async fn plan_and_execute(
     // wait for a call slot), which must not stall watches or the Lease.
     let owner = format!("{}/{}", pass.namespace, pass.name);
     let (plan_strategy, view) = (strategy.clone(), built.view.clone());
-    let (decision, log) =
+    let started = std::time::Instant::now();
+    let planned =
         tokio::task::spawn_blocking(move || plan_strategy.plan_as(Caller::Owner(&owner), &view))
-            .await
-            .map_err(StrategyError::LoadLost)?
-            .map_err(StrategyError::from)?;
+            .await;
+    ctx.metrics
+        .strategy_plan
+        .observe(started.elapsed().as_secs_f64());
+    let (decision, log) = planned
+        .map_err(StrategyError::LoadLost)?
+        .map_err(StrategyError::from)?;
     for (level, line) in &log.lines {
         match level {
             LogLevel::Error | LogLevel::Warn => {
