@@ -71,6 +71,17 @@ async fn requests(t: &TestContext, verbs: &[&str]) -> Result<BTreeMap<String, f6
     Ok(counts)
 }
 
+/// `pods/exec` requests so far (the apiserver counts them as CONNECT; only
+/// the operator execs into its pods).
+pub async fn execs(t: &TestContext) -> Result<f64, Failure> {
+    Ok(requests(t, &["CONNECT", "POST", "GET"])
+        .await?
+        .iter()
+        .filter(|(k, _)| k.ends_with("pods/exec"))
+        .map(|(_, v)| v)
+        .sum())
+}
+
 /// GET and LIST requests on [`OPERATOR_RESOURCES`] so far (a WATCH is one
 /// long request and not counted).
 pub async fn reads(t: &TestContext) -> Result<f64, Failure> {
