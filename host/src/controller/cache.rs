@@ -113,6 +113,18 @@ impl Cache {
     /// The pods of Role `role` in `namespace`; those this operator deleted
     /// and the store still shows alive read as terminating.
     pub fn role_pods(&self, namespace: &str, role: &str) -> Vec<Pod> {
+        self.pods_labelled(namespace, labels::ROLE, role)
+    }
+
+    /// The pods of Cluster `cluster` in `namespace`, read like
+    /// [`Self::role_pods`].
+    pub fn cluster_pods(&self, namespace: &str, cluster: &str) -> Vec<Pod> {
+        self.pods_labelled(namespace, labels::CLUSTER, cluster)
+    }
+
+    /// The pods of `namespace` whose label `key` is `value`; those this
+    /// operator deleted and the store still shows alive read as terminating.
+    fn pods_labelled(&self, namespace: &str, key: &str, value: &str) -> Vec<Pod> {
         let all = self.pods.state();
         let mut deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
         // Forget what the store caught up with: the pod is terminating or
@@ -128,7 +140,7 @@ impl Cache {
         all.iter()
             .filter(|p| {
                 p.namespace().as_deref() == Some(namespace)
-                    && p.labels().get(labels::ROLE).map(String::as_str) == Some(role)
+                    && p.labels().get(key).map(String::as_str) == Some(value)
             })
             .map(|p| {
                 let mut pod = p.as_ref().clone();

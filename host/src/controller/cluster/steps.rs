@@ -135,7 +135,7 @@ fn console(ctx: &Context, pass: &mut ClusterPass) -> Result<ConsoleAccess, Error
 }
 
 /// Every listed Role exists; before the bootstrap, every one is Ready at
-/// its current generation. Then the cluster's pods are listed.
+/// its current generation. Then the cluster's pods are read (from the watched store when it is up).
 pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let missing: Vec<&str> = pass
         .cluster
@@ -168,11 +168,17 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
             ));
         }
     }
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    pass.pods = pods
-        .list(&ListParams::default().labels(&labels::cluster_selector(&pass.name)))
-        .await?
-        .items;
+    // From the watched store when it is up (the same one Role passes read);
+    // a pass woken by a pod's change sees that change.
+    pass.pods = match ctx.cache().filter(|c| c.ready()) {
+        Some(cache) => cache.cluster_pods(&pass.namespace, &pass.name),
+        None => {
+            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+            pods.list(&ListParams::default().labels(&labels::cluster_selector(&pass.name)))
+                .await?
+                .items
+        }
+    };
     Ok(Flow::Next)
 }
 
