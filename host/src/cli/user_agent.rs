@@ -56,7 +56,10 @@ mod tests {
                 "tarantool-operator-7d9f-abcde",
                 format!("tarantool-operator/{version} (tarantool-operator-7d9f-abcde)"),
             ),
-            ("replica a", format!("tarantool-operator/{version} (replica a)")),
+            (
+                "replica a",
+                format!("tarantool-operator/{version} (replica a)"),
+            ),
             ("bad\nname", format!("tarantool-operator/{version}")),
         ];
         for (identity, want) in cases {

@@ -492,7 +492,11 @@ async fn a_fenced_replica_writes_no_lease() {
         let before = reached.load(Ordering::SeqCst);
         let answer = tap.clone().oneshot(request(method.clone())).await;
         assert_eq!(answer.is_ok(), want, "{method}");
-        assert_eq!(reached.load(Ordering::SeqCst) - before, usize::from(want), "{method}");
+        assert_eq!(
+            reached.load(Ordering::SeqCst) - before,
+            usize::from(want),
+            "{method}"
+        );
         if let Err(e) = answer {
             assert!(e.downcast_ref::<Fenced>().is_some(), "{method}: {e}");
         }

@@ -102,7 +102,9 @@ impl Replica {
             .status()
             .await
             .map_err(|e| Failure::Check(format!("kill: {e}")))?;
-        check(status.success(), || format!("kill -{signal} {pid}: {status}"))
+        check(status.success(), || {
+            format!("kill -{signal} {pid}: {status}")
+        })
     }
 
     /// Whether it still runs.
@@ -138,10 +140,7 @@ impl Pair {
     }
 
     /// Stops both and, on failure, prints the end of their logs.
-    async fn finish(
-        mut self,
-        outcome: Result<(), Failure>,
-    ) -> Result<(), Failure> {
+    async fn finish(mut self, outcome: Result<(), Failure>) -> Result<(), Failure> {
         let outcome = process::finish(&mut self.a.child, &self.a.log, outcome).await;
         process::finish(&mut self.b.child, &self.b.log, outcome).await
     }
@@ -305,7 +304,13 @@ fn listed(acts: &[Act]) -> String {
 /// watcher on its pods.
 async fn article_under_pair(
     t: &TestContext,
-) -> Result<(Pair, std::sync::Arc<std::sync::Mutex<invariants::Violations>>), Failure> {
+) -> Result<
+    (
+        Pair,
+        std::sync::Arc<std::sync::Mutex<invariants::Violations>>,
+    ),
+    Failure,
+> {
     let pair = Pair::start(t).await?;
     create_article(t).await?;
     wait_bootstrapped(t).await?;
@@ -321,12 +326,14 @@ async fn deletions_past(
     than: usize,
     what: &str,
 ) -> Result<usize, Failure> {
-    Ok(t
-        .eventually(what, || async {
-            let n = violations.lock().unwrap_or_else(|e| e.into_inner()).deletions;
-            Ok((n > than).then_some(n))
-        })
-        .await?)
+    Ok(t.eventually(what, || async {
+        let n = violations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .deletions;
+        Ok((n > than).then_some(n))
+    })
+    .await?)
 }
 
 /// The watcher saw no violation and at least the rollout's six deletions.

@@ -98,13 +98,15 @@ pub fn acts(t: &TestContext) -> Result<Vec<Act>, String> {
     let mut out = Vec::new();
     for file in files {
         let path = file.map_err(|e| e.to_string())?.path();
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         // The last line may be half written.
         for event in text
             .lines()
             .filter_map(|l| serde_json::from_str::<Event>(l).ok())
         {
-            let (Some(object), Some(received)) = (event.object_ref, event.request_received_timestamp)
+            let (Some(object), Some(received)) =
+                (event.object_ref, event.request_received_timestamp)
             else {
                 continue;
             };
