@@ -300,9 +300,10 @@ fn listed(acts: &[Act]) -> String {
         .collect::<String>()
 }
 
-/// The article's cluster bootstrapped under two replicas, and an invariant
-/// watcher on its pods.
-async fn article_under_pair(
+/// The article's cluster bootstrapped under two replicas, an invariant
+/// watcher on its pods, and a rollout of both Roles under way (the first
+/// pod deleted).
+async fn mid_rollout(
     t: &TestContext,
 ) -> Result<
     (
@@ -316,6 +317,8 @@ async fn article_under_pair(
     wait_bootstrapped(t).await?;
     wait_joined(t).await?;
     let violations = invariants::watch(t, 2, invariants::over_exec(t));
+    start_rollout(t).await?;
+    deletions_past(t, &violations, 0, "the rollout under way").await?;
     Ok((pair, violations))
 }
 
@@ -350,13 +353,11 @@ fn check_invariants(violations: &std::sync::Mutex<invariants::Violations>) -> Re
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn the_standby_makes_no_write_and_no_exec() {
     run("leader-one-acts", |t| async move {
-        let mut pair = Pair::start(&t).await?;
+        // From the start: the standby waits through the bootstrap too.
+        let (mut pair, violations) = mid_rollout(&t).await?;
         let outcome = async {
-            create_article(&t).await?;
-            wait_bootstrapped(&t).await?;
-            wait_joined(&t).await?;
-            start_rollout(&t).await?;
             rollout_done(&t).await?;
+            check_invariants(&violations)?;
             let h = holding(&t).await?;
             check(h.holder.as_deref() == Some(pair.a.identity.as_str()), || {
                 format!("the Lease changed hands: held by {:?}", h.holder)
@@ -399,10 +400,8 @@ async fn the_standby_makes_no_write_and_no_exec() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn sigkill_of_the_leader_hands_over_and_the_rollout_goes_on() {
     run("leader-sigkill", |t| async move {
-        let (mut pair, violations) = article_under_pair(&t).await?;
+        let (mut pair, violations) = mid_rollout(&t).await?;
         let outcome = async {
-            start_rollout(&t).await?;
-            deletions_past(&t, &violations, 0, "the rollout under way").await?;
             pair.a
                 .child
                 .start_kill()
@@ -436,10 +435,8 @@ async fn sigkill_of_the_leader_hands_over_and_the_rollout_goes_on() {
 #[ignore = "needs the local control plane: make test-control-plane"]
 async fn a_frozen_leader_is_replaced_and_stops_when_resumed() {
     run("leader-sigstop", |t| async move {
-        let (mut pair, violations) = article_under_pair(&t).await?;
+        let (mut pair, violations) = mid_rollout(&t).await?;
         let outcome = async {
-            start_rollout(&t).await?;
-            deletions_past(&t, &violations, 0, "the rollout under way").await?;
             pair.a.signal("STOP").await?;
             let h = handover(&t, &pair.a.identity, &pair.b.identity).await?;
             check_handover(&h)?;
