@@ -342,7 +342,10 @@ async fn deletions_past(
 /// The watcher saw no violation and at least the rollout's six deletions.
 fn check_invariants(violations: &std::sync::Mutex<invariants::Violations>) -> Result<(), Failure> {
     let v = violations.lock().unwrap_or_else(|e| e.into_inner());
-    println!("{} pod deletions, none breaking an invariant", v.deletions);
+    println!(
+        "{} pod deletions, none breaking an invariant: {:?}",
+        v.deletions, v.order
+    );
     check(v.clean(), || format!("violations: {v:?}"))?;
     check(v.deletions >= 6, || {
         format!("{} deletions for a rollout of 6 pods", v.deletions)
