@@ -255,6 +255,11 @@ impl Fence {
         self.tripped.borrow().clone().unwrap_or(fenced)
     }
 
+    /// Why the fence tripped, once it did (the deadline is not looked at).
+    fn refusal(&self) -> Option<Fenced> {
+        self.tripped.borrow().clone()
+    }
+
     /// Whether the fence tripped.
     pub fn is_tripped(&self) -> bool {
         self.tripped.borrow().is_some()
@@ -376,7 +381,8 @@ where
 
 /// A layer for the Lease manager's own client: every successful PATCH or
 /// PUT of the Lease `path` is a renewal, recorded in the fence at the time
-/// the request was sent.
+/// the request was sent. Once the fence tripped, it refuses every write
+/// (reads pass): a fenced replica neither renews nor releases.
 #[derive(Debug, Clone)]
 pub struct RenewalTap {
     fence: Arc<Fence>,
@@ -432,6 +438,17 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        // Once fenced, the Lease manager writes nothing either: not a
+        // renewal, and not the release it sends when the process stops
+        // listening to it. Sent late (the apiserver was slow, which may be
+        // why the fence tripped), a release would clear the Lease of the
+        // replica that took over meanwhile.
+        if let Some(fenced) = self.tap.fence.refusal()
+            && acts(request.method(), request.uri().path())
+        {
+            tracing::warn!(method = %request.method(), path = request.uri().path(), "Lease write refused: fenced");
+            return Box::pin(std::future::ready(Err(Box::new(fenced) as BoxError)));
+        }
         let renewal = matches!(*request.method(), Method::PATCH | Method::PUT)
             && request.uri().path() == &*self.tap.path;
         let fence = self.tap.fence.clone();

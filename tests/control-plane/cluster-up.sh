@@ -138,6 +138,10 @@ etcd_healthy() { curl -fsS "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"heal
 wait_for etcd 30 etcd_healthy
 
 # ---------------------------------------------------------------- kube-apiserver
+# The audit log (tests/control-plane/audit-policy.yaml: writes and execs, at
+# Metadata level) goes to a directory of its own, so that the failure reports
+# printing every component log's tail leave it out; 20 MB, two old files kept.
+mkdir -p "$LOGS/audit"
 start kube-apiserver "$CP_BIN/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
@@ -151,6 +155,9 @@ start kube-apiserver "$CP_BIN/kube-apiserver" \
   --endpoint-reconciler-type none \
   --kubelet-client-certificate "$CERTS/admin.crt" --kubelet-client-key "$CERTS/admin.key" \
   --kubelet-preferred-address-types InternalIP \
+  --audit-policy-file "$CP_DIR/audit-policy.yaml" \
+  --audit-log-path "$LOGS/audit/audit.log" --audit-log-format json \
+  --audit-log-maxsize 20 --audit-log-maxbackup 2 \
   --profiling=false
 wait_for kube-apiserver 180 "${KUBECTL[@]}" get --raw /readyz
 

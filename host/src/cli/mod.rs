@@ -6,6 +6,7 @@ pub mod progress;
 pub mod run;
 pub mod strategy;
 pub mod timeline;
+pub mod user_agent;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

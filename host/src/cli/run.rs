@@ -185,9 +185,16 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         .context("cannot start the wasm engine for update strategies")?;
     let strategies =
         Arc::new(Strategies::new(Arc::new(engine)).require_pinned(args.require_strategy_sha256));
-    let config = kube::Config::infer()
+    let mut config = kube::Config::infer()
         .await
         .context("cannot configure a Kubernetes client (KUBECONFIG or in-cluster)")?;
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("tarantool-operator-{}", std::process::id()));
+    // Every request names this replica (its Lease identity) in its user
+    // agent: audits tell the leader's writes from a standby's.
+    super::user_agent::identify(&mut config, &identity);
     let fence = if args.leader_elect {
         let (lease, margin) = lease_timing(&args)?;
         Fence::new(lease, margin).context("invalid fence settings")?
@@ -206,10 +213,6 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     spawn_server(args.metrics_addr, metrics_router(Arc::new(registry))).await?;
     spawn_server(args.health_addr, health_router(ready.clone())).await?;
 
-    let identity = args
-        .identity
-        .clone()
-        .unwrap_or_else(|| format!("tarantool-operator-{}", std::process::id()));
     let connector: Arc<dyn Connector> = Arc::new(ExecConnector::new(
         client.clone(),
         ConsoleOptions {

@@ -443,6 +443,67 @@ async fn only_successful_writes_of_the_lease_count_as_renewals() {
     assert_eq!(fence.last_renewal(), Some(clock.now()));
 }
 
+/// Once fenced, the Lease manager's writes go nowhere: neither a renewal
+/// nor the release it sends when the process stops listening to it (which,
+/// delivered late, would clear the Lease of the replica that took over).
+/// Its reads go on, and before the fence trips its writes pass, however
+/// late the renewal.
+#[tokio::test]
+async fn a_fenced_replica_writes_no_lease() {
+    let clock = FakeClock::new();
+    let fence = Fence::with_clock(15 * S, 2 * S, clock.clone()).expect("fence");
+    let reached = Arc::new(AtomicUsize::new(0));
+    let apiserver = {
+        let reached = reached.clone();
+        tower::service_fn(move |_request: Request<Body>| {
+            reached.fetch_add(1, Ordering::SeqCst);
+            async move {
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .body(Body::from(Vec::new()))
+                    .map_err(std::io::Error::other)
+            }
+        })
+    };
+    let tap = RenewalTap::new(fence.clone(), "ops", "tarantool-operator").layer(apiserver);
+    let path = lease_path("ops", "tarantool-operator");
+    let request = |method: Method| {
+        Request::builder()
+            .method(method)
+            .uri(path.clone())
+            .body(Body::from(Vec::new()))
+            .expect("request")
+    };
+    // Past the deadline but not yet tripped: a late renewal still goes out
+    // (the fence then refuses the controllers and trips on its own).
+    clock.advance(20 * S);
+    assert!(tap.clone().oneshot(request(Method::PATCH)).await.is_ok());
+    assert_eq!(reached.load(Ordering::SeqCst), 1);
+    fence.trip("another replica holds the Lease");
+    // (method, reaches the apiserver)
+    let cases = [
+        (Method::GET, true),
+        (Method::PATCH, false),
+        (Method::PUT, false),
+        (Method::DELETE, false),
+        (Method::POST, false),
+    ];
+    for (method, want) in cases {
+        let before = reached.load(Ordering::SeqCst);
+        let answer = tap.clone().oneshot(request(method.clone())).await;
+        assert_eq!(answer.is_ok(), want, "{method}");
+        assert_eq!(
+            reached.load(Ordering::SeqCst) - before,
+            usize::from(want),
+            "{method}"
+        );
+        if let Err(e) = answer {
+            assert!(e.downcast_ref::<Fenced>().is_some(), "{method}: {e}");
+        }
+    }
+    assert_eq!(fence.last_renewal(), Some(clock.now()));
+}
+
 /// The watchdog trips the fence on its own when nothing is sent, so the
 /// process stops even while no pass runs (real time, milliseconds: only
 /// that it trips is asserted, not when).

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use test_harness::run;
 
-use support::scenario::{Failure, create_article, set_image};
+use support::scenario::{Failure, create_article, rolled, set_image};
 use support::{invariants, process};
 
 /// A small deterministic generator (xorshift), seeded per run.
@@ -66,24 +66,6 @@ async fn prepare(
     std::fs::create_dir_all(&dir).map_err(|e| Failure::Check(e.to_string()))?;
     let log = dir.join("operator.log");
     Ok((bin, dir, log))
-}
-
-fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
-    let Some(role) = role else { return false };
-    let current = role
-        .spec
-        .replicaset_template()
-        .and_then(|t| t.pod_template.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.as_deref())
-        == Some(image);
-    current
-        && role.status.as_ref().is_some_and(|s| {
-            s.observed_generation == role.metadata.generation
-                && s.updated_replicasets == replicasets
-                && s.ready_replicasets == replicasets
-                && s.update.as_ref().is_some_and(|u| u.done)
-        })
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 #[allow(dead_code)]
 pub mod apiserver;
 #[allow(dead_code)]
+pub mod audit;
+#[allow(dead_code)]
 pub mod double;
 #[allow(dead_code)]
 pub mod invariants;

@@ -101,6 +101,26 @@ pub async fn set_image(t: &TestContext, role: &str, image: &str) -> Result<(), F
     Ok(())
 }
 
+/// Whether `role` runs `image` on all its `replicasets` replica sets, every
+/// one updated and ready, its rollout done.
+pub fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
+    let Some(role) = role else { return false };
+    let current = role
+        .spec
+        .replicaset_template()
+        .and_then(|t| t.pod_template.spec.as_ref())
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.as_deref())
+        == Some(image);
+    current
+        && role.status.as_ref().is_some_and(|s| {
+            s.observed_generation == role.metadata.generation
+                && s.updated_replicasets == replicasets
+                && s.ready_replicasets == replicasets
+                && s.update.as_ref().is_some_and(|u| u.done)
+        })
+}
+
 /// The article's cluster, converged, with the operator in-process on the
 /// in-memory Cartridge.
 pub async fn start_article(t: &TestContext) -> Result<operator::Operator, Failure> {
