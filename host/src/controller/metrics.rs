@@ -377,7 +377,22 @@ mod tests {
     #[test]
     fn every_registered_metric_is_in_the_catalog_and_back() {
         let mut registry = Registry::default();
-        let _metrics = Metrics::new(&mut registry);
+        let metrics = Metrics::new(&mut registry);
+        // A family shows once it has a series.
+        let role = ControllerLabels {
+            controller: "role".into(),
+        };
+        metrics.reconciles.get_or_create(&role).inc();
+        metrics.duration.get_or_create(&role).observe(0.1);
+        metrics
+            .errors
+            .get_or_create(&StepErrorLabels {
+                controller: "role".into(),
+                step: "RollingUpdate".into(),
+                reason: Reason::BudgetExceeded.as_str().into(),
+            })
+            .inc();
+        metrics.refused(Reason::BudgetExceeded);
         let catalog: BTreeSet<(String, String)> = CATALOG
             .iter()
             .map(|m| (m.family(), m.kind.as_str().to_string()))

@@ -32,6 +32,8 @@ pub mod fleet;
 pub(crate) mod lifecycle;
 pub mod members;
 pub mod metrics;
+#[cfg(test)]
+mod monitoring_check;
 pub mod owned;
 pub mod pipeline;
 pub mod role;
