@@ -204,7 +204,12 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     let metrics = Arc::new(Metrics::new(&mut registry));
     let leader_metrics = metrics.clone();
     let ready = Arc::new(AtomicBool::new(false));
-    spawn_server("metrics", args.metrics_addr, metrics_router(Arc::new(registry))).await?;
+    spawn_server(
+        "metrics",
+        args.metrics_addr,
+        metrics_router(Arc::new(registry)),
+    )
+    .await?;
     spawn_server("health", args.health_addr, health_router(ready.clone())).await?;
 
     let identity = args
@@ -383,7 +388,11 @@ async fn shutdown_signal() {
     }
 }
 
-async fn spawn_server(server: &'static str, addr: SocketAddr, router: Router) -> anyhow::Result<()> {
+async fn spawn_server(
+    server: &'static str,
+    addr: SocketAddr,
+    router: Router,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -161,7 +161,9 @@ impl Fleet {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = (controller, namespace.to_string(), name.to_string());
         let since = match (
-            entries.get(&key).and_then(|e| Some((e.report.rollout.as_ref()?, e.rollout_since))),
+            entries
+                .get(&key)
+                .and_then(|e| Some((e.report.rollout.as_ref()?, e.rollout_since))),
             report.rollout.as_ref(),
         ) {
             // Still paused: since it was first seen paused.
@@ -310,7 +312,11 @@ impl Collector for Fleet {
                 .set(*n);
         }
         encode(&mut encoder, &ROLLOUTS, &rollouts)?;
-        encode(&mut encoder, &ROLLOUT_LAST_PROGRESS, &timestamps(&s.progress))?;
+        encode(
+            &mut encoder,
+            &ROLLOUT_LAST_PROGRESS,
+            &timestamps(&s.progress),
+        )?;
         encode(&mut encoder, &ROLLOUT_PAUSED, &timestamps(&s.paused))?;
         let drains = Gauge::<i64>::default();
         drains.set(s.drains);
@@ -349,11 +355,15 @@ mod tests {
         (ns.to_string(), role.to_string())
     }
 
+    /// A name, the reports of one Role at seconds 10, 20, 30..., and what
+    /// the progress and pause timestamps say after the last.
+    type Case = (&'static str, Vec<Report>, Option<f64>, Option<f64>);
+
     /// Each case: the reports of one Role at seconds 10, 20, 30...; what
     /// the rollout timestamps say after the last.
     #[test]
     fn a_rollout_is_timed_from_its_last_progress_or_its_pause() {
-        let cases: Vec<(&str, Vec<Report>, Option<f64>, Option<f64>)> = vec![
+        let cases: Vec<Case> = vec![
             ("started", vec![rolling(false, 0)], Some(10.0), None),
             (
                 "no pod updated since the start",
@@ -392,8 +402,16 @@ mod tests {
                 fleet.record("role", "ns", "storage", r, at(10 * (i as u64 + 1)));
             }
             let s = fleet.snapshot();
-            assert_eq!(s.progress.get(&key("ns", "storage")).copied(), progress, "{name}");
-            assert_eq!(s.paused.get(&key("ns", "storage")).copied(), paused, "{name}");
+            assert_eq!(
+                s.progress.get(&key("ns", "storage")).copied(),
+                progress,
+                "{name}"
+            );
+            assert_eq!(
+                s.paused.get(&key("ns", "storage")).copied(),
+                paused,
+                "{name}"
+            );
         }
     }
 
@@ -411,7 +429,13 @@ mod tests {
         };
         fleet.record("role", "a", "storage", failed, at(5));
         fleet.record("role", "b", "storage", rolling(true, 0), at(5));
-        fleet.record("role", "a", "router", Report::cluster(&Ok(Flow::Next)), at(5));
+        fleet.record(
+            "role",
+            "a",
+            "router",
+            Report::cluster(&Ok(Flow::Next)),
+            at(5),
+        );
         fleet.record("cluster", "a", "c", Report::cluster(&Ok(Flow::Next)), at(5));
         let s = fleet.snapshot();
         let objects: Vec<_> = s

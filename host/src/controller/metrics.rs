@@ -200,7 +200,8 @@ pub const CATALOG: &[MetricDoc] = &[
 
 /// The table of metrics for `docs/operations.md`, in Markdown.
 pub fn markdown_table() -> String {
-    let mut table = String::from("| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n");
+    let mut table =
+        String::from("| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n");
     for m in CATALOG {
         let labels = if m.labels.is_empty() {
             "-".to_string()
@@ -442,11 +443,20 @@ mod tests {
                 })
                 .get()
         };
-        assert_eq!((m.leader.get(), count("acquired"), count("lost")), (0, 0, 0));
+        assert_eq!(
+            (m.leader.get(), count("acquired"), count("lost")),
+            (0, 0, 0)
+        );
         m.leading(true);
-        assert_eq!((m.leader.get(), count("acquired"), count("lost")), (1, 1, 0));
+        assert_eq!(
+            (m.leader.get(), count("acquired"), count("lost")),
+            (1, 1, 0)
+        );
         m.leading(false);
-        assert_eq!((m.leader.get(), count("acquired"), count("lost")), (0, 1, 1));
+        assert_eq!(
+            (m.leader.get(), count("acquired"), count("lost")),
+            (0, 1, 1)
+        );
     }
 
     /// The table in `docs/operations.md` is this catalog; on a difference

@@ -13,7 +13,8 @@ use serde_yaml::Value;
 
 use super::metrics::CATALOG;
 
-const RULES: &str = include_str!("../../../charts/tarantool-operator/rules/tarantool-operator.rules.yaml");
+const RULES: &str =
+    include_str!("../../../charts/tarantool-operator/rules/tarantool-operator.rules.yaml");
 const DASHBOARD: &str =
     include_str!("../../../charts/tarantool-operator/dashboards/tarantool-operator.json");
 
@@ -109,7 +110,16 @@ fn rule_problems(rule: &Value) -> Vec<String> {
     if let Some(map) = rule.as_mapping() {
         for key in map.keys() {
             let key = key.as_str().unwrap_or("");
-            if !["alert", "expr", "for", "keep_firing_for", "labels", "annotations"].contains(&key) {
+            if ![
+                "alert",
+                "expr",
+                "for",
+                "keep_firing_for",
+                "labels",
+                "annotations",
+            ]
+            .contains(&key)
+            {
                 say(format!("unknown key {key:?}"));
             }
         }
@@ -205,12 +215,8 @@ fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn the_rules_are_valid_and_have_every_alert_asked_for() {
-    let alerts = check_rules(RULES).unwrap_or_else(|problems| {
-        panic!(
-            "the rule file has problems:\n{}",
-            problems.join("\n")
-        )
-    });
+    let alerts = check_rules(RULES)
+        .unwrap_or_else(|problems| panic!("the rule file has problems:\n{}", problems.join("\n")));
     for required in REQUIRED_ALERTS {
         assert!(alerts.iter().any(|a| a == required), "no alert {required}");
     }
@@ -243,17 +249,36 @@ fn the_dashboard_queries_name_only_exported_metrics_and_show_them_all() {
 #[test]
 fn the_checks_refuse_broken_rules_and_unknown_metrics() {
     let cases = [
-        ("an unknown metric", "tarantool_operator_nope > 0", "does not export"),
-        ("a counter without _total", "rate(tarantool_operator_reconciles[5m]) > 0", "does not export"),
-        ("a parse error", "sum by (controller (tarantool_operator_leader)", "does not parse"),
-        ("a regex over names", "{__name__=~\"tarantool_operator_.*\"}", "plain metric name"),
+        (
+            "an unknown metric",
+            "tarantool_operator_nope > 0",
+            "does not export",
+        ),
+        (
+            "a counter without _total",
+            "rate(tarantool_operator_reconciles[5m]) > 0",
+            "does not export",
+        ),
+        (
+            "a parse error",
+            "sum by (controller (tarantool_operator_leader)",
+            "does not parse",
+        ),
+        (
+            "a regex over names",
+            "{__name__=~\"tarantool_operator_.*\"}",
+            "plain metric name",
+        ),
         ("a constant", "vector(1) > 0", "names no metric"),
     ];
     for (name, query, expected) in cases {
         let e = checked_names(query).expect_err(name);
         assert!(e.contains(expected), "{name}: {e}");
     }
-    assert!(checked_names("sum(rate(tarantool_operator_reconcile_duration_seconds_bucket[5m]))").is_ok());
+    assert!(
+        checked_names("sum(rate(tarantool_operator_reconcile_duration_seconds_bucket[5m]))")
+            .is_ok()
+    );
 
     let rule = |extra: &str| {
         format!(
@@ -261,15 +286,27 @@ fn the_checks_refuse_broken_rules_and_unknown_metrics() {
         )
     };
     let good = "        for: 5m\n        labels:\n          severity: warning\n        annotations:\n          summary: s\n          description: d {{ $value }}\n";
-    assert_eq!(check_rules(&rule(good)), Ok(vec!["TarantoolOperatorX".to_string()]));
+    assert_eq!(
+        check_rules(&rule(good)),
+        Ok(vec!["TarantoolOperatorX".to_string()])
+    );
     let broken = [
         ("no for", good.replace("        for: 5m\n", "")),
         ("a bad duration", good.replace("5m", "five minutes")),
         ("no severity", good.replace("severity: warning", "team: x")),
         ("a severity of its own", good.replace("warning", "page")),
-        ("no description", good.replace("          description: d {{ $value }}\n", "")),
-        ("unbalanced braces", good.replace("{{ $value }}", "{{ $value")),
-        ("an unknown key", format!("{good}        severity: warning\n")),
+        (
+            "no description",
+            good.replace("          description: d {{ $value }}\n", ""),
+        ),
+        (
+            "unbalanced braces",
+            good.replace("{{ $value }}", "{{ $value"),
+        ),
+        (
+            "an unknown key",
+            format!("{good}        severity: warning\n"),
+        ),
     ];
     for (name, extra) in broken {
         assert!(check_rules(&rule(&extra)).is_err(), "{name} accepted");
