@@ -85,6 +85,22 @@ else
   bad "helm template with the ServiceMonitor"
 fi
 
+# The alerting rules and the dashboard: nothing of them by default; when
+# on, the PrometheusRule carries the rule file's every alert, and the
+# dashboard ConfigMap the sidecar's label and the JSON.
+expect default "$out/default.yaml" PrometheusRule=0 ConfigMap=0
+if "${TEMPLATE[@]}" --set metrics.prometheusRule.enabled=true --set metrics.dashboard.enabled=true \
+  --api-versions monitoring.coreos.com/v1/PrometheusRule >"$out/obs.yaml"; then
+  expect observability "$out/obs.yaml" PrometheusRule=1 ConfigMap=1
+  alerts=$(grep -c '^  *- alert: ' "$CHART/rules/tarantool-operator.rules.yaml" || true)
+  [[ $alerts -gt 0 && $(grep -c '^    - alert: ' "$out/obs.yaml" || true) == "$alerts" ]] ||
+    bad "prometheusRule: the PrometheusRule does not carry the $alerts alerts of the rule file"
+  grep -q '^    grafana_dashboard: "1"$' "$out/obs.yaml" || bad "dashboard: no grafana_dashboard label"
+  grep -q '"uid": "tarantool-operator"' "$out/obs.yaml" || bad "dashboard: the JSON is not in the ConfigMap"
+else
+  bad "helm template with the PrometheusRule and the dashboard"
+fi
+
 # Two replicas: a PodDisruptionBudget keeps one through a drain.
 if "${TEMPLATE[@]}" --set replicaCount=2 >"$out/two.yaml"; then
   expect replicaCount=2 "$out/two.yaml" PodDisruptionBudget=1
@@ -123,6 +139,7 @@ refuse "pull policy outside the enum" --set image.pullPolicy=Sometimes
 refuse "not a namespace name" --set watchNamespace=Not_A_Namespace
 refuse "two active operators" --set replicaCount=2 --set leaderElection.enabled=false
 refuse "ServiceMonitor without its CRD" --set metrics.serviceMonitor.enabled=true
+refuse "PrometheusRule without its CRD" --set metrics.prometheusRule.enabled=true
 refuse "existing ServiceAccount without a name" --set serviceAccount.create=false
 refuse "an apiserver network that is not a CIDR" --set networkPolicy.enabled=true --set 'networkPolicy.apiServer.cidrs={apiserver}'
 

@@ -209,9 +209,15 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         .build();
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
+    let leader_metrics = metrics.clone();
     let ready = Arc::new(AtomicBool::new(false));
-    spawn_server(args.metrics_addr, metrics_router(Arc::new(registry))).await?;
-    spawn_server(args.health_addr, health_router(ready.clone())).await?;
+    spawn_server(
+        "metrics",
+        args.metrics_addr,
+        metrics_router(Arc::new(registry)),
+    )
+    .await?;
+    spawn_server("health", args.health_addr, health_router(ready.clone())).await?;
 
     let connector: Arc<dyn Connector> = Arc::new(ExecConnector::new(
         client.clone(),
@@ -252,6 +258,8 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     };
 
     if !args.leader_elect {
+        // The only replica: it acts.
+        leader_metrics.leading(true);
         ready.store(true, Ordering::Relaxed);
         info!(namespace = ?args.namespace, "controllers starting");
         run::run(ctx, args.namespace, stopped(stop_rx)).await;
@@ -292,6 +300,7 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     }
     // Taking the Lease was a successful write of it: the fence has its
     // first renewal and is armed from here on.
+    leader_metrics.leading(true);
     info!(deadline_in = ?fence.deadline().map(|d| d.saturating_duration_since(fence.now())), "leading: controllers starting");
     let lost = async move {
         // A closed channel (the Lease task ended) is a loss too.
@@ -317,7 +326,10 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         }
         // Not released: this replica may no longer hold it, and must not
         // write anything more.
-        Ended::Fenced(_) => lease_task.abort(),
+        Ended::Fenced(_) => {
+            leader_metrics.leading(false);
+            lease_task.abort();
+        }
     }
     Ok(ended)
 }
@@ -379,10 +391,18 @@ async fn shutdown_signal() {
     }
 }
 
-async fn spawn_server(addr: SocketAddr, router: Router) -> anyhow::Result<()> {
+async fn spawn_server(
+    server: &'static str,
+    addr: SocketAddr,
+    router: Router,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    // The address bound (a port 0 asked for is the kernel's choice).
+    if let Ok(bound) = listener.local_addr() {
+        info!(server, addr = %bound, "listening");
+    }
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             warn!(error = %e, %addr, "HTTP server stopped");

@@ -11,6 +11,8 @@
 //! - `lifecycle`: one pass, the same for both controllers: the steps
 //!   under a deadline, then the status, then when to look again.
 //! - [`metrics`]: Prometheus metrics of reconciles and steps.
+//! - [`fleet`]: what each object's last pass concluded, for the gauges
+//!   of Clusters, Roles, rollouts and drains.
 //! - [`events`]: Kubernetes Events for every action and refusal.
 //! - [`run`]: both controllers on one client, until shutdown (the wiring
 //!   only: the controllers do not import it).
@@ -26,9 +28,12 @@ pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub(crate) mod lifecycle;
 pub mod members;
 pub mod metrics;
+#[cfg(test)]
+mod monitoring_check;
 pub mod owned;
 pub mod pipeline;
 pub mod role;

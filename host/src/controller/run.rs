@@ -15,7 +15,8 @@ use tracing::debug;
 
 use super::cache::Cache;
 use super::cluster::ClusterPass;
-use super::lifecycle::{error_policy, reconcile};
+use super::fleet::Fleet;
+use super::lifecycle::{Reconciler, error_policy, reconcile};
 use super::role::RolePass;
 use super::{Context, wake};
 use crate::api::cluster::Cluster;
@@ -36,9 +37,12 @@ where
 /// A controller's own objects: the store its passes read (every change,
 /// status included) and the stream that wakes it, which drops changes
 /// [`wake::wakes`] calls status-only, so that a pass's own status write does
-/// not start another pass at once.
+/// not start another pass at once. A deleted object, or one missing from a
+/// fresh list, leaves `fleet` (the gauges) as `controller`'s.
 fn own_objects<K>(
     api: Api<K>,
+    controller: &'static str,
+    fleet: Arc<Fleet>,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -53,7 +57,20 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
+    let store = reader.clone();
     let wakes = reflector(writer, watcher(api, watcher::Config::default()))
+        // The store has the event applied by now.
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Delete(object)) => fleet.forget(
+                controller,
+                &object.namespace().unwrap_or_default(),
+                &object.name_any(),
+            ),
+            Ok(watcher::Event::InitDone) => fleet.retain(controller, |ns, name| {
+                store.get(&ObjectRef::new(name).within(ns)).is_some()
+            }),
+            _ => {}
+        })
         .applied_objects()
         .predicate_filter(wake::wakes, PredicateConfig::default());
     (reader, wakes)
@@ -84,7 +101,11 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let (cluster_reader, cluster_wakes) = own_objects(api::<Cluster>(&client, ns));
+    let (cluster_reader, cluster_wakes) = own_objects(
+        api::<Cluster>(&client, ns),
+        <ClusterPass as Reconciler>::CONTROLLER,
+        ctx.metrics.fleet.clone(),
+    );
     // At most `concurrency` passes of each controller at once.
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let clusters =
@@ -146,7 +167,11 @@ pub async fn run(
     )
     .default_backoff()
     .touched_objects();
-    let (role_reader, role_wakes) = own_objects(api::<Role>(&client, ns));
+    let (role_reader, role_wakes) = own_objects(
+        api::<Role>(&client, ns),
+        <RolePass as Reconciler>::CONTROLLER,
+        ctx.metrics.fleet.clone(),
+    );
     let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
     let role_store = roles.store();
     let roles = roles

@@ -14,6 +14,7 @@ use crate::api::failover::{Failover, FailoverMode, StateProvider};
 use crate::api::role::{Role, RolePhase};
 use crate::console::access::ConsoleAccess;
 use crate::controller::claim::{self, Claim};
+use crate::controller::fleet::Report;
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
@@ -530,6 +531,13 @@ pub async fn finish(
         .await;
     }
     status::set_conditions(&mut pass.status.conditions, flow, generation);
+    ctx.metrics.fleet.record(
+        "cluster",
+        &pass.cluster.namespace().unwrap_or_default(),
+        &pass.cluster.name_any(),
+        Report::cluster(flow),
+        std::time::SystemTime::now(),
+    );
     status::write(
         ctx,
         pass.cluster.as_ref(),

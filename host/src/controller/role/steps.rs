@@ -17,6 +17,7 @@ use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::{DrainProgress, RemovalStage, ReplicasetStatus, RolePhase, RoleStatus};
 use crate::controller::claim;
+use crate::controller::fleet::Report;
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
@@ -705,6 +706,13 @@ pub async fn finish(
         .await;
     }
     status::set_conditions(&mut pass.status.conditions, flow, generation);
+    ctx.metrics.fleet.record(
+        "role",
+        &pass.namespace,
+        &pass.name,
+        Report::role(flow, &pass.status),
+        std::time::SystemTime::now(),
+    );
     for (replicaset, switch) in std::mem::take(&mut pass.completed_switches) {
         super::switchover::report(ctx, pass.role.as_ref(), &replicaset, &switch).await;
     }

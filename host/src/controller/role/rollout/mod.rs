@@ -452,6 +452,7 @@ async fn plan_and_execute(
         }
     }
     if let Err(refusal) = guard::check(&built.view, &decision) {
+        ctx.metrics.refused(refusal.reason());
         events::warning(
             ctx,
             pass.role.as_ref(),
