@@ -24,6 +24,15 @@ pub struct StepErrorLabels {
     pub reason: String,
 }
 
+/// Labels of an eviction the webhook decided on.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvictionLabels {
+    /// `admit` or `deny`.
+    pub decision: String,
+    /// Why (see `docs/operations.md`).
+    pub reason: String,
+}
+
 /// The controllers' metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -36,6 +45,8 @@ pub struct Metrics {
     /// Seconds a master switch left its replica set without a writable
     /// instance (an upper bound; see `role::switchover`).
     pub switch_write_unavailable: Histogram,
+    /// Evictions the eviction webhook decided on, by decision and reason.
+    pub evictions: Family<EvictionLabels, Counter>,
 }
 
 impl Metrics {
@@ -49,6 +60,7 @@ impl Metrics {
             }),
             // 50 ms to about 100 s.
             switch_write_unavailable: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            evictions: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("tarantool_operator");
         registry.register("reconciles", "Reconcile passes", metrics.reconciles.clone());
@@ -66,6 +78,11 @@ impl Metrics {
             "switch_write_unavailable_seconds",
             "Time from a master switch being sent until Cartridge reports the new master writable",
             metrics.switch_write_unavailable.clone(),
+        );
+        registry.register(
+            "evictions",
+            "Evictions the eviction webhook admitted or denied, by reason",
+            metrics.evictions.clone(),
         );
         metrics
     }
