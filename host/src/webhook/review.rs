@@ -86,7 +86,9 @@ impl Reviewer {
             })
             .inc();
         info!(namespace, pod, decision = decision.label(), reason = decision.reason(), why = %decision, "eviction");
-        if let (Some(role), Some(found)) = (role.as_ref(), found.as_ref()) {
+        // A dry run changes nothing (registered `sideEffects:
+        // NoneOnDryRun`): no mark, no Event.
+        if let (Some(role), Some(found), false) = (role.as_ref(), found.as_ref(), request.dry_run) {
             self.carry_out(&decision, role, found, now).await;
         }
         if decision.allowed() {
