@@ -14,19 +14,16 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use kube::api::{DeleteParams, EvictParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::console::ConsoleOptions;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, Topology};
+use tarantool_operator::api::Role;
 use test_harness::TestContext;
 
+use support::double::cartridge as topology;
 use support::scenario::{Failure, check, create_article, ready, wait_bootstrapped, wait_joined};
 use support::{double, invariants, process};
 
@@ -39,7 +36,11 @@ const SECRET: &str = "tarantool-operator-webhook-tls";
 
 /// The webhook's registration for the test's namespace only, calling the
 /// operator on 127.0.0.1:`port`, without a caBundle (the operator adds it).
-fn registration(name: &str, namespace: &str, port: u16) -> Result<ValidatingWebhookConfiguration, Failure> {
+fn registration(
+    name: &str,
+    namespace: &str,
+    port: u16,
+) -> Result<ValidatingWebhookConfiguration, Failure> {
     serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
@@ -64,13 +65,19 @@ fn registration(name: &str, namespace: &str, port: u16) -> Result<ValidatingWebh
 /// The operator with the webhook on a free port (and `flags`), the
 /// webhook registered, and the article's cluster bootstrapped on the
 /// double. Returns the child, its log and the registration's name.
-async fn start(t: &TestContext, flags: &[&str]) -> Result<(tokio::process::Child, PathBuf, String), Failure> {
+async fn start(
+    t: &TestContext,
+    flags: &[&str],
+) -> Result<(tokio::process::Child, PathBuf, String), Failure> {
     t.install_crds().await?;
     let port = process::free_port().map_err(Failure::Check)?;
     let name = format!("evictions-{}", t.namespace);
     let configurations: Api<ValidatingWebhookConfiguration> = Api::all(t.client.clone());
     configurations
-        .create(&PostParams::default(), &registration(&name, &t.namespace, port)?)
+        .create(
+            &PostParams::default(),
+            &registration(&name, &t.namespace, port)?,
+        )
         .await?;
     let port = port.to_string();
     let configuration = format!("--eviction-webhook-configuration={name}");
@@ -100,44 +107,30 @@ async fn unregister(t: &TestContext, name: &str) {
     }
 }
 
-/// Cartridge (the double) over exec through the Cluster's leader.
-async fn topology(t: &TestContext) -> Result<Vec<ReplicasetInfo>, Failure> {
-    Ok(t.eventually("Cartridge to answer", || async {
-        let leader = t
-            .api::<Cluster>()
-            .get("tarantool-cluster")
-            .await?
-            .status
-            .and_then(|s| s.leader)
-            .unwrap_or_default();
-        let topology: Arc<dyn Topology> = ExecConnector::new(t.client.clone(), ConsoleOptions::default())
-            .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None));
-        Ok(topology.replicasets().await.ok())
-    })
-    .await?)
-}
-
 /// Storage replica set -> master pod, as the Role's status says it and as
 /// the double says it, once the two agree.
 async fn agreed_masters(t: &TestContext) -> Result<BTreeMap<String, String>, Failure> {
-    Ok(t.eventually("the storage Role's status and the double to agree on the masters", || async {
-        let role = t.api::<Role>().get("storage").await?;
-        let status: BTreeMap<String, String> = role
-            .status
-            .iter()
-            .flat_map(|s| s.replicasets.iter())
-            .filter_map(|r| Some((r.name.clone(), r.master.clone()?)))
-            .collect();
-        let Ok(cartridge) = topology(t).await else {
-            return Ok(None);
-        };
-        let double: BTreeMap<String, String> = cartridge
-            .iter()
-            .filter(|r| r.alias.starts_with("storage"))
-            .filter_map(|r| Some((r.alias.clone(), r.master_alias()?.to_string())))
-            .collect();
-        Ok((status.len() == 2 && status == double).then_some(status))
-    })
+    Ok(t.eventually(
+        "the storage Role's status and the double to agree on the masters",
+        || async {
+            let role = t.api::<Role>().get("storage").await?;
+            let status: BTreeMap<String, String> = role
+                .status
+                .iter()
+                .flat_map(|s| s.replicasets.iter())
+                .filter_map(|r| Some((r.name.clone(), r.master.clone()?)))
+                .collect();
+            let Ok(cartridge) = topology(t).await else {
+                return Ok(None);
+            };
+            let double: BTreeMap<String, String> = cartridge
+                .iter()
+                .filter(|r| r.alias.starts_with("storage"))
+                .filter_map(|r| Some((r.alias.clone(), r.master_alias()?.to_string())))
+                .collect();
+            Ok((status.len() == 2 && status == double).then_some(status))
+        },
+    )
     .await?)
 }
 
@@ -163,20 +156,27 @@ async fn evict(t: &TestContext, pod: &str, dry_run: bool) -> Result<Result<(), S
 /// into the registration, the apiserver cannot call it and, with
 /// `failurePolicy: Ignore`, admits).
 async fn wait_webhook_called(t: &TestContext, pod: &str) -> Result<(), Failure> {
-    Ok(t.eventually("the apiserver to call the eviction webhook", || async {
-        Ok(match evict(t, pod, true).await {
-            Ok(Err(message)) if message.contains("being moved") => Some(()),
-            _ => None,
+    Ok(
+        t.eventually("the apiserver to call the eviction webhook", || async {
+            Ok(match evict(t, pod, true).await {
+                Ok(Err(message)) if message.contains("being moved") => Some(()),
+                _ => None,
+            })
         })
-    })
-    .await?)
+        .await?,
+    )
 }
 
 /// Reasons of the Events on Role `role`, with their notes.
-async fn role_events(t: &TestContext, role: &str) -> Result<Vec<(String, String, String)>, Failure> {
+async fn role_events(
+    t: &TestContext,
+    role: &str,
+) -> Result<Vec<(String, String, String)>, Failure> {
     let events = t
         .api::<Event>()
-        .list(&ListParams::default().fields(&format!("involvedObject.name={role},involvedObject.kind=Role")))
+        .list(&ListParams::default().fields(&format!(
+            "involvedObject.name={role},involvedObject.kind=Role"
+        )))
         .await?;
     Ok(events
         .items
@@ -207,7 +207,8 @@ async fn nodes(t: &TestContext) -> Result<BTreeMap<String, String>, Failure> {
 async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
     let _serial = SERIAL.lock().await;
     test_harness::run("drain-masters", |t| async move {
-        let (mut child, log, registration) = start(&t, &["--eviction-max-wait-seconds=300"]).await?;
+        let (mut child, log, registration) =
+            start(&t, &["--eviction-max-wait-seconds=300"]).await?;
         let mut drained = None;
         let outcome = async {
             let before = agreed_masters(&t).await?;
@@ -216,13 +217,18 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
             let mut per_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for master in before.values() {
                 if let Some(node) = placed.get(master) {
-                    per_node.entry(node.clone()).or_default().push(master.clone());
+                    per_node
+                        .entry(node.clone())
+                        .or_default()
+                        .push(master.clone());
                 }
             }
             let (node, moved) = per_node
                 .into_iter()
                 .max_by_key(|(_, masters)| masters.len())
-                .ok_or_else(|| Failure::Check(format!("no master placed: {before:?} {placed:?}")))?;
+                .ok_or_else(|| {
+                    Failure::Check(format!("no master placed: {before:?} {placed:?}"))
+                })?;
             wait_webhook_called(&t, &moved[0]).await?;
             let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
             drained = Some(node.clone());
@@ -240,7 +246,9 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
                 let pods = t.api::<Pod>().list(&ListParams::default()).await?;
                 let back = pods.items.len() == 6
                     && pods.items.iter().all(|p| {
-                        ready(p) && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node.as_str())
+                        ready(p)
+                            && p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+                                != Some(node.as_str())
                     });
                 Ok(back.then_some(()))
             })
@@ -249,7 +257,9 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
             let role = t.api::<Role>().get("storage").await?;
             for (replicaset, old) in before.iter().filter(|(_, m)| moved.contains(m)) {
                 let new = after.get(replicaset).cloned().unwrap_or_default();
-                check(&new != old, || format!("{replicaset}: master {old} was not moved ({after:?})"))?;
+                check(&new != old, || {
+                    format!("{replicaset}: master {old} was not moved ({after:?})")
+                })?;
                 let switch = role
                     .status
                     .iter()
@@ -257,7 +267,9 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
                     .find(|r| &r.name == replicaset)
                     .and_then(|r| r.switch.clone());
                 check(
-                    switch.as_ref().is_some_and(|s| &s.from == old && s.to == new && s.writable_at.is_some()),
+                    switch
+                        .as_ref()
+                        .is_some_and(|s| &s.from == old && s.to == new && s.writable_at.is_some()),
                     || format!("{replicaset}: the status records {switch:?}, not {old} -> {new}"),
                 )?;
             }
@@ -267,7 +279,9 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
             };
             check(clean, || format!("invariants: {report}"))?;
             for master in &moved {
-                check(evicted.contains(master), || format!("{master} was never evicted: {report}"))?;
+                check(evicted.contains(master), || {
+                    format!("{master} was never evicted: {report}")
+                })?;
             }
             // The apiserver called the webhook: it denied the masters'
             // first evictions, and the operator moved them.
@@ -291,7 +305,8 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
 
 #[tokio::test]
 #[ignore = "needs the local control plane: make test-control-plane"]
-async fn rotations_keep_the_webhook_called_and_an_unservable_eviction_is_admitted_after_the_bound() {
+async fn rotations_keep_the_webhook_called_and_an_unservable_eviction_is_admitted_after_the_bound()
+{
     let _serial = SERIAL.lock().await;
     test_harness::run("drain-bound", |t| async move {
         // Certificates valid 30 s (a new one with 10 s left); evictions

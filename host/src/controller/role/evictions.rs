@@ -118,14 +118,7 @@ fn planned(steps: &[HandOver], now: &Time) -> Vec<(String, MasterSwitch)> {
                 replicaset,
                 to_alias,
                 ..
-            } => Some((
-                replicaset.alias.clone(),
-                super::switchover::started(
-                    replicaset.master_alias().unwrap_or(""),
-                    to_alias,
-                    now.clone(),
-                ),
-            )),
+            } => Some(super::switchover::planned(replicaset, to_alias, now)),
             HandOver::NoCandidate { .. } => None,
         })
         .collect()
