@@ -144,7 +144,12 @@ async fn evict(t: &TestContext, pod: &str, dry_run: bool) -> Result<Result<(), S
             ..PostParams::default()
         },
     };
-    match t.api::<Pod>().evict(pod, &params).await {
+    // kube's client retries a 429 on its own (with a backoff growing to
+    // minutes): a drain's evictions come from a client that reports it.
+    let mut config = t.cp.config().await?;
+    config.default_retry = false;
+    let client = kube::Client::try_from(config)?;
+    match Api::<Pod>::namespaced(client, &t.namespace).evict(pod, &params).await {
         Ok(_) => Ok(Ok(())),
         Err(kube::Error::Api(status)) if status.code == 429 => Ok(Err(status.message.clone())),
         Err(e) => Err(e.into()),
