@@ -116,7 +116,7 @@ pub struct RunArgs {
     require_strategy_sha256: bool,
     /// The eviction webhook (node maintenance).
     #[command(flatten)]
-    eviction_webhook: tarantool_operator::webhook::EvictionWebhookArgs,
+    eviction_webhook: Box<tarantool_operator::webhook::EvictionWebhookArgs>,
 }
 
 /// The exit code of a leader that was fenced or lost its Lease: not 0, so

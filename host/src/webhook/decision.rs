@@ -222,19 +222,22 @@ mod tests {
         }
     }
 
+    /// (case, pod, replica set, waited, decision, metric reason)
+    type Case = (
+        &'static str,
+        Option<PodFacts>,
+        Option<ReplicasetFacts>,
+        Option<Duration>,
+        Decision,
+        &'static str,
+    );
+
     #[test]
     fn evictions_wait_for_the_master_to_move_and_for_the_replica_set_but_not_forever() {
         let secs = |s| Some(Duration::from_secs(s));
         let other = Decision::Deny(DenyReason::OtherUnavailable(vec!["s-1".into()]));
         // (case, pod, replica set, waited, decision, metric reason)
-        let cases: Vec<(
-            &str,
-            Option<PodFacts>,
-            Option<ReplicasetFacts>,
-            Option<Duration>,
-            Decision,
-            &str,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "not a Role's pod",
                 None,

@@ -149,7 +149,10 @@ async fn evict(t: &TestContext, pod: &str, dry_run: bool) -> Result<Result<(), S
     let mut config = t.cp.config().await?;
     config.default_retry = false;
     let client = kube::Client::try_from(config)?;
-    match Api::<Pod>::namespaced(client, &t.namespace).evict(pod, &params).await {
+    match Api::<Pod>::namespaced(client, &t.namespace)
+        .evict(pod, &params)
+        .await
+    {
         Ok(_) => Ok(Ok(())),
         Err(kube::Error::Api(status)) if status.code == 429 => Ok(Err(status.message.clone())),
         Err(e) => Err(e.into()),

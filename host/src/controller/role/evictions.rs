@@ -270,6 +270,15 @@ mod tests {
         assert_eq!(requested(&pods, now), set(&["live"]));
     }
 
+    /// (case, requested, unavailable, topology, expected)
+    type Case = (
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+        Vec<ReplicasetInfo>,
+        Vec<HandOver>,
+    );
+
     #[test]
     fn a_requested_master_goes_to_a_healthy_caught_up_replica_that_stays() {
         let three = |lag1, healthy2| {
@@ -289,7 +298,7 @@ mod tests {
             master: "s-0".into(),
         };
         // (case, requested, unavailable, topology, expected)
-        let cases: Vec<(&str, &[&str], &[&str], Vec<ReplicasetInfo>, Vec<HandOver>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "nothing requested",
                 &[],
