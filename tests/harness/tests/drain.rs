@@ -21,6 +21,9 @@ use kube::api::{DeleteParams, EvictParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use tarantool_operator::api::Role;
+use tarantool_operator::timeline::record::Recorder;
+use tarantool_operator::timeline::render::{RenderOptions, render_svg};
+use tarantool_operator::timeline::{Kind, Record, read_jsonl};
 use test_harness::TestContext;
 
 use support::double::cartridge as topology;
@@ -199,6 +202,61 @@ async fn role_events(
         .collect())
 }
 
+/// `tarantool-operator timeline record` of the namespace, in the test's
+/// process: what the timeline shows of the drain.
+struct Recording {
+    path: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<usize, tarantool_operator::timeline::TimelineError>>,
+}
+
+impl Recording {
+    /// Records from now on (once the recorder has listed the pods).
+    async fn start(t: &TestContext) -> Result<Self, Failure> {
+        let path = std::env::temp_dir().join(format!("{}-drain.jsonl", t.namespace));
+        let file = std::fs::File::create(&path)
+            .map_err(|e| Failure::Check(format!("{}: {e}", path.display())))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let recorder = Recorder::new(t.client.clone(), &t.namespace).on_ready(ready_tx);
+        let task = tokio::spawn(async move {
+            recorder
+                .run(std::io::BufWriter::new(file), async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let _ = ready.await;
+        Ok(Self { path, stop, task })
+    }
+
+    /// Stops, draws the picture next to the records (its path printed:
+    /// docs/drain-timeline.svg is one), and returns the records.
+    async fn stop(self) -> Result<Vec<Record>, Failure> {
+        let _ = self.stop.send(());
+        let written = self
+            .task
+            .await
+            .map_err(|e| Failure::Check(format!("the recorder: {e}")))?;
+        written.map_err(|e| Failure::Check(format!("the recorder: {e}")))?;
+        let file = std::fs::File::open(&self.path).map_err(|e| Failure::Check(e.to_string()))?;
+        let records =
+            read_jsonl(std::io::BufReader::new(file)).map_err(|e| Failure::Check(e.to_string()))?;
+        let svg = self.path.with_extension("svg");
+        let options = RenderOptions {
+            title: Some("kubectl drain of the node holding storage masters".into()),
+        };
+        std::fs::write(&svg, render_svg(&records, &options))
+            .map_err(|e| Failure::Check(e.to_string()))?;
+        eprintln!(
+            "drain timeline: {} ({})",
+            svg.display(),
+            self.path.display()
+        );
+        Ok(records)
+    }
+}
+
 /// Node of each pod of the namespace.
 async fn nodes(t: &TestContext) -> Result<BTreeMap<String, String>, Failure> {
     Ok(t.api::<Pod>()
@@ -239,6 +297,7 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
                 })?;
             wait_webhook_called(&t, &moved[0]).await?;
             let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let recording = Recording::start(&t).await?;
             drained = Some(node.clone());
             let out = test_harness::output(t.cp.command("kubectl").args([
                 "drain",
@@ -261,6 +320,7 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
                 Ok(back.then_some(()))
             })
             .await?;
+            let records = recording.stop().await?;
             let after = agreed_masters(&t).await?;
             let role = t.api::<Role>().get("storage").await?;
             for (replicaset, old) in before.iter().filter(|(_, m)| moved.contains(m)) {
@@ -274,6 +334,19 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
                     .flat_map(|s| s.replicasets.iter())
                     .find(|r| &r.name == replicaset)
                     .and_then(|r| r.switch.clone());
+                // The recorded timeline: the new master took over before
+                // the old one's pod was deleted.
+                let took_over = records
+                    .iter()
+                    .find(|r| r.kind == Kind::Master && r.pod == new && r.detail.contains(old.as_str()))
+                    .map(|r| r.t);
+                let deleted = records
+                    .iter()
+                    .find(|r| r.kind == Kind::Deleted && &r.pod == old)
+                    .map(|r| r.t);
+                check(took_over.is_some() && deleted.is_some() && took_over < deleted, || {
+                    format!("{replicaset}: {new} master at {took_over:?}, {old} deleted at {deleted:?}")
+                })?;
                 check(
                     switch
                         .as_ref()
