@@ -128,7 +128,7 @@ fn planned(steps: &[HandOver], now: &Time) -> Vec<(String, MasterSwitch)> {
 /// waits for it. Ends the pass (looked at again after `--poll-seconds`)
 /// when it sent a switch.
 pub async fn hand_over_evictions(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let requested = requested(&pass.pods, Timestamp::now());
+    let requested = requested(&pass.pods, pass.now);
     if requested.is_empty() {
         return Ok(Flow::Next);
     }
