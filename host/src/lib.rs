@@ -26,3 +26,4 @@ pub use tarantool_operator_cartridge::cartridge_conformance_tests;
 pub mod controller;
 pub mod fence;
 pub mod resources;
+pub mod webhook;

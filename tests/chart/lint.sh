@@ -109,6 +109,44 @@ else
   bad "helm template --set replicaCount=2"
 fi
 
+# The eviction webhook: off by default; on, its Service, its registration
+# (failurePolicy Ignore, no caBundle: the operator writes it), the Secret
+# Role and the one-object ClusterRole of the self-managed certificate, and
+# pods patch (the denial mark) in the operator's rules.
+grep -q '^kind: ValidatingWebhookConfiguration$' "$out/default.yaml" && bad "default: the eviction webhook is on"
+grep -q -- '- --eviction-webhook-port' "$out/default.yaml" && bad "default: --eviction-webhook-port set"
+if "${TEMPLATE[@]}" --set webhook.enabled=true >"$out/webhook.yaml"; then
+  expect webhook "$out/webhook.yaml" ValidatingWebhookConfiguration=1 Service=2 ClusterRole=2 \
+    ClusterRoleBinding=2 Role=2 RoleBinding=2 Issuer=0 Certificate=0
+  grep -q 'failurePolicy: Ignore$' "$out/webhook.yaml" || bad "webhook: failurePolicy is not Ignore"
+  grep -q 'resources: \["pods/eviction"\]$' "$out/webhook.yaml" || bad "webhook: not registered for pods/eviction"
+  grep -q '^ *caBundle:' "$out/webhook.yaml" && bad "webhook: a caBundle in the chart (the operator writes it)"
+  grep -q -- '- --eviction-webhook-configuration=ops-lint-release-tarantool-operator-evictions$' "$out/webhook.yaml" ||
+    bad "webhook: the operator is not told which configuration to keep"
+  grep -q -- '- --eviction-webhook-hosts=lint-release-tarantool-operator-webhook.ops.svc$' "$out/webhook.yaml" ||
+    bad "webhook: the certificate is not for the webhook Service"
+  grep -q 'resourceNames: \["ops-lint-release-tarantool-operator-evictions"\]$' "$out/webhook.yaml" ||
+    bad "webhook: the ClusterRole is not limited to its configuration"
+  grep -A1 'resources: \["pods"\]$' "$out/webhook.yaml" | grep -q 'verbs: \["patch"\]$' || bad "webhook: no pods patch"
+else
+  bad "helm template --set webhook.enabled=true"
+fi
+if "${TEMPLATE[@]}" --set webhook.enabled=true --set webhook.certManager.enabled=true \
+  --api-versions cert-manager.io/v1 >"$out/webhook-cm.yaml"; then
+  expect webhook-certManager "$out/webhook-cm.yaml" ValidatingWebhookConfiguration=1 Issuer=1 Certificate=1 \
+    ClusterRole=1 Role=1
+  grep -q 'cert-manager.io/inject-ca-from: ops/lint-release-tarantool-operator-webhook$' "$out/webhook-cm.yaml" ||
+    bad "webhook-certManager: no CA injection"
+  grep -q -- '- --eviction-webhook-cert-dir=' "$out/webhook-cm.yaml" || bad "webhook-certManager: the mounted certificate is not served"
+else
+  bad "helm template with the webhook and cert-manager"
+fi
+if "${TEMPLATE[@]}" --set webhook.enabled=true --set watchNamespace=apps >"$out/webhook-watch.yaml"; then
+  grep -q 'kubernetes.io/metadata.name: apps$' "$out/webhook-watch.yaml" || bad "webhook with watchNamespace: evictions of every namespace go to it"
+else
+  bad "helm template with the webhook and watchNamespace"
+fi
+
 # The NetworkPolicy: apiserver and DNS out; health in; metrics only from the
 # peers given.
 if "${TEMPLATE[@]}" --set networkPolicy.enabled=true \
@@ -141,6 +179,8 @@ refuse "two active operators" --set replicaCount=2 --set leaderElection.enabled=
 refuse "ServiceMonitor without its CRD" --set metrics.serviceMonitor.enabled=true
 refuse "PrometheusRule without its CRD" --set metrics.prometheusRule.enabled=true
 refuse "existing ServiceAccount without a name" --set serviceAccount.create=false
+refuse "cert-manager without its CRDs" --set webhook.enabled=true --set webhook.certManager.enabled=true
+refuse "an unknown webhook key" --set webhook.bogus=1
 refuse "an apiserver network that is not a CIDR" --set networkPolicy.enabled=true --set 'networkPolicy.apiServer.cidrs={apiserver}'
 
 if ((failures)); then

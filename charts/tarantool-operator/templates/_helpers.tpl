@@ -71,3 +71,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The eviction webhook's ValidatingWebhookConfiguration (cluster-scoped: named
+after the release and its namespace, as the ClusterRole is).
+*/}}
+{{- define "tarantool-operator.webhookName" -}}
+{{- printf "%s-evictions" (include "tarantool-operator.clusterName" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

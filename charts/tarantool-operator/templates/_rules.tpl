@@ -57,6 +57,13 @@ as the chart's ServiceAccount; change both together.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch", "delete"]
+{{- if .Values.webhook.enabled }}
+# The eviction webhook marks a pod whose eviction it denied (two
+# annotations: when, and until when its master is moved away): patch.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["patch"]
+{{- end }}
 # The only path to Tarantool: its admin console over pod exec. A websocket
 # exec upgrade is a GET; newer apiservers also authorize it as create.
 - apiGroups: [""]

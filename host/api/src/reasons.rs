@@ -310,6 +310,18 @@ reasons! {
     /// A Role was released without draining, by
     /// `tarantool.io/force-delete=true`: its data is abandoned.
     ForceDeleted = "ForceDeleted", Warning;
+    /// Masters are being moved away from pods whose eviction (a drain,
+    /// the autoscaler) waits for it.
+    EvictionHandOver = "EvictionHandOver", Waiting;
+    /// An eviction of the Role's pod was denied for now (the first denial
+    /// of that pod; the drain retries).
+    EvictionDeferred = "EvictionDeferred", Event;
+    /// A master's pod is being evicted but no healthy, caught-up replica
+    /// can take over; the eviction waits, bounded.
+    EvictionNoCandidate = "EvictionNoCandidate", Warning;
+    /// An eviction that waited `--eviction-max-wait-seconds` was admitted
+    /// although what held it back was still so.
+    EvictionAdmittedAfterWait = "EvictionAdmittedAfterWait", Warning;
 }
 
 impl fmt::Display for Reason {

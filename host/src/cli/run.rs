@@ -114,6 +114,9 @@ pub struct RunArgs {
     /// no pin.
     #[arg(long, env = "REQUIRE_STRATEGY_SHA256")]
     require_strategy_sha256: bool,
+    /// The eviction webhook (node maintenance).
+    #[command(flatten)]
+    eviction_webhook: Box<tarantool_operator::webhook::EvictionWebhookArgs>,
 }
 
 /// The exit code of a leader that was fenced or lost its Lease: not 0, so
@@ -219,6 +222,20 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     .await?;
     spawn_server("health", args.health_addr, health_router(ready.clone())).await?;
 
+    // Every replica serves the eviction webhook, standbys too (with their
+    // own, unfenced client); the leader alone keeps its certificate.
+    let webhook = tarantool_operator::webhook::start(
+        &args.eviction_webhook,
+        kube::Client::try_from(config.clone()).context("cannot build a Kubernetes client")?,
+        metrics.clone(),
+        Reporter {
+            controller: "tarantool-operator".into(),
+            instance: Some(identity.clone()),
+        },
+        args.lease_namespace.as_deref().unwrap_or("default"),
+    )
+    .await
+    .context("cannot start the eviction webhook")?;
     let connector: Arc<dyn Connector> = Arc::new(ExecConnector::new(
         client.clone(),
         ConsoleOptions {
@@ -260,6 +277,9 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     if !args.leader_elect {
         // The only replica: it acts.
         leader_metrics.leading(true);
+        if let Some(webhook) = webhook {
+            webhook.lead(client.clone());
+        }
         ready.store(true, Ordering::Relaxed);
         info!(namespace = ?args.namespace, "controllers starting");
         run::run(ctx, args.namespace, stopped(stop_rx)).await;
@@ -302,6 +322,9 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     // first renewal and is armed from here on.
     leader_metrics.leading(true);
     info!(deadline_in = ?fence.deadline().map(|d| d.saturating_duration_since(fence.now())), "leading: controllers starting");
+    if let Some(webhook) = webhook {
+        webhook.lead(client.clone());
+    }
     let lost = async move {
         // A closed channel (the Lease task ended) is a loss too.
         let _ = leading.wait_for(|l| !*l).await;

@@ -37,6 +37,20 @@ where
     report(&recorder, object, EventType::Normal, reason, note).await;
 }
 
+/// Publishes an Event through `recorder` (the eviction webhook's: it runs
+/// on every replica, outside the controllers' context).
+pub(crate) async fn publish<K>(
+    recorder: &Recorder,
+    object: &K,
+    type_: EventType,
+    reason: Reason,
+    note: String,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    report(recorder, object, type_, reason, note).await;
+}
+
 async fn report<K>(recorder: &Recorder, object: &K, type_: EventType, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,

@@ -122,6 +122,13 @@ pub const STRATEGY_PLAN: MetricDoc = MetricDoc {
     labels: &[],
     help: "Duration of a strategy's plan call as a Role pass waits for it (call slot, hand-off, sandboxed call): the strategy engine's share of pass time",
 };
+/// Evictions the eviction webhook decided on.
+pub const EVICTIONS: MetricDoc = MetricDoc {
+    name: "evictions",
+    kind: Kind::Counter,
+    labels: &["decision", "reason"],
+    help: "Pod evictions the eviction webhook admitted or denied, by decision (admit, deny) and reason",
+};
 /// Strategy decisions the guard refused.
 pub const STRATEGY_REFUSALS: MetricDoc = MetricDoc {
     name: "strategy_refusals",
@@ -199,6 +206,7 @@ pub const CATALOG: &[MetricDoc] = &[
     ROLLOUT_PAUSED,
     STRATEGY_PLAN,
     STRATEGY_REFUSALS,
+    EVICTIONS,
     DRAINS,
     DRAIN_STARTED,
     SWITCH_WRITE_UNAVAILABLE,
@@ -248,6 +256,15 @@ pub struct StepErrorLabels {
     pub reason: String,
 }
 
+/// Labels of an eviction the webhook decided on.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvictionLabels {
+    /// `admit` or `deny`.
+    pub decision: String,
+    /// Why (see `docs/operations.md`).
+    pub reason: String,
+}
+
 /// Labels of a refusal: its reason only (a strategy's name is the user's
 /// and would make the series unbounded; the Warning Event names the Role).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -288,6 +305,8 @@ pub struct Metrics {
     /// slot, the thread hand-off and the sandboxed call): the strategy
     /// engine's share of pass time, beside [`Self::duration`].
     pub strategy_plan: Histogram,
+    /// Evictions the eviction webhook decided on, by decision and reason.
+    pub evictions: Family<EvictionLabels, Counter>,
 }
 
 impl Metrics {
@@ -307,6 +326,7 @@ impl Metrics {
             fleet: Arc::new(Fleet::default()),
             // 0.1 ms to about 3 s.
             strategy_plan: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            evictions: Family::default(),
         };
         // Both changes show as 0 before the first, so that `increase` sees
         // the first one.
@@ -337,6 +357,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(metrics.fleet.clone()));
         register(registry, &STRATEGY_PLAN, metrics.strategy_plan.clone());
+        register(registry, &EVICTIONS, metrics.evictions.clone());
         metrics
     }
 
@@ -409,6 +430,13 @@ mod tests {
             })
             .inc();
         metrics.refused(Reason::BudgetExceeded);
+        metrics
+            .evictions
+            .get_or_create(&EvictionLabels {
+                decision: "deny".into(),
+                reason: "master".into(),
+            })
+            .inc();
         let catalog: BTreeSet<(String, String)> = CATALOG
             .iter()
             .map(|m| (m.family(), m.kind.as_str().to_string()))

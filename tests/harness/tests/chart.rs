@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
@@ -204,16 +205,25 @@ async fn allowed(
     subresource: &str,
     verb: &str,
 ) -> Result<bool, Failure> {
+    allowed_on(
+        client,
+        ResourceAttributes {
+            namespace: namespace.map(str::to_string),
+            group: Some(group.to_string()),
+            resource: Some(resource.to_string()),
+            subresource: (!subresource.is_empty()).then(|| subresource.to_string()),
+            verb: Some(verb.to_string()),
+            ..ResourceAttributes::default()
+        },
+    )
+    .await
+}
+
+/// Asks the apiserver, as `client`, whether it may do what `attributes` say.
+async fn allowed_on(client: &Client, attributes: ResourceAttributes) -> Result<bool, Failure> {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                namespace: namespace.map(str::to_string),
-                group: Some(group.to_string()),
-                resource: Some(resource.to_string()),
-                subresource: (!subresource.is_empty()).then(|| subresource.to_string()),
-                verb: Some(verb.to_string()),
-                ..ResourceAttributes::default()
-            }),
+            resource_attributes: Some(attributes),
             ..SelfSubjectAccessReviewSpec::default()
         },
         ..SelfSubjectAccessReview::default()
@@ -824,6 +834,178 @@ async fn watch_namespace_install_grants_only_that_namespace() {
             let _ = namespaces.delete(&watched, &DeleteParams::background()).await;
         }
         outcome
+    })
+    .await;
+}
+
+/// A named object's permission: (namespace or None, group, resource, name,
+/// verb, allowed).
+type Named = (
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+);
+
+#[tokio::test]
+#[ignore = "needs the local control plane: make test-control-plane"]
+async fn the_eviction_webhook_install_grants_its_certificate_and_the_denial_mark() {
+    run("chart-webhook", |t| async move {
+        let release = "tarantool-operator";
+        let ns = t.namespace.clone();
+        let configuration = format!("{ns}-{release}-evictions");
+        let secret = format!("{release}-webhook-tls");
+        with_cleanup(&t, release, async {
+            install(&t, release, &["webhook.enabled=true"]).await?;
+            // The registration: evictions only, never blocking, its CA
+            // left to the operator.
+            let registered = Api::<ValidatingWebhookConfiguration>::all(t.client.clone())
+                .get(&configuration)
+                .await?;
+            let webhook = registered.webhooks.unwrap_or_default().into_iter().next();
+            check(
+                webhook.as_ref().is_some_and(|w| {
+                    w.failure_policy.as_deref() == Some("Ignore")
+                        && w.side_effects == "NoneOnDryRun"
+                        && w.client_config.ca_bundle.is_none()
+                        && w.client_config.service.as_ref().is_some_and(|s| {
+                            s.name == format!("{release}-webhook") && s.namespace == ns
+                        })
+                        && w.rules.iter().flatten().all(|r| {
+                            r.resources.as_deref() == Some(&["pods/eviction".to_string()][..])
+                        })
+                }),
+                || format!("the registration: {webhook:?}"),
+            )?;
+            let service = t
+                .api::<Service>()
+                .get(&format!("{release}-webhook"))
+                .await?;
+            let port = service
+                .spec
+                .and_then(|s| s.ports)
+                .and_then(|p| p.into_iter().next())
+                .and_then(|p| p.target_port);
+            check(
+                port == Some(
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                        "webhook".into(),
+                    ),
+                ),
+                || format!("the webhook Service targets {port:?}"),
+            )?;
+
+            let operator = operator_client(&t, release).await?;
+            let mut problems = Vec::new();
+            // The denial mark, wherever Roles live; nothing else new on pods.
+            let pods_with_mark: Rule =
+                ("", "pods", "", &["get", "list", "watch", "patch", "delete"]);
+            for namespace in [ns.as_str(), ELSEWHERE] {
+                problems.extend(check_rule(&operator, namespace, pods_with_mark, true).await?);
+            }
+            // Its own Secret and its own registration, by name only.
+            let named: Vec<Named> = vec![
+                (Some("@release"), "", "secrets", "@secret", "get", true),
+                (Some("@release"), "", "secrets", "@secret", "update", true),
+                (Some("@release"), "", "secrets", "@secret", "delete", false),
+                (Some("@release"), "", "secrets", "other", "update", false),
+                (Some("@release"), "", "secrets", "", "create", true),
+                (Some(ELSEWHERE), "", "secrets", "", "create", false),
+                (Some(ELSEWHERE), "", "secrets", "@secret", "update", false),
+                (
+                    None,
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    "@configuration",
+                    "get",
+                    true,
+                ),
+                (
+                    None,
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    "@configuration",
+                    "patch",
+                    true,
+                ),
+                (
+                    None,
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    "@configuration",
+                    "delete",
+                    false,
+                ),
+                (
+                    None,
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    "other",
+                    "patch",
+                    false,
+                ),
+                (
+                    None,
+                    "admissionregistration.k8s.io",
+                    "validatingwebhookconfigurations",
+                    "",
+                    "list",
+                    false,
+                ),
+                (
+                    None,
+                    "admissionregistration.k8s.io",
+                    "mutatingwebhookconfigurations",
+                    "",
+                    "create",
+                    false,
+                ),
+            ];
+            for (namespace, group, resource, name, verb, expected) in named {
+                let namespace = namespace.map(|n| if n == "@release" { ns.as_str() } else { n });
+                let name = match name {
+                    "@secret" => secret.clone(),
+                    "@configuration" => configuration.clone(),
+                    other => other.to_string(),
+                };
+                let got = allowed_on(
+                    &operator,
+                    ResourceAttributes {
+                        namespace: namespace.map(str::to_string),
+                        group: Some(group.to_string()),
+                        resource: Some(resource.to_string()),
+                        name: (!name.is_empty()).then(|| name.clone()),
+                        verb: Some(verb.to_string()),
+                        ..ResourceAttributes::default()
+                    },
+                )
+                .await?;
+                if got != expected {
+                    problems.push(format!(
+                        "{} {name:?}: {}",
+                        describe(namespace, group, resource, "", verb),
+                        if got {
+                            "allowed, should be denied"
+                        } else {
+                            "denied, should be allowed"
+                        }
+                    ));
+                }
+            }
+            problems.extend(check_forbidden(&operator, &ns).await?);
+            check(problems.is_empty(), || problems.join("\n"))?;
+
+            uninstall_and_check(&t, release, &operator).await?;
+            let left = Api::<ValidatingWebhookConfiguration>::all(t.client.clone())
+                .get_opt(&configuration)
+                .await?;
+            check(left.is_none(), || {
+                format!("{configuration} left behind after uninstall")
+            })
+        })
+        .await
     })
     .await;
 }

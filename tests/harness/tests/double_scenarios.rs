@@ -9,18 +9,16 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::controller::members::statefulset_names;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, Topology};
+use tarantool_operator::topology::ReplicasetInfo;
 use test_harness::{TestContext, run};
 
+use support::double::{cartridge, leader_topology};
 use support::scenario::{
     Failure, approve_until_done, check, create_article, grow_volumes, on_delete_pending, set_image,
     settled, wait_bootstrapped, wait_joined,
@@ -39,31 +37,6 @@ async fn start(t: &TestContext) -> Result<(tokio::process::Child, PathBuf), Fail
     wait_bootstrapped(t).await?;
     wait_joined(t).await?;
     Ok((child, log))
-}
-
-/// What the double holds, read over exec through the Cluster's leader (or,
-/// while that one restarts, any ready instance).
-async fn cartridge(t: &TestContext) -> Result<Vec<ReplicasetInfo>, Failure> {
-    Ok(t.eventually("Cartridge to answer", || async {
-        Ok(leader_topology(t).await?.replicasets().await.ok())
-    })
-    .await?)
-}
-
-/// Cartridge over exec through the Cluster's leader as the status names it
-/// now.
-async fn leader_topology(t: &TestContext) -> Result<Arc<dyn Topology>, kube::Error> {
-    let leader = t
-        .api::<Cluster>()
-        .get("tarantool-cluster")
-        .await?
-        .status
-        .and_then(|s| s.leader)
-        .unwrap_or_default();
-    Ok(
-        ExecConnector::new(t.client.clone(), ConsoleOptions::default())
-            .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None)),
-    )
 }
 
 async fn storage_buckets(t: &TestContext) -> Result<(u64, Vec<(String, u64)>), Failure> {

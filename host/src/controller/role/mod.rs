@@ -3,7 +3,7 @@
 //! CheckDeletion -> FindCluster -> Validate -> EnsureFinalizer ->
 //! SyncService -> ObservePods -> ObserveStatefulSets -> DecideScaling ->
 //! SyncStatefulSets -> SyncDisruptionBudgets -> JoinTopology -> ExecuteScaling -> AwaitScaling ->
-//! RollingUpdate -> ObserveReadiness, then
+//! HandOverEvictions -> RollingUpdate -> ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
 //!
@@ -19,6 +19,7 @@ pub(crate) mod budgets;
 pub(crate) mod cartridge;
 pub mod deletion;
 pub mod desired;
+pub mod evictions;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
@@ -270,6 +271,11 @@ impl Reconciler for RolePass {
         step!(p, "JoinTopology", steps::join_topology(ctx, pass));
         step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
         step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
+        step!(
+            p,
+            "HandOverEvictions",
+            evictions::hand_over_evictions(ctx, pass)
+        );
         step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
         step!(p, "ObserveReadiness", steps::observe_readiness(pass));
         Ok(Flow::Next)

@@ -31,14 +31,7 @@ pub(crate) fn planned_switches(plan: &Plan, now: &Time) -> Vec<(String, MasterSw
                 replicaset,
                 to_alias,
                 ..
-            } => Some((
-                replicaset.alias.clone(),
-                super::switchover::started(
-                    replicaset.master_alias().unwrap_or(""),
-                    to_alias,
-                    now.clone(),
-                ),
-            )),
+            } => Some(super::switchover::planned(replicaset, to_alias, now)),
             _ => None,
         })
         .collect()

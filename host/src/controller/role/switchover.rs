@@ -25,6 +25,16 @@ pub(crate) fn started(from: &str, to: &str, now: Time) -> MasterSwitch {
     }
 }
 
+/// A switch of `replicaset` (as Cartridge reported it) to pod `to`, as the
+/// status records it before it is sent: (replica set, switch) from the
+/// master Cartridge names.
+pub(crate) fn planned(replicaset: &ReplicasetInfo, to: &str, now: &Time) -> (String, MasterSwitch) {
+    (
+        replicaset.alias.clone(),
+        started(replicaset.master_alias().unwrap_or(""), to, now.clone()),
+    )
+}
+
 /// Records `switch` as the last one of replica set `replicaset`.
 pub(crate) fn record(records: &mut [ReplicasetStatus], replicaset: &str, switch: &MasterSwitch) {
     if let Some(entry) = records.iter_mut().find(|r| r.name == replicaset) {

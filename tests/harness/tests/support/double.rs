@@ -10,11 +10,12 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::json;
+use tarantool_operator::api::Cluster;
 use tarantool_operator::console::{Console, ConsoleOptions, SocketTransport};
 use tarantool_operator::resources::labels;
 use tarantool_operator::topology::cartridge::ExecConnector;
 use tarantool_operator::topology::conformance::{CartridgeModel, DoubleControl, ModelError};
-use tarantool_operator::topology::{Connector, InstanceTarget, Topology};
+use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, Topology};
 use test_harness::TestContext;
 
 use super::scenario::Failure;
@@ -237,4 +238,29 @@ impl PodDouble {
     pub async fn reset(&self) {
         let _ = self.control.call("reset", json!([self.t.namespace])).await;
     }
+}
+
+/// What the double holds, read over exec through the Cluster's leader (or,
+/// while that one restarts, any ready instance).
+pub async fn cartridge(t: &TestContext) -> Result<Vec<ReplicasetInfo>, Failure> {
+    Ok(t.eventually("Cartridge to answer", || async {
+        Ok(leader_topology(t).await?.replicasets().await.ok())
+    })
+    .await?)
+}
+
+/// Cartridge over exec through the Cluster's leader as the status names it
+/// now.
+pub async fn leader_topology(t: &TestContext) -> Result<Arc<dyn Topology>, kube::Error> {
+    let leader = t
+        .api::<Cluster>()
+        .get("tarantool-cluster")
+        .await?
+        .status
+        .and_then(|s| s.leader)
+        .unwrap_or_default();
+    Ok(
+        ExecConnector::new(t.client.clone(), ConsoleOptions::default())
+            .connect(&InstanceTarget::for_pod(&t.namespace, &leader, None)),
+    )
 }
