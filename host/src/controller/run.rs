@@ -8,7 +8,9 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
+use kube::runtime::{
+    Controller, PredicateConfig, WatchStreamExt, controller, watcher,
+};
 use kube::{Api, Client, ResourceExt};
 use tracing::debug;
 
@@ -52,10 +54,29 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let wakes = reflector(writer, watcher(api, watcher::Config::default()))
-        .applied_objects()
+    let wakes = reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    )
+    .applied_objects()
         .predicate_filter(wake::wakes, PredicateConfig::default());
     (reader, wakes)
+}
+
+/// The metadata of owned objects of one kind, as `Controller::owns` would
+/// watch them, but with the default backoff: `owns` retries a failed watch
+/// at once, so while the apiserver is down every such watch would reconnect
+/// in a tight loop. Every watch of the controllers backs off.
+fn owned_metadata<K>(
+    api: Api<PartialObjectMeta<K>>,
+    config: &watcher::Config,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watcher(api, config.clone())
+        .default_backoff()
+        .touched_objects()
 }
 
 /// Runs the Cluster and Role controllers until `shutdown` resolves.
@@ -81,12 +102,13 @@ pub async fn run(
         Controller::for_stream(cluster_wakes, cluster_reader).with_config(config.clone());
     let cluster_store = clusters.store();
     let clusters = clusters
-        .owns(api::<Service>(&client, ns), owned.clone())
+        .owns_stream(owned_metadata(api::<PartialObjectMeta<Service>>(&client, ns), &owned))
         // A Role wakes every Cluster that lists it, owner or not yet; its
         // status too (unfiltered): a Cluster waits for its Roles to be Ready.
-        .watches(
-            api::<Role>(&client, ns),
-            watcher::Config::default(),
+        .watches_stream(
+            watcher(api::<Role>(&client, ns), watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
             move |role: Role| {
                 let namespace = role.namespace();
                 let name = role.name_any();
@@ -132,8 +154,8 @@ pub async fn run(
     let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
     let role_store = roles.store();
     let roles = roles
-        .owns(api::<StatefulSet>(&client, ns), owned.clone())
-        .owns(api::<Service>(&client, ns), owned)
+        .owns_stream(owned_metadata(api::<PartialObjectMeta<StatefulSet>>(&client, ns), &owned))
+        .owns_stream(owned_metadata(api::<PartialObjectMeta<Service>>(&client, ns), &owned))
         .watches_stream(pod_events, |pod: Pod| {
             let namespace = pod.namespace();
             pod.labels().get(labels::ROLE).map(|role| {
