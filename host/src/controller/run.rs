@@ -56,15 +56,41 @@ where
     let (reader, writer) = reflector::store();
     let wakes = reflector(
         writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
+        watcher(api, watcher::Config::default()).backoff(watch_backoff()),
     )
     .applied_objects()
         .predicate_filter(wake::wakes, PredicateConfig::default());
     (reader, wakes)
 }
 
+/// The shortest wait before a failed watch is tried again.
+pub const WATCH_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(800);
+/// The longest (jittered: up to twice that). Shorter than kube-runtime's
+/// default (30 s, so up to a minute): after an apiserver restart the first
+/// retries can still fail (the apiserver binds its port before it serves,
+/// pooled connections to the old process are dead), and each such failure
+/// at the default's ceiling left a watch, and the passes it wakes, idle for
+/// up to a minute more; an operator that had seen the apiserver back took
+/// minutes to act again. At this ceiling an outage costs each watch one
+/// request every 5 to 10 s.
+pub const WATCH_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The backoff of every watch of the controllers: from
+/// [`WATCH_BACKOFF_MIN`] doubling to [`WATCH_BACKOFF_MAX`], each delay
+/// stretched by a random factor in [1, 2); it starts over once the watch
+/// delivers again.
+fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(WATCH_BACKOFF_MIN)
+        .with_max_delay(WATCH_BACKOFF_MAX)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
 /// The metadata of owned objects of one kind, as `Controller::owns` would
-/// watch them, but with the default backoff: `owns` retries a failed watch
+/// watch them, but with [`watch_backoff`]: `owns` retries a failed watch
 /// at once, so while the apiserver is down every such watch would reconnect
 /// in a tight loop. Every watch of the controllers backs off.
 fn owned_metadata<K>(
@@ -75,7 +101,7 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     watcher(api, config.clone())
-        .default_backoff()
+        .backoff(watch_backoff())
         .touched_objects()
 }
 
@@ -107,7 +133,7 @@ pub async fn run(
         // status too (unfiltered): a Cluster waits for its Roles to be Ready.
         .watches_stream(
             watcher(api::<Role>(&client, ns), watcher::Config::default())
-                .default_backoff()
+                .backoff(watch_backoff())
                 .touched_objects(),
             move |role: Role| {
                 let namespace = role.namespace();
@@ -142,13 +168,13 @@ pub async fn run(
         writers.pods,
         watcher(api::<Pod>(&client, ns), owned.clone()),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .touched_objects();
     let cluster_events = reflector(
         writers.clusters,
         watcher(api::<Cluster>(&client, ns), watcher::Config::default()),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .touched_objects();
     let (role_reader, role_wakes) = own_objects(api::<Role>(&client, ns));
     let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
@@ -181,7 +207,7 @@ pub async fn run(
                 api::<PartialObjectMeta<ConfigMap>>(&client, ns),
                 watcher::Config::default().labels(labels::STRATEGY),
             )
-            .default_backoff()
+            .backoff(watch_backoff())
             .touched_objects(),
             move |cm: PartialObjectMeta<ConfigMap>| {
                 let namespace = cm.namespace();
@@ -216,4 +242,27 @@ pub async fn run(
     futures::join!(clusters, roles);
     // The stores stop with the streams: later passes ask the apiserver.
     ctx.set_cache(None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_watch_waits_longer_each_time_up_to_its_ceiling() {
+        let mut backoff = watch_backoff();
+        // Base delays 0.8, 1.6, 3.2, then 5 s for good; each jittered in
+        // [base, 2 * base).
+        let bases = [0.8, 1.6, 3.2, 5.0, 5.0, 5.0];
+        for (n, base) in bases.iter().enumerate() {
+            let base = std::time::Duration::from_secs_f64(*base);
+            let got = backoff.next().unwrap_or_default();
+            assert!(
+                got >= base && got < base * 2,
+                "retry {}: {got:?} not in [{base:?}, {:?})",
+                n + 1,
+                base * 2
+            );
+        }
+    }
 }
