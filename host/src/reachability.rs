@@ -67,7 +67,12 @@ pub(crate) struct Failing {
 
 impl Failing {
     /// Records `outcome` at `at`; `detail` describes a failure.
-    pub(crate) fn record(&mut self, outcome: Outcome, at: Instant, detail: impl FnOnce() -> String) {
+    pub(crate) fn record(
+        &mut self,
+        outcome: Outcome,
+        at: Instant,
+        detail: impl FnOnce() -> String,
+    ) {
         match outcome {
             Outcome::Answered => *self = Self::default(),
             Outcome::ServerError | Outcome::Unreachable => {
@@ -77,10 +82,21 @@ impl Failing {
         }
     }
 
-    /// Whether the operator is ready at `now`, and what `/readyz` says.
-    pub(crate) fn readiness(&self, now: Instant) -> (bool, String) {
+    /// Whether the operator is ready at `now`, and what `/readyz` says;
+    /// `oldest` is when the longest-waiting request in flight was sent.
+    pub(crate) fn readiness(&self, now: Instant, oldest: Option<Instant>) -> (bool, String) {
+        let waiting = oldest.map(|o| now.saturating_duration_since(o));
         match self.since {
-            None => (true, "ready".into()),
+            None => match waiting {
+                Some(waited) if waited >= STALL => (
+                    false,
+                    format!(
+                        "apiserver not answering: a request has waited {}s (is etcd down?); the controllers retry with backoff",
+                        waited.as_secs()
+                    ),
+                ),
+                _ => (true, "ready".into()),
+            },
             Some(since) => (
                 false,
                 format!(
@@ -93,11 +109,37 @@ impl Failing {
     }
 }
 
+/// How long a request (not a watch) may wait for its answer before
+/// readiness says the apiserver is not answering: while etcd is down the
+/// apiserver accepts requests and holds them (writes for up to a minute)
+/// instead of failing them.
+pub const STALL: Duration = Duration::from_secs(5);
+
 /// The apiserver as the controllers' client sees it.
 #[derive(Debug, Default)]
 pub struct Reachability {
     failing: Mutex<Failing>,
+    /// Requests (watches aside) waiting for their answer, by a serial.
+    in_flight: Mutex<(u64, std::collections::BTreeMap<u64, Instant>)>,
     requests: Family<OutcomeLabels, Counter>,
+}
+
+/// A request in flight; forgotten when dropped (answered, failed or
+/// abandoned).
+struct InFlight {
+    reachability: Arc<Reachability>,
+    id: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.reachability
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .remove(&self.id);
+    }
 }
 
 impl Reachability {
@@ -119,38 +161,85 @@ impl Reachability {
     }
 
     fn record(&self, outcome: Outcome, detail: impl FnOnce() -> String) {
-        self.requests.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.requests
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
         self.failing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(outcome, Instant::now(), detail);
     }
 
-    /// Whether the last request was answered; the body of `/readyz`.
+    fn sent(self: &Arc<Self>) -> InFlight {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.0 += 1;
+        let id = in_flight.0;
+        in_flight.1.insert(id, Instant::now());
+        InFlight {
+            reachability: self.clone(),
+            id,
+        }
+    }
+
+    /// Whether the last request was answered and none waits too long; the
+    /// body of `/readyz`.
     pub fn readiness(&self) -> (bool, String) {
+        let oldest = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .values()
+            .min()
+            .copied();
         self.failing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .readiness(Instant::now())
+            .readiness(Instant::now(), oldest)
     }
 
     /// How many requests had `outcome` so far.
     pub fn count(&self, outcome: Outcome) -> u64 {
-        self.requests.get_or_create(&OutcomeLabels { outcome }).get()
+        self.requests
+            .get_or_create(&OutcomeLabels { outcome })
+            .get()
     }
 }
 
+/// How long a request may wait for the apiserver's answer (its status and
+/// headers; a watch's events and a long list's body come after and are not
+/// bounded by it) before it fails: half the apiserver's own 60 s limit.
+/// Without it a request sent as the apiserver restarts could wait forever:
+/// a watch whose relist never returned left the operator blind to its pods
+/// (found by `faults.rs`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The apiserver did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the apiserver within {0:?}")]
+pub struct NoAnswer(pub Duration);
+
 /// A layer for the controllers' client recording every request's outcome
-/// in a [`Reachability`].
+/// in a [`Reachability`], and failing a request that waits for its answer
+/// longer than [`REQUEST_TIMEOUT`].
 #[derive(Debug, Clone)]
 pub struct ReachabilityLayer {
     reachability: Arc<Reachability>,
+    timeout: Duration,
 }
 
 impl ReachabilityLayer {
     /// Records into `reachability`.
     pub fn new(reachability: Arc<Reachability>) -> Self {
-        Self { reachability }
+        Self {
+            reachability,
+            timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Another timeout than [`REQUEST_TIMEOUT`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
     }
 }
 
@@ -161,6 +250,7 @@ impl<S> Layer<S> for ReachabilityLayer {
         Recorded {
             inner,
             reachability: self.reachability.clone(),
+            timeout: self.timeout,
         }
     }
 }
@@ -170,6 +260,7 @@ impl<S> Layer<S> for ReachabilityLayer {
 pub struct Recorded<S> {
     inner: S,
     reachability: Arc<Reachability>,
+    timeout: Duration,
 }
 
 type ResponseFuture<R> = Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send>>;
@@ -191,9 +282,22 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let reachability = self.reachability.clone();
+        // A watch's answer (its headers) comes at once, but it is a
+        // long-running request all the same: not counted as waiting.
+        let watch = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        let waiting = (!watch).then(|| reachability.sent());
         let response = self.inner.call(request);
+        let timeout = self.timeout;
         Box::pin(async move {
-            match response.await.map_err(Into::into) {
+            let _waiting = waiting;
+            let answer = match tokio::time::timeout(timeout, response).await {
+                Ok(answer) => answer.map_err(Into::into),
+                Err(_) => Err(Box::new(NoAnswer(timeout)) as BoxError),
+            };
+            match answer {
                 Ok(response) => {
                     let status = response.status();
                     reachability.record(classify(status), || format!("answered {status}"));
@@ -237,21 +341,28 @@ mod tests {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
         let mut f = Failing::default();
-        assert_eq!(f.readiness(at(0)), (true, "ready".into()), "nothing sent yet");
+        assert_eq!(
+            f.readiness(at(0)),
+            (true, "ready".into()),
+            "nothing sent yet"
+        );
         f.record(Outcome::Answered, at(1), String::new);
         assert!(f.readiness(at(1)).0);
         f.record(Outcome::Unreachable, at(2), || "connection refused".into());
         f.record(Outcome::Unreachable, at(5), || "connection refused".into());
         f.record(Outcome::ServerError, at(7), || "answered 504".into());
-        let (ready, body) = f.readiness(at(12));
+        let (ready, body) = f.readiness(at(12), None);
         assert!(!ready);
         assert_eq!(
-            body,
-            "apiserver unreachable for 10s: answered 504; the controllers retry with backoff",
+            body, "apiserver unreachable for 10s: answered 504; the controllers retry with backoff",
             "counted from the first failure, naming the last"
         );
         f.record(Outcome::Answered, at(13), String::new);
-        assert_eq!(f.readiness(at(13)), (true, "ready".into()), "one answer is enough");
+        assert_eq!(
+            f.readiness(at(13)),
+            (true, "ready".into()),
+            "one answer is enough"
+        );
         f.record(Outcome::ServerError, at(20), || "answered 500".into());
         assert!(
             f.readiness(at(20)).1.contains("for 0s"),

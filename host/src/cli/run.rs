@@ -444,9 +444,8 @@ fn health_router(health: Health) -> Router {
                 }
                 if !health.reachability.readiness().0 {
                     // Its outcome is recorded by the client's layer.
-                    let _ =
-                        tokio::time::timeout(PROBE_TIMEOUT, health.client.apiserver_version())
-                            .await;
+                    let _ = tokio::time::timeout(PROBE_TIMEOUT, health.client.apiserver_version())
+                        .await;
                 }
                 match health.reachability.readiness() {
                     (true, body) => (StatusCode::OK, body),

@@ -8,9 +8,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{
-    Controller, PredicateConfig, WatchStreamExt, controller, watcher,
-};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::debug;
 
@@ -59,7 +57,7 @@ where
         watcher(api, watcher::Config::default()).backoff(watch_backoff()),
     )
     .applied_objects()
-        .predicate_filter(wake::wakes, PredicateConfig::default());
+    .predicate_filter(wake::wakes, PredicateConfig::default());
     (reader, wakes)
 }
 
@@ -98,7 +96,13 @@ fn owned_metadata<K>(
     config: &watcher::Config,
 ) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     watcher(api, config.clone())
         .backoff(watch_backoff())
@@ -128,7 +132,10 @@ pub async fn run(
         Controller::for_stream(cluster_wakes, cluster_reader).with_config(config.clone());
     let cluster_store = clusters.store();
     let clusters = clusters
-        .owns_stream(owned_metadata(api::<PartialObjectMeta<Service>>(&client, ns), &owned))
+        .owns_stream(owned_metadata(
+            api::<PartialObjectMeta<Service>>(&client, ns),
+            &owned,
+        ))
         // A Role wakes every Cluster that lists it, owner or not yet; its
         // status too (unfiltered): a Cluster waits for its Roles to be Ready.
         .watches_stream(
@@ -180,8 +187,14 @@ pub async fn run(
     let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
     let role_store = roles.store();
     let roles = roles
-        .owns_stream(owned_metadata(api::<PartialObjectMeta<StatefulSet>>(&client, ns), &owned))
-        .owns_stream(owned_metadata(api::<PartialObjectMeta<Service>>(&client, ns), &owned))
+        .owns_stream(owned_metadata(
+            api::<PartialObjectMeta<StatefulSet>>(&client, ns),
+            &owned,
+        ))
+        .owns_stream(owned_metadata(
+            api::<PartialObjectMeta<Service>>(&client, ns),
+            &owned,
+        ))
         .watches_stream(pod_events, |pod: Pod| {
             let namespace = pod.namespace();
             pod.labels().get(labels::ROLE).map(|role| {

@@ -68,10 +68,13 @@ pub fn spawn_operator(
     // taken by another test before the operator binds it.
     // A caller that reads them passes its own.
     let given = |flag: &str| extra.iter().any(|e| e.starts_with(flag));
-    let ports = [("--metrics-addr", "--metrics-addr=127.0.0.1:0"), ("--health-addr", "--health-addr=127.0.0.1:0")]
-        .into_iter()
-        .filter(|(flag, _)| !given(flag))
-        .map(|(_, default)| default.to_string());
+    let ports = [
+        ("--metrics-addr", "--metrics-addr=127.0.0.1:0"),
+        ("--health-addr", "--health-addr=127.0.0.1:0"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| !given(flag))
+    .map(|(_, default)| default.to_string());
     tokio::process::Command::new(bin)
         .args([
             "run",
