@@ -35,9 +35,11 @@ where
     let existing = api.get_opt(&name).await?;
     // Someone else's change of what we set is put back, hash or not.
     let current = apply::unless_drifted(&desired, existing.as_ref());
+    let drifted = existing.is_some() && current.is_none();
     let (applied, _) = apply::apply(&ctx.client, desired, current).await?;
     let verb = match applied {
         Applied::Unchanged => return Ok(applied),
+        _ if drifted => "put back (changed outside the operator)",
         Applied::Created => "created",
         Applied::Updated => "updated",
     };

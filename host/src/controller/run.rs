@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::debug;
@@ -87,6 +88,30 @@ fn watch_backoff() -> watcher::ExponentialBackoff {
         .into()
 }
 
+/// The backoff `Controller` puts on all of its watches together: none.
+/// kube-runtime's default pauses every watch of a controller (and so the
+/// stores they feed) for as long as a backoff shared by all of them says,
+/// after an error of any one: after an apiserver restart, with nine watches
+/// failing and relisting, that pause grew to 40-60 s at a time, during
+/// which no pod, StatefulSet or Role change reached a pass and the stores
+/// the passes read stayed stale (found by `faults.rs`). Each watch here has
+/// its own backoff ([`watch_backoff`]) instead, so an error of one delays
+/// only that one.
+#[derive(Debug, Clone, Copy)]
+struct NoSharedBackoff;
+
+impl Iterator for NoSharedBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(std::time::Duration::ZERO)
+    }
+}
+
+impl Backoff for NoSharedBackoff {
+    fn reset(&mut self) {}
+}
+
 /// The metadata of owned objects of one kind, as `Controller::owns` would
 /// watch them, but with [`watch_backoff`]: `owns` retries a failed watch
 /// at once, so while the apiserver is down every such watch would reconnect
@@ -128,8 +153,9 @@ pub async fn run(
     let (cluster_reader, cluster_wakes) = own_objects(api::<Cluster>(&client, ns));
     // At most `concurrency` passes of each controller at once.
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    let clusters =
-        Controller::for_stream(cluster_wakes, cluster_reader).with_config(config.clone());
+    let clusters = Controller::for_stream(cluster_wakes, cluster_reader)
+        .with_config(config.clone())
+        .trigger_backoff(NoSharedBackoff);
     let cluster_store = clusters.store();
     let clusters = clusters
         .owns_stream(owned_metadata(
@@ -184,7 +210,9 @@ pub async fn run(
     .backoff(watch_backoff())
     .touched_objects();
     let (role_reader, role_wakes) = own_objects(api::<Role>(&client, ns));
-    let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
+    let roles = Controller::for_stream(role_wakes, role_reader)
+        .with_config(config)
+        .trigger_backoff(NoSharedBackoff);
     let role_store = roles.store();
     let roles = roles
         .owns_stream(owned_metadata(
@@ -260,6 +288,14 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watches_together_never_wait() {
+        let mut shared = NoSharedBackoff;
+        for _ in 0..100 {
+            assert_eq!(shared.next(), Some(std::time::Duration::ZERO));
+        }
+    }
 
     #[test]
     fn a_failing_watch_waits_longer_each_time_up_to_its_ceiling() {

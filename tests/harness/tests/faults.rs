@@ -416,13 +416,15 @@ async fn another_field_manager_is_overruled_without_flapping() {
             let statefulsets = t.api::<StatefulSet>();
             let budgets = t.api::<PodDisruptionBudget>();
             let wanted = statefulsets.get(&sts_name).await?;
-            let wanted_image = wanted
+            let container = wanted
                 .spec
                 .template
                 .spec
                 .as_ref()
                 .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone());
+                .cloned()
+                .ok_or_else(|| Failure::Check("no container".into()))?;
+            let wanted_image = container.image.clone();
             // Another client, as another controller or a person would be.
             let intruder = t.cp.client().await?;
             let foreign = PatchParams {
@@ -454,7 +456,7 @@ async fn another_field_manager_is_overruled_without_flapping() {
                         &sts_name,
                         &foreign,
                         &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
-                            {"name": "tarantool", "image": format!("example.invalid/intruder:{round}")}
+                            {"name": container.name, "image": format!("example.invalid/intruder:{round}")}
                         ]}}}})),
                     )
                     .await?;
