@@ -342,12 +342,12 @@ mod tests {
         let at = |s| t0 + Duration::from_secs(s);
         let mut f = Failing::default();
         assert_eq!(
-            f.readiness(at(0)),
+            f.readiness(at(0), None),
             (true, "ready".into()),
             "nothing sent yet"
         );
         f.record(Outcome::Answered, at(1), String::new);
-        assert!(f.readiness(at(1)).0);
+        assert!(f.readiness(at(1), None).0);
         f.record(Outcome::Unreachable, at(2), || "connection refused".into());
         f.record(Outcome::Unreachable, at(5), || "connection refused".into());
         f.record(Outcome::ServerError, at(7), || "answered 504".into());
@@ -359,13 +359,13 @@ mod tests {
         );
         f.record(Outcome::Answered, at(13), String::new);
         assert_eq!(
-            f.readiness(at(13)),
+            f.readiness(at(13), None),
             (true, "ready".into()),
             "one answer is enough"
         );
         f.record(Outcome::ServerError, at(20), || "answered 500".into());
         assert!(
-            f.readiness(at(20)).1.contains("for 0s"),
+            f.readiness(at(20), None).1.contains("for 0s"),
             "a new streak starts anew"
         );
     }

@@ -294,7 +294,6 @@ async fn interrupted(t: &TestContext, first: Component, second: Component) -> Re
     let mut operator = start_operator(t).await?;
     let outcome =
         async {
-            let watcher = invariants::watch(t, 2, invariants::over_exec(t));
             let pods = t.api::<Pod>();
             // (c) a bootstrap: pods being made, nothing joined yet.
             create_article(t).await?;
@@ -305,6 +304,10 @@ async fn interrupted(t: &TestContext, first: Component, second: Component) -> Re
             outage(t, &operator, first, DOWN).await?;
             wait_bootstrapped(t).await?;
             wait_joined(t).await?;
+            // From a running cluster on (while it boots every pod is
+            // unavailable and nothing is deleted), through two outages,
+            // its own watch reconnecting after each.
+            let watcher = invariants::watch(t, 2, invariants::over_exec(t));
 
             // (a) a rolling update: the first pod replaced.
             set_image(
