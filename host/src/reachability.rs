@@ -369,4 +369,50 @@ mod tests {
             "a new streak starts anew"
         );
     }
+
+    #[test]
+    fn a_request_held_past_the_stall_makes_it_unready() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let f = Failing::default();
+        let cases = [
+            ("nothing in flight", None, true),
+            ("in flight briefly", Some(at(8)), true),
+            ("in flight just under the stall", Some(at(6)), true),
+            ("in flight for the stall", Some(at(5)), false),
+            ("held for long", Some(at(0)), false),
+        ];
+        for (name, oldest, ready) in cases {
+            assert_eq!(f.readiness(at(10), oldest).0, ready, "{name}");
+        }
+        assert_eq!(
+            f.readiness(at(10), Some(at(0))).1,
+            "apiserver not answering: a request has waited 10s (is etcd down?); the controllers retry with backoff"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_never_answered_fails_and_says_so() {
+        let reachability = Reachability::new();
+        let never = tower::service_fn(|_: Request<()>| {
+            std::future::pending::<Result<Response<()>, BoxError>>()
+        });
+        let mut client = ReachabilityLayer::new(reachability.clone())
+            .with_timeout(Duration::from_millis(20))
+            .layer(never);
+        let got = client.call(Request::new(())).await;
+        assert!(
+            got.is_err_and(|e| e.to_string().starts_with("no answer from the apiserver")),
+            "a request held forever fails"
+        );
+        assert_eq!(reachability.count(Outcome::Unreachable), 1);
+        let (ready, body) = reachability.readiness();
+        assert!(!ready && body.contains("no answer"), "{body}");
+        let answered =
+            tower::service_fn(|_: Request<()>| async { Ok::<_, BoxError>(Response::new(())) });
+        let mut client = ReachabilityLayer::new(reachability.clone()).layer(answered);
+        assert!(client.call(Request::new(())).await.is_ok());
+        assert_eq!(reachability.readiness(), (true, "ready".to_string()));
+        assert_eq!(reachability.count(Outcome::Answered), 1);
+    }
 }
