@@ -25,5 +25,6 @@ pub use tarantool_operator_cartridge::cartridge_conformance_tests;
 
 pub mod controller;
 pub mod fence;
+pub mod reachability;
 pub mod resources;
 pub mod webhook;

@@ -23,6 +23,7 @@ use tarantool_operator::console::access::ConsolePolicy;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
 use tarantool_operator::fence::{Fence, FenceLayer, Fenced, RenewalTap, margin_for};
+use tarantool_operator::reachability::{PROBE_TIMEOUT, Reachability, ReachabilityLayer};
 use tarantool_operator::strategy::{Registry as Strategies, SandboxLimits, StrategyEngine};
 use tarantool_operator::topology::Connector;
 use tarantool_operator::topology::cartridge::ExecConnector;
@@ -205,14 +206,18 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         Fence::unfenced()
     };
     // The controllers' client: every write and exec it sends passes the
-    // fence first (one chokepoint for Kubernetes and Cartridge alike).
+    // fence first (one chokepoint for Kubernetes and Cartridge alike); what
+    // the fence lets through is counted by outcome (`/readyz`, metrics).
+    let reachability = Reachability::new();
     let client = ClientBuilder::try_from(config.clone())
         .context("cannot build a Kubernetes client")?
+        .with_layer(&ReachabilityLayer::new(reachability.clone()))
         .with_layer(&FenceLayer::new(fence.clone()))
         .build();
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
     let leader_metrics = metrics.clone();
+    reachability.register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
     spawn_server(
         "metrics",
@@ -220,7 +225,12 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         metrics_router(Arc::new(registry)),
     )
     .await?;
-    spawn_server("health", args.health_addr, health_router(ready.clone())).await?;
+    let health = Health {
+        ready: ready.clone(),
+        reachability,
+        client: client.clone(),
+    };
+    spawn_server("health", args.health_addr, health_router(health)).await?;
 
     // Every replica serves the eviction webhook, standbys too (with their
     // own, unfenced client); the leader alone keeps its certificate.
@@ -448,18 +458,42 @@ async fn metrics_handler(State(registry): State<Arc<Registry>>) -> (StatusCode, 
     }
 }
 
-fn health_router(ready: Arc<AtomicBool>) -> Router {
+/// What `/healthz` and `/readyz` look at.
+#[derive(Clone)]
+struct Health {
+    /// Set once the controllers start (or, with leader election, once the
+    /// Lease is being watched).
+    ready: Arc<AtomicBool>,
+    /// Whether the apiserver answers the controllers' client.
+    reachability: Arc<Reachability>,
+    /// The controllers' client: `/readyz` asks the apiserver once more
+    /// while its last request failed, so that readiness comes back without
+    /// waiting for the controllers' next request.
+    client: kube::Client,
+}
+
+/// `/healthz`: the process serves (an apiserver outage is no reason to
+/// restart it). `/readyz`: 503 while starting, and while the apiserver is
+/// unreachable or failing, with a body saying which and for how long.
+fn health_router(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
-            get(|State(ready): State<Arc<AtomicBool>>| async move {
-                if ready.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+            get(|State(health): State<Health>| async move {
+                if !health.ready.load(Ordering::Relaxed) {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "starting".to_string());
+                }
+                if !health.reachability.readiness().0 {
+                    // Its outcome is recorded by the client's layer.
+                    let _ = tokio::time::timeout(PROBE_TIMEOUT, health.client.apiserver_version())
+                        .await;
+                }
+                match health.reachability.readiness() {
+                    (true, body) => (StatusCode::OK, body),
+                    (false, body) => (StatusCode::SERVICE_UNAVAILABLE, body),
                 }
             }),
         )
-        .with_state(ready)
+        .with_state(health)
 }

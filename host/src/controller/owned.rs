@@ -33,9 +33,13 @@ where
     let name = desired.name_any();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = api.get_opt(&name).await?;
-    let (applied, _) = apply::apply(&ctx.client, desired, existing.as_ref()).await?;
+    // Someone else's change of what we set is put back, hash or not.
+    let current = apply::unless_drifted(&desired, existing.as_ref());
+    let drifted = existing.is_some() && current.is_none();
+    let (applied, _) = apply::apply(&ctx.client, desired, current).await?;
     let verb = match applied {
         Applied::Unchanged => return Ok(applied),
+        _ if drifted => "put back (changed outside the operator)",
         Applied::Created => "created",
         Applied::Updated => "updated",
     };

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::debug;
@@ -58,21 +59,24 @@ where
 {
     let (reader, writer) = reflector::store();
     let store = reader.clone();
-    let wakes = reflector(writer, watcher(api, watcher::Config::default()))
-        // The store has the event applied by now.
-        .inspect(move |event| match event {
-            Ok(watcher::Event::Delete(object)) => fleet.forget(
-                controller,
-                &object.namespace().unwrap_or_default(),
-                &object.name_any(),
-            ),
-            Ok(watcher::Event::InitDone) => fleet.retain(controller, |ns, name| {
-                store.get(&ObjectRef::new(name).within(ns)).is_some()
-            }),
-            _ => {}
-        })
-        .applied_objects()
-        .predicate_filter(wake::wakes, PredicateConfig::default());
+    let wakes = reflector(
+        writer,
+        watcher(api, watcher::Config::default()).backoff(watch_backoff()),
+    )
+    // The store has the event applied by now.
+    .inspect(move |event| match event {
+        Ok(watcher::Event::Delete(object)) => fleet.forget(
+            controller,
+            &object.namespace().unwrap_or_default(),
+            &object.name_any(),
+        ),
+        Ok(watcher::Event::InitDone) => fleet.retain(controller, |ns, name| {
+            store.get(&ObjectRef::new(name).within(ns)).is_some()
+        }),
+        _ => {}
+    })
+    .applied_objects()
+    .predicate_filter(wake::wakes, PredicateConfig::default());
     (reader, wakes)
 }
 
@@ -83,6 +87,78 @@ fn role_of<K: Resource + ResourceExt>(object: K) -> Option<ObjectRef<Role>> {
         .labels()
         .get(labels::ROLE)
         .map(|role| ObjectRef::<Role>::new(role).within(&namespace))
+}
+
+/// The shortest wait before a failed watch is tried again.
+pub const WATCH_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(800);
+/// The longest (jittered: up to twice that). Shorter than kube-runtime's
+/// default (30 s, so up to a minute): after an apiserver restart the first
+/// retries can still fail (the apiserver binds its port before it serves,
+/// pooled connections to the old process are dead), and each such failure
+/// at the default's ceiling left a watch, and the passes it wakes, idle for
+/// up to a minute more; an operator that had seen the apiserver back took
+/// minutes to act again. At this ceiling an outage costs each watch one
+/// request every 5 to 10 s.
+pub const WATCH_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The backoff of every watch of the controllers: from
+/// [`WATCH_BACKOFF_MIN`] doubling to [`WATCH_BACKOFF_MAX`], each delay
+/// stretched by a random factor in [1, 2); it starts over once the watch
+/// delivers again.
+fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(WATCH_BACKOFF_MIN)
+        .with_max_delay(WATCH_BACKOFF_MAX)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
+/// The backoff `Controller` puts on all of its watches together: none.
+/// kube-runtime's default pauses every watch of a controller (and so the
+/// stores they feed) for as long as a backoff shared by all of them says,
+/// after an error of any one: after an apiserver restart, with nine watches
+/// failing and relisting, that pause grew to 40-60 s at a time, during
+/// which no pod, StatefulSet or Role change reached a pass and the stores
+/// the passes read stayed stale (found by `faults.rs`). Each watch here has
+/// its own backoff ([`watch_backoff`]) instead, so an error of one delays
+/// only that one.
+#[derive(Debug, Clone, Copy)]
+struct NoSharedBackoff;
+
+impl Iterator for NoSharedBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(std::time::Duration::ZERO)
+    }
+}
+
+impl Backoff for NoSharedBackoff {
+    fn reset(&mut self) {}
+}
+
+/// The metadata of owned objects of one kind, as `Controller::owns` would
+/// watch them, but with [`watch_backoff`]: `owns` retries a failed watch
+/// at once, so while the apiserver is down every such watch would reconnect
+/// in a tight loop. Every watch of the controllers backs off.
+fn owned_metadata<K>(
+    api: Api<PartialObjectMeta<K>>,
+    config: &watcher::Config,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, config.clone())
+        .backoff(watch_backoff())
+        .touched_objects()
 }
 
 /// Runs the Cluster and Role controllers until `shutdown` resolves.
@@ -108,16 +184,21 @@ pub async fn run(
     );
     // At most `concurrency` passes of each controller at once.
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    let clusters =
-        Controller::for_stream(cluster_wakes, cluster_reader).with_config(config.clone());
+    let clusters = Controller::for_stream(cluster_wakes, cluster_reader)
+        .with_config(config.clone())
+        .trigger_backoff(NoSharedBackoff);
     let cluster_store = clusters.store();
     let clusters = clusters
-        .owns(api::<Service>(&client, ns), owned.clone())
+        .owns_stream(owned_metadata(
+            api::<PartialObjectMeta<Service>>(&client, ns),
+            &owned,
+        ))
         // A Role wakes every Cluster that lists it, owner or not yet; its
         // status too (unfiltered): a Cluster waits for its Roles to be Ready.
-        .watches(
-            api::<Role>(&client, ns),
-            watcher::Config::default(),
+        .watches_stream(
+            watcher(api::<Role>(&client, ns), watcher::Config::default())
+                .backoff(watch_backoff())
+                .touched_objects(),
             move |role: Role| {
                 let namespace = role.namespace();
                 let name = role.name_any();
@@ -151,32 +232,41 @@ pub async fn run(
         writers.pods,
         watcher(api::<Pod>(&client, ns), owned.clone()),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .touched_objects();
     let cluster_events = reflector(
         writers.clusters,
         watcher(api::<Cluster>(&client, ns), watcher::Config::default()),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .touched_objects();
     // Budgets too: a pass reads them from the store instead of listing them,
-    // and a budget deleted by hand wakes its Role, which puts it back.
+    // and a budget deleted or changed by hand wakes its Role, which puts it
+    // back.
     let budget_events = reflector(
         writers.budgets,
         watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()),
     )
-    .default_backoff()
+    .backoff(watch_backoff())
     .touched_objects();
     let (role_reader, role_wakes) = own_objects(
         api::<Role>(&client, ns),
         <RolePass as Reconciler>::CONTROLLER,
         ctx.metrics.fleet.clone(),
     );
-    let roles = Controller::for_stream(role_wakes, role_reader).with_config(config);
+    let roles = Controller::for_stream(role_wakes, role_reader)
+        .with_config(config)
+        .trigger_backoff(NoSharedBackoff);
     let role_store = roles.store();
     let roles = roles
-        .owns(api::<StatefulSet>(&client, ns), owned.clone())
-        .owns(api::<Service>(&client, ns), owned)
+        .owns_stream(owned_metadata(
+            api::<PartialObjectMeta<StatefulSet>>(&client, ns),
+            &owned,
+        ))
+        .owns_stream(owned_metadata(
+            api::<PartialObjectMeta<Service>>(&client, ns),
+            &owned,
+        ))
         .watches_stream(pod_events, role_of)
         .watches_stream(budget_events, role_of)
         // A Cluster's change, status included (its bootstrap, its leader),
@@ -198,7 +288,7 @@ pub async fn run(
                 api::<PartialObjectMeta<ConfigMap>>(&client, ns),
                 watcher::Config::default().labels(labels::STRATEGY),
             )
-            .default_backoff()
+            .backoff(watch_backoff())
             .touched_objects(),
             move |cm: PartialObjectMeta<ConfigMap>| {
                 let namespace = cm.namespace();
@@ -233,4 +323,35 @@ pub async fn run(
     futures::join!(clusters, roles);
     // The stores stop with the streams: later passes ask the apiserver.
     ctx.set_cache(None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watches_together_never_wait() {
+        let mut shared = NoSharedBackoff;
+        for _ in 0..100 {
+            assert_eq!(shared.next(), Some(std::time::Duration::ZERO));
+        }
+    }
+
+    #[test]
+    fn a_failing_watch_waits_longer_each_time_up_to_its_ceiling() {
+        let mut backoff = watch_backoff();
+        // Base delays 0.8, 1.6, 3.2, then 5 s for good; each jittered in
+        // [base, 2 * base).
+        let bases = [0.8, 1.6, 3.2, 5.0, 5.0, 5.0];
+        for (n, base) in bases.iter().enumerate() {
+            let base = std::time::Duration::from_secs_f64(*base);
+            let got = backoff.next().unwrap_or_default();
+            assert!(
+                got >= base && got < base * 2,
+                "retry {}: {got:?} not in [{base:?}, {:?})",
+                n + 1,
+                base * 2
+            );
+        }
+    }
 }

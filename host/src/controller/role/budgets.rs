@@ -107,9 +107,13 @@ pub async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     for name in &plan.apply {
         let desired =
             disruption_budget::build(&pass.namespace, &cluster, &pass.name, name, owner.clone());
-        let current = existing.iter().find(|p| &p.name_any() == name);
+        // A budget someone else loosened is applied again, hash or not.
+        let found = existing.iter().find(|p| &p.name_any() == name);
+        let current = apply::unless_drifted(&desired, found);
+        let drifted = found.is_some() && current.is_none();
         let verb = match apply::apply(&ctx.client, desired, current).await?.0 {
             Applied::Unchanged => continue,
+            _ if drifted => "put back (changed outside the operator)",
             Applied::Created => "created",
             Applied::Updated => "updated",
         };

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::resources::labels;
 use tarantool_operator::topology::cartridge::ExecConnector;
@@ -80,15 +80,49 @@ pub fn watch(
         // Pod objects (by uid) whose deletion was counted: one deletion each,
         // whatever events a busy apiserver or a relist repeats.
         let mut counted: BTreeSet<String> = BTreeSet::new();
-        let mut stream = watcher(pods, watcher::Config::default().labels(&selector)).boxed();
-        while let Some(Ok(event)) = stream.next().await {
+        // Pods a relist (after the watch broke: an apiserver or etcd
+        // restart, an expired resource version) has shown so far.
+        let mut relisted: Option<BTreeSet<String>> = None;
+        // With a backoff, and on through errors: the watch reconnects after
+        // an outage of the apiserver instead of ending the watcher.
+        let mut stream = watcher(pods, watcher::Config::default().labels(&selector))
+            .default_backoff()
+            .boxed();
+        while let Some(event) = stream.next().await {
+            let Ok(event) = event else { continue };
             let (pod, gone) = match event {
+                watcher::Event::Init => {
+                    relisted = Some(BTreeSet::new());
+                    continue;
+                }
+                watcher::Event::InitDone => {
+                    // Pods deleted while the watch was down left no Delete
+                    // event: they are gone from the relist. Counted as
+                    // deletions (no master check: Cartridge has moved on).
+                    if let Some(listed) = relisted.take() {
+                        let vanished: Vec<String> = state
+                            .keys()
+                            .filter(|p| !listed.contains(*p))
+                            .cloned()
+                            .collect();
+                        let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+                        for name in vanished {
+                            state.remove(&name);
+                            v.deletions += 1;
+                            v.deleted.insert(name.clone());
+                            v.order.push(name);
+                        }
+                    }
+                    continue;
+                }
                 watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    if let Some(listed) = relisted.as_mut() {
+                        listed.insert(p.name_any());
+                    }
                     let gone = p.metadata.deletion_timestamp.is_some();
                     (p, gone)
                 }
                 watcher::Event::Delete(p) => (p, true),
-                _ => continue,
             };
             let name = pod.name_any();
             let rs = pod

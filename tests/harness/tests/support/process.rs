@@ -66,8 +66,15 @@ pub fn spawn_operator(
     // them): operators of tests running side by side must not fight over
     // the default ones, and a port picked beforehand (`free_port`) can be
     // taken by another test before the operator binds it.
-    let metrics = "--metrics-addr=127.0.0.1:0".to_string();
-    let health = "--health-addr=127.0.0.1:0".to_string();
+    // A caller that reads them passes its own.
+    let given = |flag: &str| extra.iter().any(|e| e.starts_with(flag));
+    let ports = [
+        ("--metrics-addr", "--metrics-addr=127.0.0.1:0"),
+        ("--health-addr", "--health-addr=127.0.0.1:0"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| !given(flag))
+    .map(|(_, default)| default.to_string());
     tokio::process::Command::new(bin)
         .args([
             "run",
@@ -78,7 +85,7 @@ pub fn spawn_operator(
             "--log-level",
             "info",
         ])
-        .args([metrics, health])
+        .args(ports)
         .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .stdout(Stdio::from(file))
