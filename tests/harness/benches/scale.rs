@@ -40,7 +40,7 @@ use serde_json::json;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use test_harness::{TestContext, run};
 
-use support::scenario::{Failure, ready};
+use support::scenario::{Failure, ready, rolled};
 use support::{apiserver, process};
 
 /// Storage replica sets per Cluster (3 instances each).
@@ -135,20 +135,7 @@ async fn all_rolled(t: &TestContext, namespaces: &[String], image: &str) -> Resu
         let role = Api::<Role>::namespaced(t.client.clone(), ns)
             .get("storage")
             .await?;
-        let current = role
-            .spec
-            .replicaset_template()
-            .and_then(|t| t.pod_template.spec.as_ref())
-            .and_then(|s| s.containers.first())
-            .and_then(|c| c.image.as_deref())
-            == Some(image);
-        let done = role.status.as_ref().is_some_and(|s| {
-            s.observed_generation == role.metadata.generation
-                && s.updated_replicasets == STORAGE_REPLICASETS
-                && s.ready_replicasets == STORAGE_REPLICASETS
-                && s.update.as_ref().is_some_and(|u| u.done)
-        });
-        if !(current && done) {
+        if !rolled(Some(&role), STORAGE_REPLICASETS, image) {
             return Ok(false);
         }
     }
