@@ -82,7 +82,7 @@ HARNESS_TARGET_DIR ?= $(CURDIR)/target
 # `-p test-harness` would unify features differently and compile wasmtime, kube
 # and the operator binary a second time (minutes of CI and gigabytes of disk).
 # The operator binary the harness starts comes from the same build.
-HARNESS_TESTS := $(foreach t,$(basename $(notdir $(wildcard tests/harness/tests/*.rs))),--test $(t))
+HARNESS_TESTS := $(foreach t,$(basename $(notdir $(wildcard tests/harness/tests/*.rs tests/harness-in-process/tests/*.rs))),--test $(t))
 # Stack of each test's thread: a harness test is one long async function, and
 # in a debug build its future (the Role and Cluster objects it holds across
 # awaits) outgrows the 2 MiB libtest gives a thread.

@@ -16,6 +16,7 @@
 //! - [`maintenance`]: maintenance windows, when a rollout may start.
 //! - [`labels`]: the labels on every object the operator owns (how it and
 //!   its users select them).
+//! - [`names`]: the names of a Role's objects (`<role>-<ordinal>-<hash>`).
 
 // Each crate's public face is what other crates use; the rest is pub(crate).
 #![warn(unreachable_pub)]
@@ -26,6 +27,7 @@ pub mod crds;
 pub mod failover;
 pub mod labels;
 pub mod maintenance;
+pub mod names;
 pub mod reasons;
 pub mod role;
 mod schema;

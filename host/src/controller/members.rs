@@ -23,16 +23,7 @@ pub fn is_ready(pod: &Pod) -> bool {
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// The StatefulSet names a Role wants, ordinal order.
-pub fn statefulset_names(role: &Role) -> Vec<String> {
-    let Some(template) = role.spec.replicaset_template() else {
-        return Vec::new();
-    };
-    let hash = names::template_hash(&template.volume_claim_templates);
-    (0..role.spec.replicaset_count())
-        .map(|n| names::statefulset_name(&role.name_any(), n, &hash))
-        .collect()
-}
+pub use crate::api::names::statefulset_names;
 
 /// The replica sets of `role` in `cluster`. A replica set lists its
 /// instances only once every one of its pods is ready, so that it joins

@@ -3,7 +3,8 @@
 //! headless Service and the Cluster's client Service, and applying them only
 //! when they changed.
 //!
-//! - [`names`]: `<role>-<ordinal>-<hash>` and the template hash.
+//! - [`names`]: `<role>-<ordinal>-<hash>` and the template hash (part of
+//!   the API contract too, so they live in the API crate).
 //! - [`labels`]: the labels every owned object carries, and selectors (part
 //!   of the API contract, so they live in the API crate).
 //! - [`statefulset`]: a replica set's StatefulSet.
@@ -16,8 +17,7 @@
 pub mod apply;
 pub(crate) mod disruption_budget;
 pub mod epochs;
-pub mod names;
 pub mod service;
 pub mod statefulset;
 
-pub use crate::api::labels;
+pub use crate::api::{labels, names};

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use tarantool_operator::api::Role;
+use tarantool_operator_api::Role;
 use test_harness::run;
 
 use support::scenario::{Failure, create_article, settled, wait_bootstrapped, wait_joined};

@@ -37,7 +37,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator_api::{Cluster, ClusterPhase, Role};
 use test_harness::{TestContext, run};
 
 use support::scenario::{Failure, ready, rolled};
@@ -81,9 +81,9 @@ async fn create_cluster(t: &TestContext, ns: &str) -> Result<(), Failure> {
         .map_err(|e| check(e.to_string()))?;
     namespaces.create(&PostParams::default(), &object).await?;
     let roles = Api::<Role>::namespaced(t.client.clone(), ns);
-    let router: Role = support::operator::manifest("examples/article/router.yaml");
+    let router: Role = support::manifests::manifest("examples/article/router.yaml");
     roles.create(&PostParams::default(), &router).await?;
-    let mut storage: Role = support::operator::manifest("examples/article/storage.yaml");
+    let mut storage: Role = support::manifests::manifest("examples/article/storage.yaml");
     storage.spec.replicasets = STORAGE_REPLICASETS;
     if let Some(template) = storage.spec.replicaset_template.as_mut() {
         template.replicas = 3;
@@ -91,7 +91,7 @@ async fn create_cluster(t: &TestContext, ns: &str) -> Result<(), Failure> {
         template.volume_claim_templates.clear();
     }
     roles.create(&PostParams::default(), &storage).await?;
-    let cluster: Cluster = support::operator::manifest("examples/article/cluster.yaml");
+    let cluster: Cluster = support::manifests::manifest("examples/article/cluster.yaml");
     Api::<Cluster>::namespaced(t.client.clone(), ns)
         .create(&PostParams::default(), &cluster)
         .await?;

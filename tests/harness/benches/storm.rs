@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use kube::api::PostParams;
 use serde_json::json;
-use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::resources::labels;
+use tarantool_operator_api::labels;
+use tarantool_operator_api::{Cluster, Role};
 use test_harness::{TestContext, run};
 
 use support::scenario::Failure;
-use support::{apiserver, operator, process};
+use support::{apiserver, manifests, process};
 
 /// Roles failing together.
 const ROLES: usize = 40;
@@ -32,10 +32,10 @@ const INTERVAL: Duration = Duration::from_secs(30);
 
 /// The failing Roles and their Cluster.
 async fn create_storm(t: &TestContext) -> Result<(), Failure> {
-    let mut cluster: Cluster = operator::manifest("examples/article/cluster.yaml");
+    let mut cluster: Cluster = manifests::manifest("examples/article/cluster.yaml");
     cluster.metadata.name = Some("storm".into());
     cluster.spec.roles = (0..ROLES)
-        .map(|i| tarantool_operator::api::RoleRef {
+        .map(|i| tarantool_operator_api::RoleRef {
             name: format!("bad-{i}"),
         })
         .collect();
@@ -43,7 +43,7 @@ async fn create_storm(t: &TestContext) -> Result<(), Failure> {
         .create(&PostParams::default(), &cluster)
         .await?;
     for i in 0..ROLES {
-        let mut role: Role = operator::manifest("examples/article/router.yaml");
+        let mut role: Role = manifests::manifest("examples/article/router.yaml");
         role.metadata.name = Some(format!("bad-{i}"));
         role.metadata
             .labels

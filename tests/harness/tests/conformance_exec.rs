@@ -1,4 +1,4 @@
-//! The Cartridge conformance suite (`tarantool_operator::topology::conformance`)
+//! The Cartridge conformance suite (`tarantool_operator_cartridge::topology::conformance`)
 //! against the Lua double behind dev-cluster pods: one named test per
 //! scenario, each in its own namespace, every call through `pods/exec`
 //! (apiserver, kwok) with the operator's default console command and its own
@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use support::double::PodDouble;
-use tarantool_operator::topology::conformance::{CartridgeModel, ConformanceError};
+use tarantool_operator_cartridge::topology::conformance::{CartridgeModel, ConformanceError};
 use test_harness::run;
 
 async fn through_pods<F, Fut>(name: &str, scenario: F)
@@ -33,7 +33,7 @@ where
     .await;
 }
 
-tarantool_operator::cartridge_conformance_tests!(
+tarantool_operator_cartridge::cartridge_conformance_tests!(
     through_pods,
     #[ignore = "needs the local control plane: make test-control-plane"]
 );

@@ -15,10 +15,10 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{ObjectMeta, PostParams};
 use serde_json::{Value, json};
 use support::double::PodDouble;
-use tarantool_operator::console::{Console, ConsoleError, ConsoleOptions, ExecTransport};
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::conformance::CartridgeModel;
-use tarantool_operator::topology::{
+use tarantool_operator_cartridge::console::{Console, ConsoleError, ConsoleOptions, ExecTransport};
+use tarantool_operator_cartridge::topology::cartridge::ExecConnector;
+use tarantool_operator_cartridge::topology::conformance::CartridgeModel;
+use tarantool_operator_cartridge::topology::{
     Connector, InstanceTarget, JoinServer, ReplicasetEdit, TopologyEdit, TopologyError,
 };
 use test_harness::{TestContext, run};

@@ -22,24 +22,24 @@ use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::ResourceExt;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tarantool_operator::api::text::MESSAGE_MAX;
-use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::console::ConsoleOptions;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, FailoverParams, InstanceTarget};
+use tarantool_operator_api::text::MESSAGE_MAX;
+use tarantool_operator_api::{Cluster, Role};
+use tarantool_operator_cartridge::console::ConsoleOptions;
+use tarantool_operator_cartridge::topology::cartridge::ExecConnector;
+use tarantool_operator_cartridge::topology::{Connector, FailoverParams, InstanceTarget};
 use test_harness::{TestContext, run};
 
 use support::scenario::{Failure, check, wait_bootstrapped};
-use support::{double, operator, process};
+use support::{double, manifests, process};
 
 const CLUSTER: &str = "tarantool-cluster";
 
 /// The article's Roles and its Cluster with `spec` merged in.
 async fn create_cluster(t: &TestContext, spec: Value) -> Result<(), Failure> {
     t.install_crds().await?;
-    operator::create::<Role>(t, "examples/article/router.yaml").await?;
-    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
-    let mut cluster: Value = serde_json::to_value(operator::manifest::<Cluster>(
+    manifests::create::<Role>(t, "examples/article/router.yaml").await?;
+    manifests::create::<Role>(t, "examples/article/storage.yaml").await?;
+    let mut cluster: Value = serde_json::to_value(manifests::manifest::<Cluster>(
         "examples/article/cluster.yaml",
     ))
     .map_err(|e| Failure::Check(e.to_string()))?;
@@ -462,7 +462,7 @@ async fn a_tenant_without_exec_or_secrets_gains_neither_through_the_operator() {
                 .map_err(|e| Failure::Check(e.to_string()))?,
             )
             .await?;
-        let mut foreign: Role = operator::manifest("examples/article/router.yaml");
+        let mut foreign: Role = manifests::manifest("examples/article/router.yaml");
         foreign.metadata.name = Some("foreign".into());
         kube::Api::<Role>::namespaced(t.client.clone(), &elsewhere)
             .create(&PostParams::default(), &foreign)
@@ -489,11 +489,11 @@ async fn a_tenant_without_exec_or_secrets_gains_neither_through_the_operator() {
             let roles = kube::Api::<Role>::namespaced(tenant.clone(), ns);
             for file in ["examples/article/router.yaml", "examples/article/storage.yaml"] {
                 roles
-                    .create(&PostParams::default(), &operator::manifest::<Role>(file))
+                    .create(&PostParams::default(), &manifests::manifest::<Role>(file))
                     .await?;
             }
             let marker = t.cp.pods_dir().join(ns).join("tenant-ran-this");
-            let mut cluster: Value = serde_json::to_value(operator::manifest::<Cluster>(
+            let mut cluster: Value = serde_json::to_value(manifests::manifest::<Cluster>(
                 "examples/article/cluster.yaml",
             ))
             .map_err(|e| Failure::Check(e.to_string()))?;

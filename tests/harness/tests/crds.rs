@@ -9,7 +9,7 @@ use kube::Resource;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use serde_json::{Value, json};
-use tarantool_operator::api::{Cluster, FailoverMode, Role, RolePhase, RoleStatus};
+use tarantool_operator_api::{Cluster, FailoverMode, Role, RolePhase, RoleStatus};
 use test_harness::{Error, run};
 
 /// Any failure of these tests, with what was being checked.

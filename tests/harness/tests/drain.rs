@@ -20,10 +20,10 @@ use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use kube::api::{DeleteParams, EvictParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tarantool_operator::api::Role;
-use tarantool_operator::timeline::record::Recorder;
-use tarantool_operator::timeline::render::{RenderOptions, render_svg};
-use tarantool_operator::timeline::{Kind, Record, read_jsonl};
+use tarantool_operator_api::Role;
+use tarantool_operator_timeline::record::Recorder;
+use tarantool_operator_timeline::render::{RenderOptions, render_svg};
+use tarantool_operator_timeline::{Kind, Record, read_jsonl};
 use test_harness::TestContext;
 
 use support::double::cartridge as topology;
@@ -207,7 +207,7 @@ async fn role_events(
 struct Recording {
     path: PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<usize, tarantool_operator::timeline::TimelineError>>,
+    task: tokio::task::JoinHandle<Result<usize, tarantool_operator_timeline::TimelineError>>,
 }
 
 impl Recording {

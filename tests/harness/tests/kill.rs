@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
+use tarantool_operator_api::{Cluster, ClusterPhase, Role};
 use test_harness::run;
 
 use support::scenario::{Failure, create_article, rolled, set_image};

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use tarantool_operator::api::Role;
+use tarantool_operator_api::Role;
 use test_harness::{TestContext, default_timeout, run};
 
 use support::audit::{self, Act};

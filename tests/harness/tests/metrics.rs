@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
-use tarantool_operator::api::Role;
+use tarantool_operator_api::Role;
 use test_harness::{TestContext, run};
 
 use support::process;

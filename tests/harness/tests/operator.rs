@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Reason, Role};
-use tarantool_operator::console::ConsoleOptions;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::{Connector, InstanceTarget};
+use tarantool_operator_api::{Cluster, ClusterPhase, Reason, Role};
+use tarantool_operator_cartridge::console::ConsoleOptions;
+use tarantool_operator_cartridge::topology::cartridge::ExecConnector;
+use tarantool_operator_cartridge::topology::{Connector, InstanceTarget};
 use test_harness::{TestContext, run};
 
 use support::process;

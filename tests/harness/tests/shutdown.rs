@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::Role;
+use tarantool_operator_api::Role;
 use test_harness::{TestContext, run};
 
 use support::scenario::{

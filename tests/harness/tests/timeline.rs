@@ -19,11 +19,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder as EventRecorder, Reporter};
-use tarantool_operator::api::{Reason, Role};
-use tarantool_operator::resources::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
-use tarantool_operator::timeline::notes::pod_deleted_note;
-use tarantool_operator::timeline::record::Recorder;
-use tarantool_operator::timeline::{Kind, REVISION_LABEL, Record, from_events, read_jsonl};
+use tarantool_operator_api::labels::{MANAGED_BY, MANAGER, REPLICASET, ROLE};
+use tarantool_operator_api::{Reason, Role};
+use tarantool_operator_timeline::notes::pod_deleted_note;
+use tarantool_operator_timeline::record::Recorder;
+use tarantool_operator_timeline::{Kind, REVISION_LABEL, Record, from_events, read_jsonl};
 use test_harness::{Error, TestContext, run};
 
 /// Any failure of these tests, with what was being checked.
@@ -34,7 +34,7 @@ enum Failure {
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("timeline: {0}")]
-    Timeline(#[from] tarantool_operator::timeline::TimelineError),
+    Timeline(#[from] tarantool_operator_timeline::TimelineError),
     #[error("{0}")]
     Check(String),
 }
@@ -123,7 +123,7 @@ fn statefulset() -> StatefulSet {
 }
 
 fn ready(pod: &Pod) -> bool {
-    tarantool_operator::timeline::record::pod_ready(pod)
+    tarantool_operator_timeline::record::pod_ready(pod)
 }
 
 async fn ready_pod(t: &TestContext, name: &str, not_uid: Option<&str>) -> Result<Pod, Error> {

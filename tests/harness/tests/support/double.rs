@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use serde_json::json;
-use tarantool_operator::api::Cluster;
-use tarantool_operator::console::{Console, ConsoleOptions, SocketTransport};
-use tarantool_operator::resources::labels;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::conformance::{CartridgeModel, DoubleControl, ModelError};
-use tarantool_operator::topology::{Connector, InstanceTarget, ReplicasetInfo, Topology};
+use tarantool_operator_api::Cluster;
+use tarantool_operator_api::labels;
+use tarantool_operator_cartridge::console::{Console, ConsoleOptions, SocketTransport};
+use tarantool_operator_cartridge::topology::cartridge::ExecConnector;
+use tarantool_operator_cartridge::topology::conformance::{
+    CartridgeModel, DoubleControl, ModelError,
+};
+use tarantool_operator_cartridge::topology::{Connector, InstanceTarget, ReplicasetInfo, Topology};
 use test_harness::TestContext;
 
 use super::scenario::Failure;

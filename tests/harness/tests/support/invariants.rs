@@ -16,11 +16,11 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, watcher};
-use tarantool_operator::console::ConsoleOptions;
-use tarantool_operator::resources::labels;
-use tarantool_operator::topology::cartridge::ExecConnector;
-use tarantool_operator::topology::fake::{FakeConnector, FakeTopology};
-use tarantool_operator::topology::{Connector, InstanceTarget};
+use tarantool_operator_api::labels;
+use tarantool_operator_cartridge::console::ConsoleOptions;
+use tarantool_operator_cartridge::topology::cartridge::ExecConnector;
+use tarantool_operator_cartridge::topology::fake::{FakeConnector, FakeTopology};
+use tarantool_operator_cartridge::topology::{Connector, InstanceTarget};
 use test_harness::TestContext;
 
 use super::scenario::ready;

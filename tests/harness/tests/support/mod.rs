@@ -10,7 +10,7 @@ pub mod double;
 #[allow(dead_code)]
 pub mod invariants;
 #[allow(dead_code)]
-pub mod operator;
+pub mod manifests;
 #[allow(dead_code)]
 pub mod process;
 #[allow(dead_code)]

@@ -3,11 +3,11 @@
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use tarantool_operator::api::{Cluster, ClusterPhase, Role};
-use tarantool_operator::controller::members::statefulset_names;
+use tarantool_operator_api::names::statefulset_names;
+use tarantool_operator_api::{Cluster, ClusterPhase, Role};
 use test_harness::TestContext;
 
-use super::operator;
+use super::manifests;
 
 /// Any failure of a scenario, with what was being checked.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,7 @@ pub enum Failure {
     Kube(#[from] kube::Error),
     /// Cartridge (the double) over exec.
     #[error(transparent)]
-    Topology(#[from] tarantool_operator::topology::TopologyError),
+    Topology(#[from] tarantool_operator_cartridge::topology::TopologyError),
     /// A check that did not hold.
     #[error("{0}")]
     Check(String),
@@ -35,13 +35,21 @@ pub fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
     }
 }
 
-/// Whether a pod is ready and not being deleted: the operator's own test.
-pub use tarantool_operator::controller::members::is_ready as ready;
+/// Whether a pod is ready and not being deleted (the operator's own test,
+/// restated: the harness checks the operator, it does not borrow from it).
+pub fn ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
 
 pub async fn create_article(t: &TestContext) -> Result<(), Failure> {
-    operator::create::<Role>(t, "examples/article/router.yaml").await?;
-    operator::create::<Role>(t, "examples/article/storage.yaml").await?;
-    operator::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
+    manifests::create::<Role>(t, "examples/article/router.yaml").await?;
+    manifests::create::<Role>(t, "examples/article/storage.yaml").await?;
+    manifests::create::<Cluster>(t, "examples/article/cluster.yaml").await?;
     Ok(())
 }
 
@@ -119,17 +127,6 @@ pub fn rolled(role: Option<&Role>, replicasets: i32, image: &str) -> bool {
                 && s.ready_replicasets == replicasets
                 && s.update.as_ref().is_some_and(|u| u.done)
         })
-}
-
-/// The article's cluster, converged, with the operator in-process on the
-/// in-memory Cartridge.
-pub async fn start_article(t: &TestContext) -> Result<operator::Operator, Failure> {
-    t.install_crds().await?;
-    let operator = operator::start(t);
-    create_article(t).await?;
-    wait_bootstrapped(t).await?;
-    wait_joined(t).await?;
-    Ok(operator)
 }
 
 /// Approves every master switch the operator asks for on Role `role_name`

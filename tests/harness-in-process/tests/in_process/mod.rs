@@ -1,20 +1,17 @@
 //! The operator's controllers run in the test process, scoped to the test's
-//! namespace, with the in-memory Cartridge (the topology test hook), plus
-//! helpers to apply the example manifests.
+//! namespace, with the in-memory Cartridge (the topology test hook).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::Resource;
-use kube::api::PostParams;
 use kube::runtime::events::Reporter;
-use serde::de::DeserializeOwned;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
 use tarantool_operator::strategy::{Registry, SandboxLimits, StrategyEngine};
 use tarantool_operator::topology::fake::{FakeConnector, FakeTopology};
 use test_harness::TestContext;
+
+use crate::support::scenario::{Failure, create_article, wait_bootstrapped, wait_joined};
 
 /// A running operator; stops when dropped.
 pub struct Operator {
@@ -96,24 +93,13 @@ pub fn start(t: &TestContext) -> Operator {
     }
 }
 
-/// A manifest of the repository, parsed.
-pub fn manifest<K: DeserializeOwned>(rel: &str) -> K {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Creates a manifest of the repository in the test's namespace.
-pub async fn create<K>(t: &TestContext, rel: &str) -> Result<K, kube::Error>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-{
-    let object: K = manifest(rel);
-    t.api::<K>().create(&PostParams::default(), &object).await
+/// The article's cluster, converged, with the operator in-process on the
+/// in-memory Cartridge.
+pub async fn start_article(t: &TestContext) -> Result<Operator, Failure> {
+    t.install_crds().await?;
+    let operator = start(t);
+    create_article(t).await?;
+    wait_bootstrapped(t).await?;
+    wait_joined(t).await?;
+    Ok(operator)
 }

@@ -4,7 +4,11 @@
 //! drained to zero buckets, expelled, and only then deleted with their
 //! volumes; every bucket is accounted for throughout.
 
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
+
+#[allow(dead_code)]
+mod in_process;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -17,8 +21,9 @@ use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 
-use support::operator::Operator;
-use support::scenario::{Failure, check, settled, start_article};
+use in_process::Operator;
+use in_process::start_article;
+use support::scenario::{Failure, check, settled};
 
 async fn patch_storage(t: &TestContext, patch: serde_json::Value) -> Result<(), Failure> {
     t.api::<Role>()

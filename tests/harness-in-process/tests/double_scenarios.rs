@@ -6,6 +6,7 @@
 //! at every pod deletion whether a master went, and every bucket is
 //! accounted for.
 
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

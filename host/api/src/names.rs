@@ -9,6 +9,19 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde_json::Value;
 
+/// The StatefulSet names Role `role` wants, ordinal order (none without a
+/// replica set template).
+pub fn statefulset_names(role: &crate::role::Role) -> Vec<String> {
+    let Some(template) = role.spec.replicaset_template() else {
+        return Vec::new();
+    };
+    let hash = template_hash(&template.volume_claim_templates);
+    let name = role.metadata.name.as_deref().unwrap_or_default();
+    (0..role.spec.replicaset_count())
+        .map(|n| statefulset_name(name, n, &hash))
+        .collect()
+}
+
 /// Kubernetes' alphabet for hashes in names (`rand.SafeEncodeString`): no
 /// vowels, no look-alike digits, so a hash never spells a word.
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";

@@ -6,7 +6,11 @@
 //! unavailable per replica set, no master deleted while it is master, every
 //! pod ends on the new revision.
 
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
+
+#[allow(dead_code)]
+mod in_process;
 
 use std::sync::{Arc, Mutex};
 
@@ -25,11 +29,12 @@ use tarantool_operator::resources::labels;
 use tarantool_operator::strategy::simulator::StepAction;
 use test_harness::{TestContext, run};
 
+use in_process::start_article;
+use support::invariants;
 use support::scenario::{
     Failure, approve_until_done, create_article, on_delete_pending, ready, set_image,
-    start_article, wait_bootstrapped, wait_joined,
+    wait_bootstrapped, wait_joined,
 };
-use support::{invariants, operator};
 
 async fn wait_done(t: &TestContext, role: &str, replicasets: i32) -> Result<Role, Failure> {
     Ok(
@@ -87,7 +92,7 @@ async fn check_revisions(t: &TestContext, role: &str) -> Result<(), Failure> {
 async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_first() {
     run("update-image", |t| async move {
         t.install_crds().await?;
-        let operator = operator::start(&t);
+        let operator = in_process::start(&t);
         create_article(&t).await?;
         wait_bootstrapped(&t).await?;
         wait_joined(&t).await?;
@@ -420,7 +425,7 @@ async fn a_supervised_switch_waits_for_approval() {
             json!({"name": "SwitchMasterUpdate", "supervised": true}),
         )
         .await?;
-        let masters = |op: &operator::Operator| -> Vec<String> {
+        let masters = |op: &in_process::Operator| -> Vec<String> {
             op.topology
                 .state()
                 .replicasets
@@ -585,7 +590,7 @@ async fn the_preview_of_a_paused_rollout_lists_the_pods_then_deleted_in_order() 
             invariants::in_memory(operator.topology.clone()),
             Arc::new(Metrics::unregistered()),
             Settings::default(),
-            operator::registry(),
+            in_process::registry(),
             Reporter {
                 controller: "plan".into(),
                 instance: None,

@@ -17,6 +17,7 @@
 //! plane: the tests of this file take one lock and run one at a time, and an
 //! [`Outage`] starts what it stopped when dropped, whatever failed.
 
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

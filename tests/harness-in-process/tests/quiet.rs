@@ -9,7 +9,11 @@
 //! left settling, so they are counted in this test's namespace, from the
 //! Events themselves (a new one, or a new resourceVersion, is a write).
 
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
+
+#[allow(dead_code)]
+mod in_process;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,8 +21,8 @@ use std::time::Duration;
 use tarantool_operator::api::{Cluster, ClusterPhase, Role};
 use test_harness::{TestContext, run};
 
+use support::apiserver;
 use support::scenario::{Failure, create_article};
-use support::{apiserver, operator};
 
 /// Every Event of the test's namespace, by name, with its resourceVersion.
 async fn event_versions(t: &TestContext) -> Result<BTreeMap<String, String>, Failure> {
@@ -45,7 +49,7 @@ async fn event_versions(t: &TestContext) -> Result<BTreeMap<String, String>, Fai
 async fn a_converged_cluster_makes_no_writes_and_no_calls_over_a_minute() {
     run("quiet", |t| async move {
         t.install_crds().await?;
-        let operator = operator::start(&t);
+        let operator = in_process::start(&t);
         create_article(&t).await?;
         t.wait_for::<Cluster>(
             "tarantool-cluster",

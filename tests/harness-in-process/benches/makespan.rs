@@ -6,7 +6,10 @@
 //! x 3 replicas on the same cluster. Prints the figures and writes them to
 //! target/bench/makespan.json. Run with `make bench-update`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/in_process/mod.rs"]
+#[allow(dead_code)]
+mod in_process;
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -225,8 +228,8 @@ fn main() {
         .unwrap_or_else(|e| panic!("runtime: {e}"));
     runtime.block_on(run("makespan", |t| async move {
         t.install_crds().await?;
-        let operator = support::operator::start(&t);
-        let mut storage: Role = support::operator::manifest("examples/article/storage.yaml");
+        let operator = in_process::start(&t);
+        let mut storage: Role = support::manifests::manifest("examples/article/storage.yaml");
         storage.spec.replicasets = REPLICASETS;
         if let Some(template) = storage.spec.replicaset_template.as_mut() {
             template.replicas = REPLICAS;
@@ -234,8 +237,8 @@ fn main() {
             template.volume_claim_templates.clear();
         }
         t.api::<Role>().create(&PostParams::default(), &storage).await?;
-        support::operator::create::<Role>(&t, "examples/article/router.yaml").await?;
-        support::operator::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
+        support::manifests::create::<Role>(&t, "examples/article/router.yaml").await?;
+        support::manifests::create::<Cluster>(&t, "examples/article/cluster.yaml").await?;
         t.wait_for::<Cluster>("tarantool-cluster", "the Cluster bootstrapped", |c: Option<&Cluster>| {
             c.and_then(|c| c.status.as_ref()).is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
         })

@@ -5,7 +5,11 @@
 //! and a bootstrapped topology, in whichever order they are applied, and
 //! deleting the Cluster removes everything.
 
+#[path = "../../harness/tests/support/mod.rs"]
 mod support;
+
+#[allow(dead_code)]
+mod in_process;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -17,7 +21,7 @@ use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 
-use support::operator;
+use support::manifests;
 use support::scenario::{Failure, check, create_article, wait_bootstrapped, wait_joined};
 
 const CLUSTER: &str = "examples/article/cluster.yaml";
@@ -119,7 +123,7 @@ async fn check_objects(t: &TestContext, cluster: &Cluster) -> Result<Vec<String>
 async fn article_cluster_gets_objects_with_owners_and_deleting_it_removes_everything() {
     run("controllers-article", |t| async move {
         t.install_crds().await?;
-        let operator = operator::start(&t);
+        let operator = in_process::start(&t);
         create_article(&t).await?;
         let cluster = wait_bootstrapped(&t).await?;
         wait_joined(&t).await?;
@@ -293,9 +297,9 @@ async fn article_cluster_gets_objects_with_owners_and_deleting_it_removes_everyt
 async fn roles_applied_before_their_cluster_wait_for_it() {
     run("controllers-role-first", |t| async move {
         t.install_crds().await?;
-        let operator = operator::start(&t);
-        operator::create::<Role>(&t, ROUTER).await?;
-        operator::create::<Role>(&t, STORAGE).await?;
+        let operator = in_process::start(&t);
+        manifests::create::<Role>(&t, ROUTER).await?;
+        manifests::create::<Role>(&t, STORAGE).await?;
         t.wait_for::<Role>(
             "router",
             "the Role to report it has no Cluster",
@@ -314,7 +318,7 @@ async fn roles_applied_before_their_cluster_wait_for_it() {
             "topology called without a Cluster".into()
         })?;
 
-        operator::create::<Cluster>(&t, CLUSTER).await?;
+        manifests::create::<Cluster>(&t, CLUSTER).await?;
         let cluster = wait_bootstrapped(&t).await?;
         wait_joined(&t).await?;
         check_objects(&t, &cluster).await?;
@@ -328,8 +332,8 @@ async fn roles_applied_before_their_cluster_wait_for_it() {
 async fn a_cluster_applied_before_its_roles_waits_for_them() {
     run("controllers-cluster-first", |t| async move {
         t.install_crds().await?;
-        let _operator = operator::start(&t);
-        operator::create::<Cluster>(&t, CLUSTER).await?;
+        let _operator = in_process::start(&t);
+        manifests::create::<Cluster>(&t, CLUSTER).await?;
         t.wait_for::<Cluster>(
             "tarantool-cluster",
             "the Cluster to wait for its Roles",
@@ -340,8 +344,8 @@ async fn a_cluster_applied_before_its_roles_waits_for_them() {
             },
         )
         .await?;
-        operator::create::<Role>(&t, STORAGE).await?;
-        operator::create::<Role>(&t, ROUTER).await?;
+        manifests::create::<Role>(&t, STORAGE).await?;
+        manifests::create::<Role>(&t, ROUTER).await?;
         let cluster = wait_bootstrapped(&t).await?;
         wait_joined(&t).await?;
         check_objects(&t, &cluster).await?;
@@ -364,11 +368,11 @@ fn ready_of(
 async fn a_cluster_takes_only_the_roles_that_name_it() {
     run("controllers-claim", |t| async move {
         t.install_crds().await?;
-        let _operator = operator::start(&t);
-        operator::create::<Role>(&t, ROUTER).await?;
-        operator::create::<Role>(&t, STORAGE).await?;
+        let _operator = in_process::start(&t);
+        manifests::create::<Role>(&t, ROUTER).await?;
+        manifests::create::<Role>(&t, STORAGE).await?;
         // A Role whose author named another Cluster, listed by this one.
-        let mut victim: Role = operator::manifest(ROUTER);
+        let mut victim: Role = manifests::manifest(ROUTER);
         victim.metadata.name = Some("victim".into());
         victim
             .metadata
@@ -376,7 +380,7 @@ async fn a_cluster_takes_only_the_roles_that_name_it() {
             .get_or_insert_default()
             .insert(labels::CLUSTER.into(), "other".into());
         t.api::<Role>().create(&Default::default(), &victim).await?;
-        let mut cluster: Cluster = operator::manifest(CLUSTER);
+        let mut cluster: Cluster = manifests::manifest(CLUSTER);
         cluster
             .spec
             .roles
