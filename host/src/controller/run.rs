@@ -35,6 +35,13 @@ where
     }
 }
 
+/// Drops what no pass reads from a stored object before the store keeps
+/// it: `managedFields` (an entry per field manager, often larger than the
+/// rest of a pod). Drift is judged on a fresh GET, never on a store's copy.
+fn lean<K: ResourceExt>(object: &mut K) {
+    object.managed_fields_mut().clear();
+}
+
 /// A controller's own objects: the store its passes read (every change,
 /// status included) and the stream that wakes it, which drops changes
 /// [`wake::wakes`] calls status-only, so that a pass's own status write does
@@ -61,7 +68,9 @@ where
     let store = reader.clone();
     let wakes = reflector(
         writer,
-        watcher(api, watcher::Config::default()).backoff(watch_backoff()),
+        watcher(api, watcher::Config::default())
+            .modify(lean)
+            .backoff(watch_backoff()),
     )
     // The store has the event applied by now.
     .inspect(move |event| match event {
@@ -230,13 +239,13 @@ pub async fn run(
     ctx.set_cache(Some(Arc::new(cache)));
     let pod_events = reflector(
         writers.pods,
-        watcher(api::<Pod>(&client, ns), owned.clone()),
+        watcher(api::<Pod>(&client, ns), owned.clone()).modify(lean),
     )
     .backoff(watch_backoff())
     .touched_objects();
     let cluster_events = reflector(
         writers.clusters,
-        watcher(api::<Cluster>(&client, ns), watcher::Config::default()),
+        watcher(api::<Cluster>(&client, ns), watcher::Config::default()).modify(lean),
     )
     .backoff(watch_backoff())
     .touched_objects();
@@ -245,7 +254,7 @@ pub async fn run(
     // back.
     let budget_events = reflector(
         writers.budgets,
-        watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()),
+        watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()).modify(lean),
     )
     .backoff(watch_backoff())
     .touched_objects();
