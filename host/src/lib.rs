@@ -14,6 +14,10 @@
 //! - [`timeline`] (`tarantool-operator-timeline`): progress, recording and
 //!   drawing updates.
 
+// Each crate's public face is what the binary and the in-process harness
+// use; the rest is pub(crate).
+#![warn(unreachable_pub)]
+
 pub use tarantool_operator_api as api;
 pub use tarantool_operator_cartridge::{console, topology};
 pub use tarantool_operator_strategy as strategy;

@@ -119,7 +119,7 @@ pub enum SecretError {
 }
 
 /// Kubernetes refuses ConfigMaps over 1 MiB, so no component can be bigger.
-pub const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
+pub(crate) const CONFIG_MAP_LIMIT: usize = 1024 * 1024;
 
 /// Why a Role's update cannot go on: the strategy engine's own errors, kept
 /// with their sources, and the host's reasons to pause.

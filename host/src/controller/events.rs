@@ -9,7 +9,7 @@ use crate::api::Reason;
 
 /// Publishes a Normal Event on `object` and logs it. A failure to publish
 /// is logged, never fatal: Events are a report, not state.
-pub async fn normal<K>(ctx: &Context, object: &K, reason: Reason, note: String)
+pub(crate) async fn normal<K>(ctx: &Context, object: &K, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -17,7 +17,7 @@ where
 }
 
 /// Publishes a Warning Event on `object` and logs it.
-pub async fn warning<K>(ctx: &Context, object: &K, reason: Reason, note: String)
+pub(crate) async fn warning<K>(ctx: &Context, object: &K, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -29,7 +29,7 @@ where
 /// own Event with its own note (the timeline reads them back). kube's
 /// recorder folds Events by reason and object and keeps the first note, so
 /// these go through a recorder of their own.
-pub async fn distinct<K>(ctx: &Context, object: &K, reason: Reason, note: String)
+pub(crate) async fn distinct<K>(ctx: &Context, object: &K, reason: Reason, note: String)
 where
     K: Resource<DynamicType = ()>,
 {

@@ -14,7 +14,7 @@ use crate::topology::identity;
 use crate::topology::membership::DesiredReplicaset;
 
 /// Whether a pod is ready and not on its way out.
-pub fn is_ready(pod: &Pod) -> bool {
+pub(crate) fn is_ready(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && pod
             .status
@@ -23,14 +23,14 @@ pub fn is_ready(pod: &Pod) -> bool {
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-pub use crate::api::names::statefulset_names;
+pub(crate) use crate::api::names::statefulset_names;
 
 /// The replica sets of `role` in `cluster`. A replica set lists its
 /// instances only once every one of its pods is ready, so that it joins
 /// with all of them in one call. `statefulsets` gives the instance epochs;
 /// a StatefulSet missing from it has every ordinal at epoch 0 (true before
 /// the bootstrap: epochs move only when an instance is expelled).
-pub fn desired_replicasets(
+pub(crate) fn desired_replicasets(
     namespace: &str,
     cluster: &str,
     role: &Role,

@@ -22,28 +22,28 @@
 //!   its own status writes).
 
 pub(crate) mod backoff;
-pub mod cache;
+pub(crate) mod cache;
 pub(crate) mod claim;
-pub mod cluster;
-pub mod context;
-pub mod error;
-pub mod events;
-pub mod fleet;
+pub(crate) mod cluster;
+pub(crate) mod context;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod fleet;
 pub(crate) mod lifecycle;
-pub mod members;
+pub(crate) mod members;
 pub mod metrics;
 #[cfg(test)]
 mod monitoring_check;
-pub mod owned;
-pub mod pipeline;
+pub(crate) mod owned;
+pub(crate) mod pipeline;
 pub mod role;
 pub mod run;
-pub mod status;
+pub(crate) mod status;
 #[cfg(test)]
 mod steps_doc;
 #[cfg(test)]
-pub mod testing;
-pub mod wake;
+pub(crate) mod testing;
+pub(crate) mod wake;
 
 pub use context::{Context, Settings};
 pub use error::Error;

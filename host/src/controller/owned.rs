@@ -13,7 +13,7 @@ use crate::resources::apply::{self, Applied};
 
 /// Applies `desired` (skipped when unchanged, see [`apply::apply`]) and
 /// reports a creation or update as a Normal Event `reason` on `owner`.
-pub async fn apply_and_report<K, O>(
+pub(crate) async fn apply_and_report<K, O>(
     ctx: &Context,
     owner: &O,
     desired: K,

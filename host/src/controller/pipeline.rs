@@ -57,7 +57,7 @@ impl Flow {
 }
 
 /// How a pass's steps ended: a flow, or the step that failed.
-pub type Outcome = Result<Flow, StepFailed>;
+pub(crate) type Outcome = Result<Flow, StepFailed>;
 
 /// A step failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ pub struct StepFailed {
 }
 
 /// One pass through a controller's steps.
-pub struct Pipeline<'a> {
+pub(crate) struct Pipeline<'a> {
     controller: &'static str,
     metrics: &'a Metrics,
     fence: &'a Fence,
@@ -82,7 +82,7 @@ pub struct Pipeline<'a> {
 impl<'a> Pipeline<'a> {
     /// A pass of `controller` (`cluster` or `role`) whose steps start only
     /// while `fence` lets this replica act.
-    pub fn new(controller: &'static str, metrics: &'a Metrics, fence: &'a Fence) -> Self {
+    pub(crate) fn new(controller: &'static str, metrics: &'a Metrics, fence: &'a Fence) -> Self {
         Self {
             controller,
             metrics,
@@ -92,7 +92,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Runs step `name`.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         name: &'static str,
         step: impl Future<Output = Result<Flow, Error>>,
@@ -127,7 +127,7 @@ impl<'a> Pipeline<'a> {
     /// Runs `pass` (steps run through [`Pipeline::run`]) for at most
     /// `limit`; past it the pass is dropped where it stood and fails with
     /// [`Error::PassTimeout`], labelled with the step that was running.
-    pub async fn bounded(
+    pub(crate) async fn bounded(
         &self,
         limit: Duration,
         pass: impl Future<Output = Result<Flow, StepFailed>>,

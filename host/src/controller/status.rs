@@ -24,7 +24,7 @@ use crate::api::conditions::{self, DEGRADED, NewCondition, PROGRESSING, READY, S
 use crate::resources::apply::FIELD_MANAGER;
 
 /// Sets Ready, Progressing and Degraded from how the pass ended.
-pub fn set_conditions(
+pub(crate) fn set_conditions(
     list: &mut Vec<Condition>,
     flow: &Result<Flow, StepFailed>,
     generation: Option<i64>,
@@ -120,7 +120,7 @@ impl Written {
 /// Writes `status` through the status subresource (server-side apply, the
 /// operator's field manager) when it differs from the last one written (or,
 /// when none was, from the object's).
-pub async fn write<K, S>(
+pub(crate) async fn write<K, S>(
     ctx: &Context,
     object: &K,
     old: Option<&S>,

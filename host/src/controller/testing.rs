@@ -19,14 +19,14 @@ use crate::strategy::{Registry, SandboxLimits, StrategyEngine};
 use crate::topology::fake::FakeConnector;
 
 /// The article's manifests.
-pub const CLUSTER: &str = include_str!("../../../examples/article/cluster.yaml");
+pub(crate) const CLUSTER: &str = include_str!("../../../examples/article/cluster.yaml");
 /// The article's router Role.
-pub const ROUTER: &str = include_str!("../../../examples/article/router.yaml");
+pub(crate) const ROUTER: &str = include_str!("../../../examples/article/router.yaml");
 /// The article's storage Role.
-pub const STORAGE: &str = include_str!("../../../examples/article/storage.yaml");
+pub(crate) const STORAGE: &str = include_str!("../../../examples/article/storage.yaml");
 
 /// A Role from YAML, placed in namespace `ns`.
-pub fn role(yaml: &str) -> Role {
+pub(crate) fn role(yaml: &str) -> Role {
     let mut role: Role = serde_yaml::from_str(yaml).expect("role manifest");
     role.metadata.namespace = Some("ns".into());
     role.metadata.uid = Some(format!(
@@ -37,7 +37,7 @@ pub fn role(yaml: &str) -> Role {
 }
 
 /// The article's Cluster in namespace `ns`.
-pub fn cluster() -> Cluster {
+pub(crate) fn cluster() -> Cluster {
     let mut cluster: Cluster = serde_yaml::from_str(CLUSTER).expect("cluster manifest");
     cluster.metadata.namespace = Some("ns".into());
     cluster.metadata.uid = Some("uid-cluster".into());
@@ -46,7 +46,7 @@ pub fn cluster() -> Cluster {
 }
 
 /// Every pod a Role's StatefulSets make, ready or not.
-pub fn pods(role: &Role, ready: bool) -> Vec<Pod> {
+pub(crate) fn pods(role: &Role, ready: bool) -> Vec<Pod> {
     let replicas = role.spec.replicaset_template().map_or(0, |t| t.replicas);
     let role_name = role.metadata.name.clone().unwrap_or_default();
     super::members::statefulset_names(role)
@@ -58,7 +58,7 @@ pub fn pods(role: &Role, ready: bool) -> Vec<Pod> {
 
 /// The StatefulSets a Role's spec names, as the API server would hold
 /// them (name, UID as the pods' owner references give it, size).
-pub fn statefulsets(role: &Role) -> Vec<k8s_openapi::api::apps::v1::StatefulSet> {
+pub(crate) fn statefulsets(role: &Role) -> Vec<k8s_openapi::api::apps::v1::StatefulSet> {
     let replicas = role.spec.replicaset_template().map_or(0, |t| t.replicas);
     super::members::statefulset_names(role)
         .into_iter()
@@ -79,7 +79,7 @@ pub fn statefulsets(role: &Role) -> Vec<k8s_openapi::api::apps::v1::StatefulSet>
 }
 
 /// One pod of `role`'s StatefulSet `sts`.
-pub fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
+pub(crate) fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
     Pod {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -111,7 +111,7 @@ pub fn pod(name: &str, role: &str, sts: &str, ready: bool) -> Pod {
 
 /// One strategy registry for every unit test: compiling the built-ins is
 /// the slow part.
-pub fn registry() -> Arc<Registry> {
+pub(crate) fn registry() -> Arc<Registry> {
     static REGISTRY: std::sync::OnceLock<Arc<Registry>> = std::sync::OnceLock::new();
     REGISTRY
         .get_or_init(|| {
@@ -122,7 +122,7 @@ pub fn registry() -> Arc<Registry> {
 }
 
 /// A context over `connector` whose Kubernetes client fails every request.
-pub fn context(connector: FakeConnector) -> Context {
+pub(crate) fn context(connector: FakeConnector) -> Context {
     let service = tower::service_fn(|_request: http::Request<kube::client::Body>| async {
         Err::<http::Response<kube::client::Body>, std::io::Error>(std::io::Error::other(
             "no Kubernetes in unit tests",

@@ -26,7 +26,7 @@ use kube::Resource;
 /// new pass: equal hashes mean the change was status only (or nothing the
 /// controller acts on), and the watch event is dropped. Used with
 /// [`kube::runtime::WatchStreamExt::predicate_filter`].
-pub fn wakes<K: Resource>(object: &K) -> Option<u64> {
+pub(crate) fn wakes<K: Resource>(object: &K) -> Option<u64> {
     let meta = object.meta();
     let owners: Vec<(&str, Option<bool>)> = meta
         .owner_references

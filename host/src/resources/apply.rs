@@ -21,11 +21,11 @@ use sha2::{Digest, Sha256};
 use super::labels;
 
 /// The field manager of every write the operator makes.
-pub const FIELD_MANAGER: &str = "tarantool-operator";
+pub(crate) const FIELD_MANAGER: &str = "tarantool-operator";
 
 /// What [`apply`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// The object was already as desired; no request made.
     Unchanged,
     /// The object did not exist and was created.
@@ -35,7 +35,7 @@ pub enum Applied {
 }
 
 /// The hash [`apply`] records for a desired object.
-pub fn desired_hash<K: Serialize>(desired: &K) -> String {
+pub(crate) fn desired_hash<K: Serialize>(desired: &K) -> String {
     let json = serde_json::to_vec(desired).unwrap_or_default();
     hex::encode(&Sha256::digest(&json)[..12])
 }
@@ -48,7 +48,7 @@ pub fn desired_hash<K: Serialize>(desired: &K) -> String {
 /// that is missing or different counts, so that a forced apply, which puts
 /// those back and leaves the rest alone, ends the drift instead of being
 /// repeated on every pass.
-pub fn spec_drifted<K: Serialize>(desired: &K, live: &K) -> bool {
+pub(crate) fn spec_drifted<K: Serialize>(desired: &K, live: &K) -> bool {
     match (serde_json::to_value(desired), serde_json::to_value(live)) {
         (Ok(desired), Ok(live)) => !holds(
             desired.get("spec").unwrap_or(&serde_json::Value::Null),
@@ -78,14 +78,17 @@ fn holds(want: &serde_json::Value, have: &serde_json::Value) -> bool {
 /// `existing`, unless its spec drifted from `desired`'s ([`spec_drifted`]):
 /// what [`apply`] should compare with, so that a drifted object is applied
 /// again although its hash says it is as applied.
-pub fn unless_drifted<'a, K: Serialize>(desired: &K, existing: Option<&'a K>) -> Option<&'a K> {
+pub(crate) fn unless_drifted<'a, K: Serialize>(
+    desired: &K,
+    existing: Option<&'a K>,
+) -> Option<&'a K> {
     existing.filter(|live| !spec_drifted(desired, *live))
 }
 
 /// Applies `desired` (server-side, forced, as [`FIELD_MANAGER`]) unless
 /// `existing` already carries its hash; returns the object as applied when
 /// a request was made.
-pub async fn apply<K>(
+pub(crate) async fn apply<K>(
     client: &Client,
     mut desired: K,
     existing: Option<&K>,

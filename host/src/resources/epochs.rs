@@ -20,20 +20,20 @@ use serde_json::json;
 
 /// The annotation: a JSON object from ordinal to epoch; ordinals at epoch 0
 /// are left out.
-pub const ANNOTATION: &str = "tarantool.io/instance-epochs";
+pub(crate) const ANNOTATION: &str = "tarantool.io/instance-epochs";
 
 /// The field manager of the annotation, apart from the one that applies
 /// the StatefulSet so that neither apply removes the other's fields.
-pub const FIELD_MANAGER: &str = "tarantool-operator-epochs";
+pub(crate) const FIELD_MANAGER: &str = "tarantool-operator-epochs";
 
 /// The epochs of one StatefulSet's ordinals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Epochs(BTreeMap<u32, u32>);
+pub(crate) struct Epochs(BTreeMap<u32, u32>);
 
 impl Epochs {
     /// The epochs recorded on `sts`; an absent or unreadable annotation
     /// reads as every ordinal at epoch 0 (what it was before any expel).
-    pub fn of(sts: &StatefulSet) -> Self {
+    pub(crate) fn of(sts: &StatefulSet) -> Self {
         sts.annotations()
             .get(ANNOTATION)
             .map_or_else(Self::default, |raw| Self::parse(raw))
@@ -50,25 +50,25 @@ impl Epochs {
     }
 
     /// The epoch of `ordinal`.
-    pub fn get(&self, ordinal: u32) -> u32 {
+    pub(crate) fn get(&self, ordinal: u32) -> u32 {
         self.0.get(&ordinal).copied().unwrap_or(0)
     }
 
     /// Moves `ordinal` to its next epoch.
-    pub fn bump(&mut self, ordinal: u32) {
+    pub(crate) fn bump(&mut self, ordinal: u32) {
         let next = self.get(ordinal).saturating_add(1);
         self.0.insert(ordinal, next);
     }
 
     /// The annotation's value.
-    pub fn to_annotation(&self) -> String {
+    pub(crate) fn to_annotation(&self) -> String {
         let map: BTreeMap<String, u32> = self.0.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
     }
 
     /// A server-side apply patch that sets the annotation on StatefulSet
     /// `name`.
-    pub fn apply_patch(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn apply_patch(&self, name: &str) -> serde_json::Value {
         json!({
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",

@@ -14,10 +14,10 @@
 //! - [`epochs`]: per-ordinal instance epochs, so an ordinal scaled away and
 //!   back joins Cartridge under a new UUID.
 
-pub mod apply;
+pub(crate) mod apply;
 pub(crate) mod disruption_budget;
-pub mod epochs;
-pub mod service;
-pub mod statefulset;
+pub(crate) mod epochs;
+pub(crate) mod service;
+pub(crate) mod statefulset;
 
 pub use crate::api::{labels, names};

@@ -11,7 +11,7 @@ use super::names;
 use crate::topology::identity::INSTANCE_PORT;
 
 /// Cartridge's HTTP port (web UI, HTTP API).
-pub const HTTP_PORT: u16 = 8081;
+pub(crate) const HTTP_PORT: u16 = 8081;
 
 fn port(name: &str, number: u16, protocol: &str) -> ServicePort {
     ServicePort {
@@ -25,7 +25,12 @@ fn port(name: &str, number: u16, protocol: &str) -> ServicePort {
 
 /// The Role's headless Service. Unready instances are published too:
 /// Cartridge instances must reach each other before they report ready.
-pub fn headless(namespace: &str, cluster: &str, role: &str, owner: OwnerReference) -> Service {
+pub(crate) fn headless(
+    namespace: &str,
+    cluster: &str,
+    role: &str,
+    owner: OwnerReference,
+) -> Service {
     let labels = labels::role_labels(cluster, role);
     Service {
         metadata: ObjectMeta {
@@ -52,7 +57,7 @@ pub fn headless(namespace: &str, cluster: &str, role: &str, owner: OwnerReferenc
 
 /// The Cluster's client Service: every ready instance, iproto, and HTTP
 /// only when `http` (see `ClientService`).
-pub fn client(namespace: &str, cluster: &str, http: bool, owner: OwnerReference) -> Service {
+pub(crate) fn client(namespace: &str, cluster: &str, http: bool, owner: OwnerReference) -> Service {
     let labels = labels::cluster_labels(cluster);
     Service {
         metadata: ObjectMeta {

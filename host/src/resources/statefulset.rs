@@ -16,7 +16,7 @@ use crate::topology::identity::INSTANCE_PORT;
 
 /// What a replica set's StatefulSet is made from.
 #[derive(Debug, Clone)]
-pub struct ReplicasetObjects<'a> {
+pub(crate) struct ReplicasetObjects<'a> {
     /// The namespace.
     pub namespace: &'a str,
     /// The Cluster's name.
@@ -76,7 +76,7 @@ fn instance_env(obj: &ReplicasetObjects<'_>) -> Vec<EnvVar> {
 
 /// The revision of the pod template `sts` carries (see
 /// [`labels::TEMPLATE_REVISION`]).
-pub fn template_revision(sts: &StatefulSet) -> Option<&str> {
+pub(crate) fn template_revision(sts: &StatefulSet) -> Option<&str> {
     sts.spec
         .template
         .metadata
@@ -88,14 +88,14 @@ pub fn template_revision(sts: &StatefulSet) -> Option<&str> {
 }
 
 /// The revision of the template `pod` was made from.
-pub fn pod_revision(pod: &Pod) -> Option<&str> {
+pub(crate) fn pod_revision(pod: &Pod) -> Option<&str> {
     pod.annotations()
         .get(labels::TEMPLATE_REVISION)
         .map(String::as_str)
 }
 
 /// The StatefulSet of one replica set.
-pub fn build(obj: &ReplicasetObjects<'_>) -> StatefulSet {
+pub(crate) fn build(obj: &ReplicasetObjects<'_>) -> StatefulSet {
     let labels = labels::replicaset_labels(obj.cluster, obj.role, obj.name);
     let mut pod: PodTemplateSpec = obj.template.pod_template.clone();
     let meta = pod.metadata.get_or_insert_with(ObjectMeta::default);

@@ -39,12 +39,12 @@ use super::WebhookError;
 use super::tls::Reloadable;
 
 /// Secret annotation: when the serving certificate expires (RFC 3339).
-pub const NOT_AFTER: &str = "tarantool.io/webhook-cert-not-after";
+pub(crate) const NOT_AFTER: &str = "tarantool.io/webhook-cert-not-after";
 /// Secret annotation: the names the serving certificate is for, comma
 /// separated.
-pub const HOSTS: &str = "tarantool.io/webhook-cert-hosts";
+pub(crate) const HOSTS: &str = "tarantool.io/webhook-cert-hosts";
 /// Secret key: the previous CA, kept in `caBundle` through a rotation.
-pub const PREVIOUS_CA: &str = "ca-previous.crt";
+pub(crate) const PREVIOUS_CA: &str = "ca-previous.crt";
 
 /// A CA and a serving certificate it signed (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]

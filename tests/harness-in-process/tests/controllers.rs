@@ -16,8 +16,8 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use tarantool_operator::api::conditions;
+use tarantool_operator::api::names::statefulset_names;
 use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
+use tarantool_operator::api::names::statefulset_names;
 use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::controller::members::statefulset_names;
 use tarantool_operator::topology::ReplicasetInfo;
 use test_harness::{TestContext, run};
 

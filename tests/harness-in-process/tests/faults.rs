@@ -29,8 +29,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
+use tarantool_operator::api::names::statefulset_names;
 use tarantool_operator::api::{Cluster, Role};
-use tarantool_operator::controller::members::statefulset_names;
 use test_harness::{TestContext, run};
 
 use support::scenario::{

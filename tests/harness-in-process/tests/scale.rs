@@ -17,7 +17,7 @@ use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 use tarantool_operator::api::Role;
-use tarantool_operator::controller::members::statefulset_names;
+use tarantool_operator::api::names::statefulset_names;
 use tarantool_operator::resources::labels;
 use test_harness::{TestContext, run};
 

@@ -13,11 +13,11 @@ use crate::topology::{Connector, InstanceTarget, TopologyError};
 
 /// How many ready instances are asked whether they are members before
 /// giving up for this pass (each ask is an exec).
-pub const MAX_CANDIDATES: usize = 5;
+pub(crate) const MAX_CANDIDATES: usize = 5;
 
 /// The outcome of looking for a leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Leader {
+pub(crate) enum Leader {
     /// Talk through this pod.
     Pod(String),
     /// No ready instance at all.
@@ -29,7 +29,7 @@ pub enum Leader {
 
 /// Ready pods, in the order they should be tried: the Cluster's Roles in
 /// their listed order, then by name.
-pub fn candidates<'a>(pods: &'a [Pod], role_order: &[&str]) -> Vec<&'a Pod> {
+pub(crate) fn candidates<'a>(pods: &'a [Pod], role_order: &[&str]) -> Vec<&'a Pod> {
     let mut ready: Vec<&Pod> = pods
         .iter()
         .filter(|p| super::super::members::is_ready(p))
@@ -56,7 +56,7 @@ pub fn candidates<'a>(pods: &'a [Pod], role_order: &[&str]) -> Vec<&'a Pod> {
 /// Finds the leader: the current one while it is ready; otherwise the first
 /// candidate Cartridge knows as a member; for a cluster never bootstrapped
 /// and with no member anywhere, the first ready candidate.
-pub async fn choose(
+pub(crate) async fn choose(
     current: Option<&str>,
     candidates: &[&Pod],
     bootstrapped: bool,

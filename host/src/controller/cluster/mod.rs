@@ -12,9 +12,9 @@
 //! volumes, which the garbage collector removes with it; there is nothing
 //! outside Kubernetes to clean up.
 
-pub mod leader;
-pub mod secrets;
-pub mod steps;
+pub(crate) mod leader;
+pub(crate) mod secrets;
+pub(crate) mod steps;
 #[cfg(test)]
 mod tests;
 
@@ -33,7 +33,7 @@ use crate::step;
 use crate::topology::Topology;
 
 /// Everything one pass learns and decides about a Cluster.
-pub struct ClusterPass {
+pub(crate) struct ClusterPass {
     /// The object as the pass started.
     pub cluster: Arc<Cluster>,
     /// Its namespace.

@@ -23,11 +23,11 @@ use crate::controller::{Context, Error};
 
 /// A password read from a Secret; `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
+pub(crate) struct Password(String);
 
 impl Password {
     /// The password itself, for the failover parameters sent to Cartridge.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -40,7 +40,7 @@ impl std::fmt::Debug for Password {
 
 /// Which version of a Secret was read: what goes into the applied hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecretVersion {
+pub(crate) struct SecretVersion {
     /// The spec field that names it.
     pub field: &'static str,
     /// The Secret's name.
@@ -55,7 +55,7 @@ pub struct SecretVersion {
 
 /// The failover passwords of a Cluster, as read this pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Passwords {
+pub(crate) struct Passwords {
     /// `stateboardParams.passwordSecretRef`'s.
     pub stateboard: Option<Password>,
     /// `etcd2Params.passwordSecretRef`'s.
@@ -65,7 +65,7 @@ pub struct Passwords {
 }
 
 /// The references `spec` makes, with the field naming each.
-pub fn references(spec: &Failover) -> Vec<(&'static str, &SecretKeyRef)> {
+pub(crate) fn references(spec: &Failover) -> Vec<(&'static str, &SecretKeyRef)> {
     let mut refs = Vec::new();
     if let Some(r) = spec
         .stateboard_params
@@ -85,7 +85,11 @@ pub fn references(spec: &Failover) -> Vec<(&'static str, &SecretKeyRef)> {
 }
 
 /// Reads every password `spec` references from `namespace`.
-pub async fn read(ctx: &Context, namespace: &str, spec: &Failover) -> Result<Passwords, Error> {
+pub(crate) async fn read(
+    ctx: &Context,
+    namespace: &str,
+    spec: &Failover,
+) -> Result<Passwords, Error> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let mut passwords = Passwords::default();
     for (field, reference) in references(spec) {

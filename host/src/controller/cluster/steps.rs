@@ -25,7 +25,7 @@ use crate::topology::{FailoverParams, InstanceTarget, Topology, VshardBootstrap,
 
 /// The Cluster is being deleted: nothing to do (the garbage collector
 /// removes what it owns).
-pub async fn check_deletion(pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn check_deletion(pass: &mut ClusterPass) -> Result<Flow, Error> {
     if pass.cluster.meta().deletion_timestamp.is_some() {
         return Ok(Flow::Stop);
     }
@@ -36,7 +36,10 @@ pub async fn check_deletion(pass: &mut ClusterPass) -> Result<Flow, Error> {
 /// names it (see [`claim`]), so that deleting the Cluster deletes them and a
 /// Role's change wakes the Cluster. A Role that names no Cluster, names
 /// another, or is owned by another object is left alone and reported.
-pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn setup_roles_ownership(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+) -> Result<Flow, Error> {
     let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
     let existing = api.list(&ListParams::default()).await?.items;
     let owner = pass
@@ -89,7 +92,7 @@ pub async fn setup_roles_ownership(ctx: &Context, pass: &mut ClusterPass) -> Res
 }
 
 /// The Cluster's client Service.
-pub async fn sync_cluster_wide_service(
+pub(crate) async fn sync_cluster_wide_service(
     ctx: &Context,
     pass: &mut ClusterPass,
 ) -> Result<Flow, Error> {
@@ -112,7 +115,7 @@ pub async fn sync_cluster_wide_service(
 /// [`ConsolePolicy`](crate::console::access::ConsolePolicy) decides. A
 /// refused `spec.console` fails the pass (Degraded, a Warning Event,
 /// reason `ConsoleCommandNotAllowed`) before anything is exec'd.
-pub async fn resolve_console(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn resolve_console(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     console(ctx, pass)?;
     Ok(Flow::Next)
 }
@@ -137,7 +140,10 @@ fn console(ctx: &Context, pass: &mut ClusterPass) -> Result<ConsoleAccess, Error
 
 /// Every listed Role exists; before the bootstrap, every one is Ready at
 /// its current generation. Then the cluster's pods are read (from the watched store when it is up).
-pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn wait_for_roles_ready(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+) -> Result<Flow, Error> {
     let missing: Vec<&str> = pass
         .cluster
         .spec
@@ -184,7 +190,7 @@ pub async fn wait_for_roles_ready(ctx: &Context, pass: &mut ClusterPass) -> Resu
 }
 
 /// The instance to talk to: see [`leader::choose`].
-pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let console = console(ctx, pass)?;
     let order: Vec<&str> = pass.cluster.spec.role_names().collect();
     // Never a pod of a replica set on its way out (scaled down, replaced
@@ -247,7 +253,10 @@ pub async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, E
 }
 
 /// A topology client through the leader.
-pub async fn create_topology_client(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn create_topology_client(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+) -> Result<Flow, Error> {
     let leader = pass
         .leader
         .as_deref()
@@ -266,7 +275,7 @@ fn topology(pass: &ClusterPass) -> Result<std::sync::Arc<dyn Topology>, Error> {
 /// Join every replica set of every Role (each with all its instances, the
 /// leader's first), then bootstrap vshard. Safe to repeat: what is joined
 /// is not joined again and a bootstrapped vshard is left as it is.
-pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     if pass.status.bootstrapped {
         return Ok(Flow::Next);
     }
@@ -329,7 +338,7 @@ pub async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Er
 /// Cartridge's failover parameters for a `spec.failover`, with the
 /// passwords read from its Secrets. A password the operator does not know
 /// is left out, and Cartridge keeps the one it has (`failover_set.lua`).
-pub fn failover_params(spec: &Failover, passwords: &Passwords) -> FailoverParams {
+pub(crate) fn failover_params(spec: &Failover, passwords: &Passwords) -> FailoverParams {
     let mode = match spec.mode {
         FailoverMode::Disabled => "disabled",
         FailoverMode::Eventual => "eventual",
@@ -426,7 +435,7 @@ pub(crate) fn failover_hash(spec: &Failover, passwords: &Passwords) -> String {
 /// Secret it reads a password from) changed since it was last applied. A
 /// missing Secret or key fails the pass (`SecretNotFound`) and changes
 /// nothing in Cartridge.
-pub async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let spec = pass.cluster.spec.failover_or_default();
     let passwords = secrets::read(ctx, &pass.namespace, &spec).await?;
     let hash = failover_hash(&spec, &passwords);
@@ -467,7 +476,7 @@ pub async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flo
 
 /// `spec.config` in Cartridge's clusterwide config: the sections that
 /// differ are patched, only when the spec changed since it was applied.
-pub async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
     let Some(config) = pass.cluster.spec.config.clone() else {
         return Ok(Flow::Next);
     };
@@ -499,7 +508,7 @@ pub async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow,
 
 /// Phase, conditions and observed generation from how the pass ended;
 /// written only when changed.
-pub async fn finish(
+pub(crate) async fn finish(
     ctx: &Context,
     pass: &mut ClusterPass,
     flow: &Result<Flow, StepFailed>,

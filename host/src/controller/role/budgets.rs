@@ -71,7 +71,7 @@ pub(crate) fn store_lags(
 /// only when the store lacks one, see [`store_lags`]), applies the missing
 /// or changed ones and deletes those whose StatefulSet is gone, each with an
 /// Event. Steady state: no request at all.
-pub async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass
         .cluster
         .as_ref()

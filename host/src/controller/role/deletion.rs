@@ -24,12 +24,12 @@ use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events};
 
 /// The Role's finalizer: the operator drains and expels before it goes.
-pub const FINALIZER: &str = "tarantool.io/expel";
+pub(crate) const FINALIZER: &str = "tarantool.io/expel";
 
 /// Annotation that lets a Role go without draining and expelling
 /// (`"true"`): its data and its instances' places in the topology are
 /// abandoned.
-pub const FORCE_DELETE: &str = "tarantool.io/force-delete";
+pub(crate) const FORCE_DELETE: &str = "tarantool.io/force-delete";
 
 /// What a pass over a Role does about deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,7 @@ pub(crate) fn owner<'a>(role: &Role, clusters: &'a [Cluster]) -> Option<&'a Clus
 /// First step: a Role being deleted that our finalizer does not hold is
 /// left to the garbage collector; one it holds goes through the deletion
 /// steps.
-pub async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
     let facts = facts(pass, None);
     pass.deleting = facts.deleting && facts.finalizer;
     if facts.deleting && !facts.finalizer {
@@ -237,7 +237,7 @@ async fn patch_finalizers(
 
 /// A Role that is not being deleted carries the finalizer (one write, the
 /// first time).
-pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     if pass.role.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Flow::Next);
     }
@@ -262,7 +262,7 @@ pub async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Result<Flow
 
 /// A Role being deleted whose Cluster is gone or going, or that a human
 /// forces, lets go at once.
-pub async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let mut facts = facts(pass, None);
     if facts.cluster_deleting != Some(false) && facts.holds_data {
         let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
@@ -283,7 +283,7 @@ pub async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
 }
 
 /// The last deletion step: the finalizer goes once no StatefulSet is left.
-pub async fn release_when_gone(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn release_when_gone(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let left = pass.statefulsets.len();
     match decide(facts(pass, Some(left))) {
         Deletion::Release(why) => release(ctx, pass, why).await,

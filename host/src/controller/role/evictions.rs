@@ -30,10 +30,10 @@ use crate::controller::{Context, Error, events, members};
 use crate::topology::ReplicasetInfo;
 
 /// Pod annotation: when the first eviction of the pod was denied (RFC 3339).
-pub const DENIED_SINCE: &str = "tarantool.io/eviction-denied-since";
+pub(crate) const DENIED_SINCE: &str = "tarantool.io/eviction-denied-since";
 /// Pod annotation: until when the operator moves the master away from the
 /// pod for its eviction (RFC 3339): the first denial plus the bound.
-pub const HAND_OVER_UNTIL: &str = "tarantool.io/eviction-hand-over-until";
+pub(crate) const HAND_OVER_UNTIL: &str = "tarantool.io/eviction-hand-over-until";
 
 /// Pods with a live hand-over request at `now`.
 pub(crate) fn requested(pods: &[Pod], now: Timestamp) -> BTreeSet<String> {
@@ -127,7 +127,7 @@ fn planned(steps: &[HandOver], now: &Time) -> Vec<(String, MasterSwitch)> {
 /// The HandOverEvictions step: moves masters away from pods whose eviction
 /// waits for it. Ends the pass (looked at again after `--poll-seconds`)
 /// when it sent a switch.
-pub async fn hand_over_evictions(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn hand_over_evictions(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let requested = requested(&pass.pods, pass.now);
     if requested.is_empty() {
         return Ok(Flow::Next);

@@ -17,13 +17,13 @@
 
 pub(crate) mod budgets;
 pub(crate) mod cartridge;
-pub mod deletion;
-pub mod desired;
-pub mod evictions;
+pub(crate) mod deletion;
+pub(crate) mod desired;
+pub(crate) mod evictions;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
-pub mod steps;
+pub(crate) mod steps;
 pub(crate) mod switchover;
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ use crate::topology::membership::join_edit;
 /// The Role's Cluster (see [`claim::cluster_of`]). Without one the Role
 /// waits: its pods need the cluster's name (labels, UUIDs), and a Role may
 /// well be applied before its Cluster.
-pub async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let clusters = match ctx.cache() {
         Some(cache) if cache.ready() => cache.clusters(&pass.namespace),
         _ => {
@@ -67,7 +67,7 @@ fn cluster_name(pass: &RolePass) -> Result<String, Error> {
 
 /// The spec can be acted on (admission checks most of this; objects stored
 /// before a rule existed may still break it).
-pub async fn validate(pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn validate(pass: &mut RolePass) -> Result<Flow, Error> {
     if pass.role.spec.replicaset_template().is_none() {
         return Err(Error::InvalidSpec {
             kind: "Role",
@@ -87,7 +87,7 @@ fn owner(
 }
 
 /// The Role's headless Service.
-pub async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = cluster_name(pass)?;
     let desired = service::headless(&pass.namespace, &cluster, &pass.name, owner(pass)?);
     owned::apply_and_report(ctx, pass.role.as_ref(), desired, Reason::ServiceApplied).await?;
@@ -95,7 +95,10 @@ pub async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
 }
 
 /// The Role's StatefulSets, as they are.
-pub async fn observe_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn observe_statefulsets(
+    ctx: &Context,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
     let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
     let mut existing = api
         .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
@@ -132,7 +135,7 @@ fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
 /// Decides which replica sets and instances leave, how far each removal
 /// may go this pass, and the size of each StatefulSet (see `scaling`).
 /// Asks Cartridge only when something leaves or a removal is under way.
-pub async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
     let cluster_name = cluster.name_any();
     let statefulsets = scaling_facts(pass);
@@ -184,7 +187,7 @@ pub async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
 /// Carries out the scaling plan of this pass (after the StatefulSets and
 /// joins, so that a refusal here never holds back what the Role gains),
 /// through the verified member the plan was decided on.
-pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let Some(plan) = pass.scaling.as_ref() else {
         return Ok(Flow::Next);
     };
@@ -244,7 +247,7 @@ pub async fn execute_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow,
 /// Scaling waits (see `scale`) end the pass before the rolling update. A
 /// Role being deleted whose data has nowhere to go is blocked (Degraded)
 /// until a human decides.
-pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let Some(plan) = pass.scaling.as_ref().filter(|p| !p.waits.is_empty()) else {
         return Ok(Flow::Next);
     };
@@ -300,7 +303,7 @@ pub async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
 /// scaling plan's: a shrink waits for the master's hand-over, a growth for
 /// the volumes of expelled instances to go. StatefulSets the spec no longer
 /// names are left to `scale`: removing them is a drain, not a delete.
-pub async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
     let cluster_name = cluster.name_any();
     let template = pass
@@ -444,7 +447,7 @@ pub(crate) fn drift(
 
 /// The Role's pods (from the controllers' store while they run, with the
 /// pods this operator just deleted marked terminating; see `cache`).
-pub async fn observe_pods(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn observe_pods(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     pass.pods = match ctx.cache() {
         Some(cache) if cache.ready() => cache.role_pods(&pass.namespace, &pass.name),
         _ => {
@@ -461,7 +464,7 @@ pub async fn observe_pods(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Er
 /// not yet members (each replica set once all of its pods are ready) and
 /// correct drifted Cartridge settings. Asks Cartridge only when the status
 /// says something is missing or `spec.vshard` changed.
-pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
     let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
     let cluster_status = cluster.status.clone().unwrap_or_default();
     if cluster_status.leader.is_none() || !cluster_status.bootstrapped {
@@ -545,7 +548,7 @@ pub async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, E
 
 /// Per replica set status from the StatefulSets, pods and (when asked this
 /// pass) Cartridge; the pass waits while pods are not ready.
-pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
     let (ready_count, updated_count, wanted_count) = refresh_status(pass)?;
     match pass.status.phase {
         RolePhase::Ready => Ok(Flow::Next),
@@ -564,7 +567,7 @@ pub async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
 /// pass observed; (ready, updated, wanted) replica sets. Runs on every pass
 /// that got as far as listing pods, also one ended early by a waiting step,
 /// so `kubectl get` follows a rollout step by step.
-pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
+pub(crate) fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
     let cluster = cluster_name(pass)?;
     let wanted = pass.desired.statefulsets.clone();
     let replicas = pass.desired.replicas_i32();
@@ -679,7 +682,7 @@ pub fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Erro
 
 /// Conditions and observed generation from how the pass ended; written
 /// only when changed.
-pub async fn finish(
+pub(crate) async fn finish(
     ctx: &Context,
     pass: &mut RolePass,
     flow: &Result<Flow, StepFailed>,

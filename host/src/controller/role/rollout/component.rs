@@ -76,7 +76,7 @@ async fn fetch(ctx: &Context, namespace: &str, name: &str, key: &str) -> Result<
 /// takes a while the first time for each digest: it runs off the async
 /// runtime, on a blocking thread that hands the compile to the engine's
 /// bounded pool (cranelift's deep stack is the pool's) and waits.
-pub async fn resolve(
+pub(crate) async fn resolve(
     ctx: &Context,
     role: &Role,
     namespace: &str,

@@ -24,10 +24,10 @@ use crate::topology::{ReplicasetInfo, Topology, TopologyEdit, TopologyError};
 
 /// The annotation a human sets on the Role to approve a supervised master
 /// switch: its value is the pod to promote.
-pub const APPROVE_SWITCH: &str = "tarantool.io/approve-switch";
+pub(crate) const APPROVE_SWITCH: &str = "tarantool.io/approve-switch";
 
 /// What the host needs to carry out switches.
-pub struct Switching<'a> {
+pub(crate) struct Switching<'a> {
     /// Cartridge through the Cluster's leader.
     pub topology: Option<&'a Arc<dyn Topology>>,
     /// The Role's replica sets as Cartridge reports them.
@@ -43,7 +43,7 @@ pub struct Switching<'a> {
 
 /// What was done.
 #[derive(Debug, Default)]
-pub struct Executed {
+pub(crate) struct Executed {
     /// Pods deleted.
     pub deleted: Vec<String>,
     /// Replica sets whose master is now the pod the strategy named.
@@ -56,7 +56,7 @@ pub struct Executed {
 
 /// A replica set led by the pod a strategy named.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Switched {
+pub(crate) struct Switched {
     /// The replica set.
     pub replicaset: String,
     /// Its master before.
@@ -69,7 +69,7 @@ pub struct Switched {
 
 /// Why a switch or a pod's deletion waits.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Deferral {
+pub(crate) enum Deferral {
     /// The action names no pod of the view.
     NoSuchPod,
     /// The replica set is not in Cartridge's answer yet.
@@ -154,7 +154,7 @@ impl Deferral {
     /// Waits for something over within a second: a master hand-over
     /// Cartridge is carrying out, or the StatefulSet controller catching up
     /// with a template.
-    pub fn is_brief(&self) -> bool {
+    pub(crate) fn is_brief(&self) -> bool {
         matches!(
             self,
             Self::StillWritable { .. }
@@ -491,7 +491,7 @@ fn with_facts<T>(
 /// out at once (they do not depend on each other, and one at a time a pass
 /// over 10 replica sets spends 0.4 s on them); a switch Cartridge refuses
 /// fails the pass before anything after it.
-pub async fn execute(
+pub(crate) async fn execute(
     ctx: &Context,
     role: &Role,
     namespace: &str,
@@ -670,7 +670,7 @@ async fn delete_pod(
 /// the new master writable (see `switchover`). A promote refused after
 /// the priority edit fails the pass; the next pass sends both again (the
 /// edit is idempotent), so a refused switch is retried, never half-done.
-pub async fn switch_master(
+pub(crate) async fn switch_master(
     ctx: &Context,
     role: &Role,
     topology: &dyn Topology,

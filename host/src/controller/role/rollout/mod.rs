@@ -13,14 +13,14 @@
 //! rollout: the operator keeps the one it started with in memory; after a
 //! restart, a component whose digest changed mid-rollout pauses the Role.
 
-pub mod component;
-pub mod execute;
+pub(crate) mod component;
+pub(crate) mod execute;
 #[cfg(test)]
 mod model;
-pub mod pins;
+pub(crate) mod pins;
 pub mod preview;
 pub(crate) mod state;
-pub mod view;
+pub(crate) mod view;
 
 use std::sync::Arc;
 

@@ -14,11 +14,11 @@ use crate::resources::{names, statefulset};
 use crate::topology::ReplicasetInfo;
 
 /// The label the StatefulSet controller puts on each pod: its revision.
-pub const REVISION_LABEL: &str = "controller-revision-hash";
+pub(crate) const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// A pod of the view, as the host knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodTarget {
+pub(crate) struct PodTarget {
     /// The pod's name.
     pub name: String,
     /// Its UID, when the pod exists (deletes are preconditioned on it).
@@ -31,7 +31,7 @@ pub struct PodTarget {
 
 /// A view of the Role for the strategy, with its pods by index.
 #[derive(Debug, Clone)]
-pub struct Built {
+pub(crate) struct Built {
     /// What the strategy sees.
     pub view: RoleView,
     /// `targets[replica set][pod]`.
@@ -56,14 +56,14 @@ pub struct Built {
 
 impl Built {
     /// The pod behind an index.
-    pub fn target(&self, at: PodRef) -> Option<&PodTarget> {
+    pub(crate) fn target(&self, at: PodRef) -> Option<&PodTarget> {
         self.targets
             .get(at.replicaset as usize)
             .and_then(|rs| rs.get(at.pod as usize))
     }
 
     /// The replica set's update revision.
-    pub fn update_revision(&self, at: PodRef) -> Option<&str> {
+    pub(crate) fn update_revision(&self, at: PodRef) -> Option<&str> {
         self.update_revisions
             .get(at.replicaset as usize)
             .and_then(|r| r.as_deref())
@@ -71,7 +71,7 @@ impl Built {
 }
 
 /// Inputs of [`build`].
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     /// The Role's name.
     pub role: &'a str,
     /// The StatefulSet names of the Role, ordinal order.
@@ -96,7 +96,7 @@ pub struct Inputs<'a> {
 }
 
 /// Builds the view.
-pub fn build(inputs: &Inputs<'_>) -> Built {
+pub(crate) fn build(inputs: &Inputs<'_>) -> Built {
     let mut replicasets = Vec::new();
     let mut targets = Vec::new();
     let mut update_revisions = Vec::new();
