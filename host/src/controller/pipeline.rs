@@ -97,6 +97,17 @@ impl<'a> Pipeline<'a> {
         name: &'static str,
         step: impl Future<Output = Result<Flow, Error>>,
     ) -> Result<Flow, StepFailed> {
+        self.yields(name, step).await
+    }
+
+    /// Runs step `name`, one that yields a value for the steps after it
+    /// (an observation) instead of a [`Flow`]: timed, fenced and labelled
+    /// like every other.
+    pub(crate) async fn yields<T>(
+        &self,
+        name: &'static str,
+        step: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, StepFailed> {
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = name;
         if let Err(fenced) = self.fence.check() {
             return Err(self.failed(name, fenced.into()));
@@ -199,7 +210,7 @@ mod tests {
         let fence = Fence::unfenced();
         let p = Pipeline::new("role", &metrics, &fence);
         let pass = async {
-            p.run("ObservePods", async { Ok(Flow::Next) }).await?;
+            p.yields("Observe", async { Ok(()) }).await?;
             p.run("JoinTopology", std::future::pending()).await
         };
         let failed = p

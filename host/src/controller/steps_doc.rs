@@ -3,7 +3,8 @@
 
 /// Step names in the order `step!` names them in a controller's source.
 fn steps_in(source: &str) -> Vec<String> {
-    let pattern = regex::Regex::new(r#"step!\(\s*p,\s*"(\w+)""#).expect("a valid pattern");
+    let pattern =
+        regex::Regex::new(r#"(?:step!\(\s*p,\s*|\.yields\(\s*)"(\w+)""#).expect("a valid pattern");
     pattern
         .captures_iter(source)
         .map(|c| c[1].to_string())

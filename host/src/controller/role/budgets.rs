@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Resource, ResourceExt};
 
 use super::RolePass;
+use super::observe::Snapshot;
 use crate::api::Reason;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error, events};
@@ -71,18 +72,18 @@ pub(crate) fn store_lags(
 /// only when the store lacks one, see [`store_lags`]), applies the missing
 /// or changed ones and deletes those whose StatefulSet is gone, each with an
 /// Event. Steady state: no request at all.
-pub(crate) async fn sync(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let cluster = pass
-        .cluster
-        .as_ref()
-        .map(ResourceExt::name_any)
-        .ok_or(Error::MissingField("cluster"))?;
+pub(crate) async fn sync(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
+    let cluster = snap.cluster_name();
     let owner = pass
         .role
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("uid"))?;
     let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let facts: Vec<StatefulSetFacts> = pass
+    let facts: Vec<StatefulSetFacts> = snap
         .statefulsets
         .iter()
         .map(|s| StatefulSetFacts {

@@ -17,6 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::RolePass;
+use super::observe::Snapshot;
 use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::Role;
@@ -127,15 +128,16 @@ pub(crate) fn decide(facts: DeletionFacts) -> Deletion {
     Deletion::Drain
 }
 
-fn facts(pass: &RolePass, statefulsets_left: Option<usize>) -> DeletionFacts {
+fn facts(
+    pass: &RolePass,
+    cluster: Option<&Cluster>,
+    statefulsets_left: Option<usize>,
+) -> DeletionFacts {
     let meta = pass.role.meta();
     DeletionFacts {
         deleting: meta.deletion_timestamp.is_some(),
         finalizer: pass.role.finalizers().iter().any(|f| f == FINALIZER),
-        cluster_deleting: pass
-            .cluster
-            .as_ref()
-            .map(|c| c.meta().deletion_timestamp.is_some()),
+        cluster_deleting: cluster.map(|c| c.meta().deletion_timestamp.is_some()),
         forced: pass
             .role
             .annotations()
@@ -194,7 +196,7 @@ pub(crate) fn owner<'a>(role: &Role, clusters: &'a [Cluster]) -> Option<&'a Clus
 /// left to the garbage collector; one it holds goes through the deletion
 /// steps.
 pub(crate) async fn check_deletion(pass: &mut RolePass) -> Result<Flow, Error> {
-    let facts = facts(pass, None);
+    let facts = facts(pass, None, None);
     pass.deleting = facts.deleting && facts.finalizer;
     if facts.deleting && !facts.finalizer {
         return Ok(Flow::Stop);
@@ -262,12 +264,16 @@ pub(crate) async fn ensure_finalizer(ctx: &Context, pass: &mut RolePass) -> Resu
 
 /// A Role being deleted whose Cluster is gone or going, or that a human
 /// forces, lets go at once.
-pub(crate) async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let mut facts = facts(pass, None);
+pub(crate) async fn release_early(
+    ctx: &Context,
+    pass: &mut RolePass,
+    cluster: Option<&Cluster>,
+) -> Result<Flow, Error> {
+    let mut facts = facts(pass, cluster, None);
     if facts.cluster_deleting != Some(false) && facts.holds_data {
         let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
         let roles = api.list(&kube::api::ListParams::default()).await?.items;
-        facts.dataless_siblings = dataless_siblings(&pass.role, pass.cluster.as_ref(), &roles);
+        facts.dataless_siblings = dataless_siblings(&pass.role, cluster, &roles);
     }
     match decide(facts) {
         Deletion::Release(why) => release(ctx, pass, why).await,
@@ -283,9 +289,13 @@ pub(crate) async fn release_early(ctx: &Context, pass: &mut RolePass) -> Result<
 }
 
 /// The last deletion step: the finalizer goes once no StatefulSet is left.
-pub(crate) async fn release_when_gone(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let left = pass.statefulsets.len();
-    match decide(facts(pass, Some(left))) {
+pub(crate) async fn release_when_gone(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
+    let left = snap.statefulsets.len();
+    match decide(facts(pass, Some(&snap.cluster), Some(left))) {
         Deletion::Release(why) => release(ctx, pass, why).await,
         _ => Ok(Flow::wait(
             Reason::Deleting,

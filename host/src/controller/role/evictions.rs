@@ -23,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::RolePass;
+use super::observe::Snapshot;
 use crate::api::Reason;
 use crate::api::role::MasterSwitch;
 use crate::controller::pipeline::Flow;
@@ -127,13 +128,17 @@ fn planned(steps: &[HandOver], now: &Time) -> Vec<(String, MasterSwitch)> {
 /// The HandOverEvictions step: moves masters away from pods whose eviction
 /// waits for it. Ends the pass (looked at again after `--poll-seconds`)
 /// when it sent a switch.
-pub(crate) async fn hand_over_evictions(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let requested = requested(&pass.pods, pass.now);
+pub(crate) async fn hand_over_evictions(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
+    let requested = requested(&snap.pods, pass.now);
     if requested.is_empty() {
         return Ok(Flow::Next);
     }
     if pass.cartridge.answer().is_none() {
-        pass.cartridge = pass.ask_cartridge(ctx).await;
+        pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
     let Some(answer) = pass.cartridge.answer().cloned() else {
         // No verified view: no master is known, nothing is switched; the
@@ -141,7 +146,7 @@ pub(crate) async fn hand_over_evictions(ctx: &Context, pass: &mut RolePass) -> R
         return Ok(Flow::Next);
     };
     pass.topology = Some(answer.replicasets.clone());
-    let unavailable: BTreeSet<String> = pass
+    let unavailable: BTreeSet<String> = snap
         .pods
         .iter()
         .filter(|p| !members::is_ready(p))

@@ -1,15 +1,20 @@
 //! The Role controller, a pipeline of steps:
 //!
 //! CheckDeletion -> FindCluster -> Validate -> EnsureFinalizer ->
-//! SyncService -> ObservePods -> ObserveStatefulSets -> DecideScaling ->
-//! SyncStatefulSets -> SyncDisruptionBudgets -> JoinTopology -> ExecuteScaling -> AwaitScaling ->
+//! SyncService -> Observe -> DecideScaling -> SyncStatefulSets ->
+//! SyncDisruptionBudgets -> JoinTopology -> ExecuteScaling -> AwaitScaling ->
 //! HandOverEvictions -> RollingUpdate -> ObserveReadiness, then
 //! the status (per replica set: replicas, ready, updated, joined, master,
 //! weight).
 //!
+//! FindCluster and Observe read what the pass decides on, once
+//! ([`observe::Snapshot`]: the Cluster, the pods, the StatefulSets); the
+//! steps after them take it by reference, and SyncStatefulSets hands on
+//! the next snapshot, with the StatefulSets as it applied them.
+//!
 //! A Role being deleted: CheckDeletion -> FindCluster -> ReleaseEarly ->
-//! ObservePods -> ObserveStatefulSets -> DecideScaling -> ExecuteScaling ->
-//! AwaitScaling -> ReleaseFinalizer (see `deletion`).
+//! Observe -> DecideScaling -> ExecuteScaling -> AwaitScaling ->
+//! ReleaseFinalizer (see `deletion`).
 //!
 //! The first join of a new cluster is the Cluster's bootstrap; after it,
 //! this controller joins what scaling adds and keeps the replica sets'
@@ -20,6 +25,7 @@ pub(crate) mod cartridge;
 pub(crate) mod deletion;
 pub(crate) mod desired;
 pub(crate) mod evictions;
+pub(crate) mod observe;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
@@ -31,15 +37,13 @@ mod tests;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use self::cartridge::{Answer, CartridgeView};
+use self::observe::Located;
 use super::lifecycle::Reconciler;
 use super::pipeline::{Flow, Outcome, Pipeline};
 use super::{Context, Error};
-use crate::api::cluster::Cluster;
 use crate::api::role::{Role, RoleStatus};
 use crate::step;
 use crate::topology::{InstanceTarget, ReplicasetInfo};
@@ -54,12 +58,10 @@ pub struct RolePass {
     pub name: String,
     /// What its spec asks for.
     pub desired: desired::Desired,
-    /// The Cluster that lists it.
-    pub cluster: Option<Cluster>,
-    /// Its StatefulSets (after they were applied).
-    pub statefulsets: Vec<StatefulSet>,
-    /// Its pods.
-    pub pods: Vec<Pod>,
+    /// The pass's last observation ([`observe::Snapshot`]), kept for
+    /// [`Reconciler::finish`]: a pass that ended early still reports what
+    /// it saw. The steps take the snapshot as an argument, never from here.
+    pub(crate) seen: Option<Arc<observe::Snapshot>>,
     /// Names of its volume claims, when a step needed them listed.
     pub claims: Option<BTreeSet<String>>,
     /// What Cartridge said this pass (asked at most once per need).
@@ -119,16 +121,18 @@ impl RolePass {
     /// timeout, a refusal or a stranger's view from every source is
     /// [`CartridgeView::Unknown`]. Before the Cluster's bootstrap:
     /// [`CartridgeView::NotBootstrapped`].
-    pub(crate) async fn ask_cartridge(&self, ctx: &Context) -> CartridgeView {
-        let Some(cluster) = self.cluster.as_ref() else {
-            return CartridgeView::Unknown("no Cluster".into());
-        };
+    pub(crate) async fn ask_cartridge(
+        &self,
+        ctx: &Context,
+        snap: &observe::Snapshot,
+    ) -> CartridgeView {
+        let cluster = &snap.cluster;
         let Some(status) = cluster.status.as_ref().filter(|s| s.bootstrapped) else {
             return CartridgeView::NotBootstrapped;
         };
         let joined = cartridge::joined(&self.status.replicasets);
         let joined_names: Vec<&str> = joined.iter().map(|(_, name)| name.as_str()).collect();
-        let members = self.pods.iter().filter(|p| {
+        let members = snap.pods.iter().filter(|p| {
             crate::controller::members::is_ready(p)
                 && p.labels()
                     .get(crate::resources::labels::REPLICASET)
@@ -147,10 +151,9 @@ impl RolePass {
             Ok(access) => access,
             Err(refused) => return CartridgeView::Unknown(refused.to_string()),
         };
-        let cluster_name = cluster.name_any();
         let mut reasons = Vec::new();
         for pod in targets {
-            let expected = self.home_replicaset(ctx, &cluster_name, &pod);
+            let expected = self.home_replicaset(ctx, snap, &pod);
             let client = ctx.connector.connect(&InstanceTarget::for_pod(
                 &self.namespace,
                 &pod,
@@ -181,8 +184,13 @@ impl RolePass {
     /// The replica set UUID pod `pod` must report itself in: its
     /// StatefulSet's (from the pod's owner reference), when the pod is
     /// known to this pass or to the controllers' store.
-    fn home_replicaset(&self, ctx: &Context, cluster: &str, pod: &str) -> Option<String> {
-        let found = self
+    fn home_replicaset(
+        &self,
+        ctx: &Context,
+        snap: &observe::Snapshot,
+        pod: &str,
+    ) -> Option<String> {
+        let found = snap
             .pods
             .iter()
             .find(|p| p.name_any() == pod)
@@ -194,7 +202,7 @@ impl RolePass {
             .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")?;
         Some(crate::topology::identity::replicaset_uuid(
             &self.namespace,
-            cluster,
+            &snap.cluster_name(),
             &owner.name,
             &owner.uid,
         ))
@@ -215,9 +223,7 @@ impl Reconciler for RolePass {
             role,
             namespace,
             name,
-            cluster: None,
-            statefulsets: Vec::new(),
-            pods: Vec::new(),
+            seen: None,
             claims: None,
             cartridge: CartridgeView::NotAsked,
             scaling: None,
@@ -235,49 +241,73 @@ impl Reconciler for RolePass {
     async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
         let pass = self;
         step!(p, "CheckDeletion", deletion::check_deletion(pass));
-        step!(p, "FindCluster", steps::find_cluster(ctx, pass));
+        let found = match p.yields("FindCluster", observe::locate(ctx, pass)).await? {
+            Located::Found(cluster) => Some(*cluster),
+            Located::Gone => None,
+            Located::Wait(flow) => return Ok(flow),
+        };
         if pass.deleting {
             // The deletion: every StatefulSet retires, through the same
             // scaling decisions, and the finalizer goes when none is left.
-            step!(p, "ReleaseEarly", deletion::release_early(ctx, pass));
-            step!(p, "ObservePods", steps::observe_pods(ctx, pass));
             step!(
                 p,
-                "ObserveStatefulSets",
-                steps::observe_statefulsets(ctx, pass)
+                "ReleaseEarly",
+                deletion::release_early(ctx, pass, found.as_ref())
             );
-            step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
+            // Without a Cluster, ReleaseEarly has let the Role go (or waits
+            // for its routers): nothing is drained without one.
+            let Some(cluster) = found else {
+                return Ok(Flow::Stop);
+            };
+            let snap = p
+                .yields("Observe", observe::observe(ctx, pass, cluster))
+                .await?;
+            pass.seen = Some(snap.clone());
+            step!(p, "DecideScaling", steps::decide_scaling(ctx, &snap, pass));
             step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
             step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
             step!(
                 p,
                 "ReleaseFinalizer",
-                deletion::release_when_gone(ctx, pass)
+                deletion::release_when_gone(ctx, &snap, pass)
             );
             return Ok(Flow::Stop);
         }
+        // A live Role is never Gone (that needs the deletion mark).
+        let Some(cluster) = found else {
+            return Ok(Flow::Stop);
+        };
         step!(p, "Validate", steps::validate(pass));
         step!(p, "EnsureFinalizer", deletion::ensure_finalizer(ctx, pass));
-        step!(p, "SyncService", steps::sync_service(ctx, pass));
-        step!(p, "ObservePods", steps::observe_pods(ctx, pass));
-        step!(
-            p,
-            "ObserveStatefulSets",
-            steps::observe_statefulsets(ctx, pass)
-        );
-        step!(p, "DecideScaling", steps::decide_scaling(ctx, pass));
-        step!(p, "SyncStatefulSets", steps::sync_statefulsets(ctx, pass));
-        step!(p, "SyncDisruptionBudgets", budgets::sync(ctx, pass));
-        step!(p, "JoinTopology", steps::join_topology(ctx, pass));
+        step!(p, "SyncService", steps::sync_service(ctx, &cluster, pass));
+        let snap = p
+            .yields("Observe", observe::observe(ctx, pass, cluster))
+            .await?;
+        pass.seen = Some(snap.clone());
+        step!(p, "DecideScaling", steps::decide_scaling(ctx, &snap, pass));
+        // The StatefulSets as applied: the next snapshot.
+        let snap = p
+            .yields(
+                "SyncStatefulSets",
+                steps::sync_statefulsets(ctx, &snap, pass),
+            )
+            .await?;
+        pass.seen = Some(snap.clone());
+        step!(p, "SyncDisruptionBudgets", budgets::sync(ctx, &snap, pass));
+        step!(p, "JoinTopology", steps::join_topology(ctx, &snap, pass));
         step!(p, "ExecuteScaling", steps::execute_scaling(ctx, pass));
         step!(p, "AwaitScaling", steps::await_scaling(ctx, pass));
         step!(
             p,
             "HandOverEvictions",
-            evictions::hand_over_evictions(ctx, pass)
+            evictions::hand_over_evictions(ctx, &snap, pass)
         );
-        step!(p, "RollingUpdate", rollout::rolling_update(ctx, pass));
-        step!(p, "ObserveReadiness", steps::observe_readiness(pass));
+        step!(
+            p,
+            "RollingUpdate",
+            rollout::rolling_update(ctx, &snap, pass)
+        );
+        step!(p, "ObserveReadiness", steps::observe_readiness(&snap, pass));
         Ok(Flow::Next)
     }
 

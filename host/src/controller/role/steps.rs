@@ -3,6 +3,7 @@
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -11,12 +12,12 @@ use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 
 use super::cartridge::CartridgeView;
+use super::observe::Snapshot;
 use super::scaling::{self, StatefulSetFacts};
 use super::{RolePass, scaling_exec};
 use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::{DrainProgress, RemovalStage, ReplicasetStatus, RolePhase, RoleStatus};
-use crate::controller::claim;
 use crate::controller::fleet::Report;
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
@@ -26,44 +27,6 @@ use crate::resources::epochs::Epochs;
 use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
 use crate::topology::membership::join_edit;
-
-/// The Role's Cluster (see [`claim::cluster_of`]). Without one the Role
-/// waits: its pods need the cluster's name (labels, UUIDs), and a Role may
-/// well be applied before its Cluster.
-pub(crate) async fn find_cluster(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let clusters = match ctx.cache() {
-        Some(cache) if cache.ready() => cache.clusters(&pass.namespace),
-        _ => {
-            let api: Api<Cluster> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-            api.list(&ListParams::default()).await?.items
-        }
-    };
-    // A Role being deleted may have been taken off its Cluster's list
-    // first: its owner still has its data.
-    let cluster = match claim::cluster_of(&pass.role, &clusters) {
-        Ok(cluster) => Ok(cluster.clone()),
-        Err(why) => match super::deletion::owner(&pass.role, &clusters) {
-            Some(owner) if pass.deleting => Ok(owner.clone()),
-            _ => Err(why),
-        },
-    };
-    match cluster {
-        Ok(cluster) => {
-            pass.cluster = Some(cluster);
-            Ok(Flow::Next)
-        }
-        // Nothing to drain into: the deletion lets the Role go.
-        Err(_) if pass.deleting => Ok(Flow::Next),
-        Err(why) => Ok(Flow::wait_for_event(Reason::NoCluster, why)),
-    }
-}
-
-fn cluster_name(pass: &RolePass) -> Result<String, Error> {
-    pass.cluster
-        .as_ref()
-        .map(ResourceExt::name_any)
-        .ok_or(Error::MissingField("cluster"))
-}
 
 /// The spec can be acted on (admission checks most of this; objects stored
 /// before a rule existed may still break it).
@@ -87,32 +50,25 @@ fn owner(
 }
 
 /// The Role's headless Service.
-pub(crate) async fn sync_service(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let cluster = cluster_name(pass)?;
-    let desired = service::headless(&pass.namespace, &cluster, &pass.name, owner(pass)?);
+pub(crate) async fn sync_service(
+    ctx: &Context,
+    cluster: &Cluster,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
+    let desired = service::headless(
+        &pass.namespace,
+        &cluster.name_any(),
+        &pass.name,
+        owner(pass)?,
+    );
     owned::apply_and_report(ctx, pass.role.as_ref(), desired, Reason::ServiceApplied).await?;
     Ok(Flow::Next)
 }
 
-/// The Role's StatefulSets, as they are.
-pub(crate) async fn observe_statefulsets(
-    ctx: &Context,
-    pass: &mut RolePass,
-) -> Result<Flow, Error> {
-    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let mut existing = api
-        .list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
-        .await?
-        .items;
-    existing.sort_by_key(ResourceExt::name_any);
-    pass.statefulsets = existing;
-    Ok(Flow::Next)
-}
-
 /// The scaling facts of this pass (see [`scaling::decide`]).
-fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
+fn scaling_facts(snap: &Snapshot, pass: &RolePass) -> Vec<StatefulSetFacts> {
     let wanted = &pass.desired.statefulsets;
-    pass.statefulsets
+    snap.statefulsets
         .iter()
         .map(|sts| StatefulSetFacts {
             name: sts.name_any(),
@@ -135,11 +91,15 @@ fn scaling_facts(pass: &RolePass) -> Vec<StatefulSetFacts> {
 /// Decides which replica sets and instances leave, how far each removal
 /// may go this pass, and the size of each StatefulSet (see `scaling`).
 /// Asks Cartridge only when something leaves or a removal is under way.
-pub(crate) async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
-    let cluster_name = cluster.name_any();
-    let statefulsets = scaling_facts(pass);
-    let pods: BTreeSet<String> = pass.pods.iter().map(ResourceExt::name_any).collect();
+pub(crate) async fn decide_scaling(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
+    let cluster = &snap.cluster;
+    let cluster_name = snap.cluster_name();
+    let statefulsets = scaling_facts(snap, pass);
+    let pods: BTreeSet<String> = snap.pods.iter().map(ResourceExt::name_any).collect();
     let replicas = pass.desired.replicas;
     let leader = cluster.status.as_ref().and_then(|s| s.leader.clone());
     let max_lag = super::rollout::param(pass, super::rollout::MAX_REPLICATION_LAG, 1.0f64);
@@ -161,7 +121,7 @@ pub(crate) async fn decide_scaling(ctx: &Context, pass: &mut RolePass) -> Result
         scaling::needs_claims(&probe),
     );
     if needs_cartridge {
-        pass.cartridge = pass.ask_cartridge(ctx).await;
+        pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
     if needs_cartridge || needs_claims {
         let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &pass.namespace);
@@ -303,16 +263,20 @@ pub(crate) async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<
 /// scaling plan's: a shrink waits for the master's hand-over, a growth for
 /// the volumes of expelled instances to go. StatefulSets the spec no longer
 /// names are left to `scale`: removing them is a drain, not a delete.
-pub(crate) async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
-    let cluster_name = cluster.name_any();
+pub(crate) async fn sync_statefulsets(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Arc<Snapshot>, Error> {
+    let cluster = &snap.cluster;
+    let cluster_name = snap.cluster_name();
     let template = pass
         .role
         .spec
         .replicaset_template()
         .cloned()
         .ok_or(Error::MissingField("replicasetTemplate"))?;
-    let mut existing = std::mem::take(&mut pass.statefulsets);
+    let mut existing = snap.statefulsets.clone();
     let service = names::headless_service_name(&pass.name);
     let bucket_count = cluster.spec.vshard.as_ref().and_then(|v| v.bucket_count);
     let owner = owner(pass)?;
@@ -414,8 +378,7 @@ pub(crate) async fn sync_statefulsets(ctx: &Context, pass: &mut RolePass) -> Res
             pass.applied_generations.insert(sts.name_any(), generation);
         }
     }
-    pass.statefulsets = existing;
-    Ok(Flow::Next)
+    Ok(Arc::new(snap.with_statefulsets(existing)))
 }
 
 /// How an owned StatefulSet differs from what the operator left.
@@ -445,27 +408,16 @@ pub(crate) fn drift(
     }
 }
 
-/// The Role's pods (from the controllers' store while they run, with the
-/// pods this operator just deleted marked terminating; see `cache`).
-pub(crate) async fn observe_pods(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    pass.pods = match ctx.cache() {
-        Some(cache) if cache.ready() => cache.role_pods(&pass.namespace, &pass.name),
-        _ => {
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-            api.list(&ListParams::default().labels(&labels::role_selector(&pass.name)))
-                .await?
-                .items
-        }
-    };
-    Ok(Flow::Next)
-}
-
 /// After the Cluster's bootstrap: join replica sets and instances that are
 /// not yet members (each replica set once all of its pods are ready) and
 /// correct drifted Cartridge settings. Asks Cartridge only when the status
 /// says something is missing or `spec.vshard` changed.
-pub(crate) async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
-    let cluster = pass.cluster.clone().ok_or(Error::MissingField("cluster"))?;
+pub(crate) async fn join_topology(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
+    let cluster = &snap.cluster;
     let cluster_status = cluster.status.clone().unwrap_or_default();
     if cluster_status.leader.is_none() || !cluster_status.bootstrapped {
         return Ok(Flow::Next);
@@ -475,8 +427,8 @@ pub(crate) async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<
         &pass.namespace,
         &cluster_name,
         &pass.role,
-        &pass.pods,
-        &pass.statefulsets,
+        &snap.pods,
+        &snap.statefulsets,
     );
     let vshard_hash = desired_hash(
         &pass
@@ -503,7 +455,7 @@ pub(crate) async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<
     // Through the verified member of this pass when Cartridge was asked
     // already; otherwise through the routing policy.
     if pass.cartridge.answer().is_none() {
-        pass.cartridge = pass.ask_cartridge(ctx).await;
+        pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
     let Some(answer) = pass.cartridge.answer() else {
         return Ok(Flow::wait(
@@ -548,8 +500,8 @@ pub(crate) async fn join_topology(ctx: &Context, pass: &mut RolePass) -> Result<
 
 /// Per replica set status from the StatefulSets, pods and (when asked this
 /// pass) Cartridge; the pass waits while pods are not ready.
-pub(crate) async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error> {
-    let (ready_count, updated_count, wanted_count) = refresh_status(pass)?;
+pub(crate) async fn observe_readiness(snap: &Snapshot, pass: &mut RolePass) -> Result<Flow, Error> {
+    let (ready_count, updated_count, wanted_count) = refresh_status(snap, pass);
     match pass.status.phase {
         RolePhase::Ready => Ok(Flow::Next),
         RolePhase::Updating => Ok(Flow::wait_for_event(
@@ -567,22 +519,22 @@ pub(crate) async fn observe_readiness(pass: &mut RolePass) -> Result<Flow, Error
 /// pass observed; (ready, updated, wanted) replica sets. Runs on every pass
 /// that got as far as listing pods, also one ended early by a waiting step,
 /// so `kubectl get` follows a rollout step by step.
-pub(crate) fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize), Error> {
-    let cluster = cluster_name(pass)?;
+pub(crate) fn refresh_status(snap: &Snapshot, pass: &mut RolePass) -> (usize, usize, usize) {
+    let cluster = snap.cluster_name();
     let wanted = pass.desired.statefulsets.clone();
     let replicas = pass.desired.replicas_i32();
     let previous = std::mem::take(&mut pass.status.replicasets);
     let now = Time(Timestamp::now());
     let mut names: Vec<String> = wanted.clone();
-    for sts in &pass.statefulsets {
+    for sts in &snap.statefulsets {
         if !names.contains(&sts.name_any()) {
             names.push(sts.name_any());
         }
     }
     for name in names {
-        let sts = pass.statefulsets.iter().find(|s| s.name_any() == name);
+        let sts = snap.statefulsets.iter().find(|s| s.name_any() == name);
         let revision = sts.and_then(statefulset::template_revision);
-        let pods: Vec<&Pod> = pass
+        let pods: Vec<&Pod> = snap
             .pods
             .iter()
             .filter(|p| p.labels().get(labels::REPLICASET) == Some(&name))
@@ -668,7 +620,7 @@ pub(crate) fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize
     // A rollout in progress is Updating even while a restarted pod is not
     // ready yet; retiring replica sets make it Scaling.
     let rolling = pass.status.update.as_ref().is_some_and(|u| !u.done);
-    let retiring = pass
+    let retiring = snap
         .statefulsets
         .iter()
         .any(|s| !wanted.contains(&s.name_any()));
@@ -677,7 +629,7 @@ pub(crate) fn refresh_status(pass: &mut RolePass) -> Result<(usize, usize, usize
     } else if retiring {
         pass.status.phase = RolePhase::Scaling;
     }
-    Ok((ready_count, updated_count, wanted_count))
+    (ready_count, updated_count, wanted_count)
 }
 
 /// Conditions and observed generation from how the pass ended; written
@@ -692,8 +644,11 @@ pub(crate) async fn finish(
     }
     let generation = pass.role.meta().generation;
     pass.status.observed_generation = generation;
-    if !matches!(flow, Ok(Flow::Next)) && pass.cluster.is_some() && !pass.statefulsets.is_empty() {
-        refresh_status(pass)?;
+    if let Some(snap) = pass.seen.clone()
+        && !matches!(flow, Ok(Flow::Next))
+        && !snap.statefulsets.is_empty()
+    {
+        refresh_status(&snap, pass);
     }
     if pass.deleting {
         pass.status.phase = RolePhase::Terminating;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::cartridge::CartridgeView;
+use super::observe::Snapshot;
 use super::{RolePass, steps};
 use crate::api::cluster::ClusterStatus;
 use crate::controller::cluster::{ClusterPass, steps as cluster_steps};
@@ -12,11 +13,12 @@ use crate::controller::lifecycle::Reconciler;
 use crate::controller::testing::{self, ROUTER, STORAGE};
 use crate::topology::fake::{CallKind, FakeConnector};
 
-/// A storage Role pass whose Cluster is bootstrapped through `ctx`.
+/// A storage Role pass whose Cluster is bootstrapped through `ctx`, and
+/// what it observes.
 async fn bootstrapped(
     ctx: &crate::controller::Context,
     replicas: i32,
-) -> (RolePass, ClusterStatus) {
+) -> (RolePass, Snapshot, ClusterStatus) {
     let mut role = testing::role(STORAGE);
     let template = role.spec.replicaset_template.as_mut().expect("template");
     template.replicas = replicas;
@@ -37,11 +39,13 @@ async fn bootstrapped(
         .expect("bootstrap");
     let mut with_status = testing::cluster();
     with_status.status = Some(cluster.status.clone());
-    let mut pass = RolePass::new(Arc::new(role.clone())).expect("pass");
-    pass.cluster = Some(with_status);
-    pass.pods = cluster.pods.clone();
-    pass.statefulsets = testing::statefulsets(&role);
-    (pass, cluster.status)
+    let pass = RolePass::new(Arc::new(role.clone())).expect("pass");
+    let snap = Snapshot {
+        cluster: with_status,
+        pods: cluster.pods.clone(),
+        statefulsets: testing::statefulsets(&role),
+    };
+    (pass, snap, cluster.status)
 }
 
 #[tokio::test]
@@ -49,10 +53,14 @@ async fn after_bootstrap_the_role_records_its_members_once() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let (mut pass, _) = bootstrapped(&ctx, 2).await;
+    let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
     let writes = model.state().writes().len();
-    steps::join_topology(&ctx, &mut pass).await.expect("join");
-    steps::observe_readiness(&mut pass).await.expect("observe");
+    steps::join_topology(&ctx, &snap, &mut pass)
+        .await
+        .expect("join");
+    steps::observe_readiness(&snap, &mut pass)
+        .await
+        .expect("observe");
     assert_eq!(pass.status.replicasets.len(), 2);
     for rs in &pass.status.replicasets {
         assert_eq!(rs.joined, 2, "{rs:?}");
@@ -66,7 +74,9 @@ async fn after_bootstrap_the_role_records_its_members_once() {
 
     // Converged: the next pass asks Cartridge nothing.
     let mut next = recorded_after(&pass);
-    steps::join_topology(&ctx, &mut next).await.expect("join");
+    steps::join_topology(&ctx, &snap, &mut next)
+        .await
+        .expect("join");
     assert_eq!(model.state().calls.len(), calls_after_first);
 }
 
@@ -75,9 +85,13 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let (mut pass, _) = bootstrapped(&ctx, 2).await;
-    steps::join_topology(&ctx, &mut pass).await.expect("join");
-    steps::observe_readiness(&mut pass).await.expect("observe");
+    let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
+    steps::join_topology(&ctx, &snap, &mut pass)
+        .await
+        .expect("join");
+    steps::observe_readiness(&snap, &mut pass)
+        .await
+        .expect("observe");
 
     let mut role = (*pass.role).clone();
     role.spec
@@ -86,9 +100,7 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
         .expect("template")
         .replicas = 3;
     let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
-    grown.cluster = pass.cluster.clone();
     grown.status = pass.status.clone();
-    grown.statefulsets = testing::statefulsets(&role);
     // The new pods are not ready yet: nothing is joined.
     let mut pods = testing::pods(&role, true);
     for pod in &mut pods {
@@ -101,17 +113,25 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
             pod.status = testing::pod("x", "storage", "x", false).status;
         }
     }
-    grown.pods = pods;
+    let mut seen = Snapshot {
+        cluster: snap.cluster.clone(),
+        pods,
+        statefulsets: testing::statefulsets(&role),
+    };
     let edits_before = model.state().writes().len();
-    steps::join_topology(&ctx, &mut grown).await.expect("join");
+    steps::join_topology(&ctx, &seen, &mut grown)
+        .await
+        .expect("join");
     assert_eq!(
         model.state().writes().len(),
         edits_before,
         "joined before every pod was ready"
     );
 
-    grown.pods = testing::pods(&role, true);
-    steps::join_topology(&ctx, &mut grown).await.expect("join");
+    seen.pods = testing::pods(&role, true);
+    steps::join_topology(&ctx, &seen, &mut grown)
+        .await
+        .expect("join");
     let state = model.state();
     let joins: Vec<usize> = state.writes()[edits_before..]
         .iter()
@@ -134,18 +154,23 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
     );
 }
 
-/// A converged storage Role whose status records its joined replica sets.
-async fn recorded(ctx: &crate::controller::Context) -> RolePass {
-    let (mut pass, _) = bootstrapped(ctx, 2).await;
-    steps::join_topology(ctx, &mut pass).await.expect("join");
-    steps::observe_readiness(&mut pass).await.expect("observe");
-    recorded_after(&pass)
+/// A converged storage Role whose status records its joined replica sets,
+/// and what it observes.
+async fn recorded(ctx: &crate::controller::Context) -> (RolePass, Snapshot) {
+    let (mut pass, snap, _) = bootstrapped(ctx, 2).await;
+    steps::join_topology(ctx, &snap, &mut pass)
+        .await
+        .expect("join");
+    steps::observe_readiness(&snap, &mut pass)
+        .await
+        .expect("observe");
+    (recorded_after(&pass), snap)
 }
 
-fn leader(pass: &RolePass) -> String {
-    pass.cluster
+fn leader(snap: &Snapshot) -> String {
+    snap.cluster
+        .status
         .as_ref()
-        .and_then(|c| c.status.as_ref())
         .and_then(|s| s.leader.clone())
         .expect("leader")
 }
@@ -155,10 +180,10 @@ async fn an_empty_answer_from_the_leader_is_not_evidence_and_a_member_is_asked()
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let pass = recorded(&ctx).await;
-    let leader = leader(&pass);
+    let (pass, snap) = recorded(&ctx).await;
+    let leader = leader(&snap);
     model.state().answers_empty.insert(leader.clone());
-    match pass.ask_cartridge(&ctx).await {
+    match pass.ask_cartridge(&ctx, &snap).await {
         CartridgeView::Answered(answer) => {
             assert_ne!(answer.source, leader);
             // The storage Role's two replica sets and the router's.
@@ -173,8 +198,8 @@ async fn empty_or_silent_consoles_everywhere_leave_cartridge_unknown() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let pass = recorded(&ctx).await;
-    let pods: Vec<String> = pass.pods.iter().map(kube::ResourceExt::name_any).collect();
+    let (pass, snap) = recorded(&ctx).await;
+    let pods: Vec<String> = snap.pods.iter().map(kube::ResourceExt::name_any).collect();
     {
         let mut state = model.state();
         for (i, pod) in pods.iter().enumerate() {
@@ -185,7 +210,7 @@ async fn empty_or_silent_consoles_everywhere_leave_cartridge_unknown() {
             }
         }
     }
-    match pass.ask_cartridge(&ctx).await {
+    match pass.ask_cartridge(&ctx, &snap).await {
         CartridgeView::Unknown(why) => {
             assert!(why.contains("answered []"), "{why}");
         }
@@ -198,11 +223,11 @@ async fn a_view_that_misses_a_joined_replica_set_is_not_evidence() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let pass = recorded(&ctx).await;
+    let (pass, snap) = recorded(&ctx).await;
     // Cartridge "forgets" the second replica set (a stale or partial view).
     let forgotten = pass.status.replicasets[1].uuid.clone().expect("uuid");
     model.state().replicasets.retain(|r| r.uuid != forgotten);
-    match pass.ask_cartridge(&ctx).await {
+    match pass.ask_cartridge(&ctx, &snap).await {
         CartridgeView::Unknown(why) => assert!(why.contains("does not know"), "{why}"),
         other => panic!("{other:?}"),
     }
@@ -214,11 +239,14 @@ async fn before_the_bootstrap_cartridge_is_not_asked() {
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
     let role = testing::role(STORAGE);
-    let mut pass = RolePass::new(Arc::new(role.clone())).expect("pass");
-    pass.cluster = Some(testing::cluster());
-    pass.pods = testing::pods(&role, true);
+    let pass = RolePass::new(Arc::new(role.clone())).expect("pass");
+    let snap = Snapshot {
+        cluster: testing::cluster(),
+        pods: testing::pods(&role, true),
+        statefulsets: Vec::new(),
+    };
     assert!(matches!(
-        pass.ask_cartridge(&ctx).await,
+        pass.ask_cartridge(&ctx, &snap).await,
         CartridgeView::NotBootstrapped
     ));
     assert!(model.state().calls.is_empty());
@@ -229,9 +257,13 @@ async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let (mut pass, _) = bootstrapped(&ctx, 2).await;
-    steps::join_topology(&ctx, &mut pass).await.expect("join");
-    steps::observe_readiness(&mut pass).await.expect("observe");
+    let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
+    steps::join_topology(&ctx, &snap, &mut pass)
+        .await
+        .expect("join");
+    steps::observe_readiness(&snap, &mut pass)
+        .await
+        .expect("observe");
     let name = pass.status.replicasets[0].name.clone();
     let info = model
         .state()
@@ -245,7 +277,7 @@ async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
         .find(|s| s.alias != master)
         .cloned()
         .expect("a replica");
-    let through = pass.ask_cartridge(&ctx).await;
+    let through = pass.ask_cartridge(&ctx, &snap).await;
     let answer = through.answer().expect("verified answer");
     let started = super::rollout::execute::switch_master(
         &ctx,
@@ -265,7 +297,9 @@ async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
 
     // A pass that did not ask Cartridge measures nothing.
     let mut next = recorded_after(&pass);
-    steps::observe_readiness(&mut next).await.expect("observe");
+    steps::observe_readiness(&snap, &mut next)
+        .await
+        .expect("observe");
     assert!(next.completed_switches.is_empty());
     let entry = |p: &RolePass| {
         p.status
@@ -279,23 +313,24 @@ async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
 
     // The next verified answer shows the new master writable: measured once.
     let mut next = recorded_after(&next);
-    next.cartridge = next.ask_cartridge(&ctx).await;
+    next.cartridge = next.ask_cartridge(&ctx, &snap).await;
     next.topology = next.cartridge.answer().map(|a| a.replicasets.clone());
-    steps::observe_readiness(&mut next).await.expect("observe");
+    steps::observe_readiness(&snap, &mut next)
+        .await
+        .expect("observe");
     let done = entry(&next);
     assert!(done.writable_at.is_some(), "{done:?}");
     assert!(done.write_unavailable_seconds.is_some_and(|s| s >= 0.0));
     assert_eq!(next.completed_switches.len(), 1);
-    steps::observe_readiness(&mut next).await.expect("observe");
+    steps::observe_readiness(&snap, &mut next)
+        .await
+        .expect("observe");
     assert_eq!(next.completed_switches.len(), 1, "not measured twice");
 }
 
-/// A fresh pass over the same objects, starting from `pass`'s status.
+/// A fresh pass over the same Role, starting from `pass`'s status.
 fn recorded_after(pass: &RolePass) -> RolePass {
     let mut next = RolePass::new(pass.role.clone()).expect("pass");
-    next.cluster = pass.cluster.clone();
-    next.pods = pass.pods.clone();
-    next.statefulsets = pass.statefulsets.clone();
     next.status = pass.status.clone();
     next
 }

@@ -32,6 +32,7 @@ use tracing::{debug, info};
 use self::execute::{Executed, Switching};
 use super::RolePass;
 use super::cartridge::CartridgeView;
+use super::observe::Snapshot;
 use crate::api::role::UpdateProgress;
 use crate::api::{Reason, labels, maintenance};
 use crate::controller::error::StrategyError;
@@ -100,11 +101,12 @@ async fn strategy_for(
 /// must not plan: it could take a master for a replica.
 async fn topology_facts(
     ctx: &Context,
+    snap: &Snapshot,
     pass: &mut RolePass,
     fresh: bool,
 ) -> Result<Option<(Arc<dyn Topology>, Vec<ReplicasetInfo>)>, String> {
     if fresh || pass.cartridge.answer().is_none() {
-        pass.cartridge = pass.ask_cartridge(ctx).await;
+        pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
     let answer = match &pass.cartridge {
         CartridgeView::NotBootstrapped => return Ok(None),
@@ -121,7 +123,11 @@ async fn topology_facts(
 }
 
 /// The rolling-update step.
-pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, Error> {
+pub(crate) async fn rolling_update(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut RolePass,
+) -> Result<Flow, Error> {
     let names = pass.desired.statefulsets.clone();
     let replicas = pass.desired.replicas;
     let revision = pass.desired.revision.clone();
@@ -129,8 +135,8 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
     let now_built = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &names,
-        observed: &pass.statefulsets,
-        pods: &pass.pods,
+        observed: &snap.statefulsets,
+        pods: &snap.pods,
         replicas,
         topology: None,
         params: &pass.role.spec.update_strategy.params,
@@ -269,23 +275,20 @@ pub async fn rolling_update(ctx: &Context, pass: &mut RolePass) -> Result<Flow, 
         update.preview = None;
     }
     let strategy = strategy_for(ctx, pass, &revision).await?;
-    let facts = match topology_facts(ctx, pass, false).await {
+    let facts = match topology_facts(ctx, snap, pass, false).await {
         Ok(facts) => facts,
         Err(why) => return Ok(unknown(ctx, &why)),
     };
-    let mut round = plan_and_execute(ctx, pass, &strategy, &revision, facts).await?;
+    let mut round = plan_and_execute(ctx, snap, pass, &strategy, &revision, facts).await?;
     if !round.executed.switched.is_empty() && round.executed.deferred.is_none() {
         // A master moved: plan once more on fresh topology facts, so that
         // the old master goes in this pass rather than in the next one. The
         // pods just deleted count as going: they hold the budget.
-        let deleted_at = Time(Timestamp::now());
-        for pod in pass.pods.iter_mut() {
-            if round.executed.deleted.contains(&pod.name_any()) {
-                pod.metadata.deletion_timestamp = Some(deleted_at.clone());
+        let after = snap.with_deleted(&round.executed.deleted, &Time(Timestamp::now()));
+        match topology_facts(ctx, &after, pass, true).await {
+            Ok(facts) => {
+                round = plan_and_execute(ctx, &after, pass, &strategy, &revision, facts).await?;
             }
-        }
-        match topology_facts(ctx, pass, true).await {
-            Ok(facts) => round = plan_and_execute(ctx, pass, &strategy, &revision, facts).await?,
             Err(why) => return Ok(unknown(ctx, &why)),
         }
     }
@@ -399,6 +402,7 @@ struct Round {
 /// asks the strategy, checks its decision, carries it out and records it.
 async fn plan_and_execute(
     ctx: &Context,
+    snap: &Snapshot,
     pass: &mut RolePass,
     strategy: &Arc<WasmStrategy>,
     revision: &str,
@@ -419,8 +423,8 @@ async fn plan_and_execute(
     let built = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &names,
-        observed: &pass.statefulsets,
-        pods: &pass.pods,
+        observed: &snap.statefulsets,
+        pods: &snap.pods,
         replicas,
         topology: topology.as_ref().map(|_| replicasets.as_slice()),
         params: &pass.role.spec.update_strategy.params,

@@ -13,7 +13,7 @@ use crate::api::role::{ReplicasetStatus, Role, RolloutPreview};
 use crate::controller::lifecycle::Reconciler;
 use crate::controller::role::RolePass;
 use crate::controller::role::cartridge::CartridgeView;
-use crate::controller::role::steps;
+use crate::controller::role::observe;
 use crate::controller::{Context, Error};
 use crate::resources::apply::desired_hash;
 use crate::strategy::Planner;
@@ -188,11 +188,19 @@ pub async fn live(
         .extend(overrides.params.iter().cloned());
     let changed = super::super::desired::Desired::of(&role).revision
         != super::super::desired::Desired::of(&current).revision;
-    let mut pass = RolePass::new(Arc::new(role))?;
-    steps::find_cluster(ctx, &mut pass).await?;
-    steps::observe_pods(ctx, &mut pass).await?;
-    steps::observe_statefulsets(ctx, &mut pass).await?;
-    let view = pass.ask_cartridge(ctx).await;
+    let pass = RolePass::new(Arc::new(role))?;
+    let cluster = match observe::locate(ctx, &pass).await? {
+        observe::Located::Found(cluster) => *cluster,
+        observe::Located::Gone | observe::Located::Wait(_) => {
+            return Err(Error::InvalidSpec {
+                kind: "Role",
+                name: name.to_string(),
+                message: "no Cluster lists it, so nothing of it runs to preview".into(),
+            });
+        }
+    };
+    let snap = observe::observe(ctx, &pass, cluster).await?;
+    let view = pass.ask_cartridge(ctx, &snap).await;
     let replicasets = match &view {
         CartridgeView::Answered(answer) => Some(answer.replicasets.clone()),
         CartridgeView::NotBootstrapped => None,
@@ -210,8 +218,8 @@ pub async fn live(
     let built = view::build(&view::Inputs {
         role: &pass.name,
         statefulsets: &pass.desired.statefulsets,
-        observed: &pass.statefulsets,
-        pods: &pass.pods,
+        observed: &snap.statefulsets,
+        pods: &snap.pods,
         replicas: pass.desired.replicas,
         topology: replicasets.as_deref(),
         params: &pass.role.spec.update_strategy.params,
