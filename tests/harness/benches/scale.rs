@@ -19,6 +19,8 @@
 //! - reconcile pass duration p50/p99 over the tier (the operator's
 //!   histogram; a pass never waits for pods: it requeues);
 //! - the strategy engine's share of pass time (its plan-call histogram);
+//! - a profile from the operator's log: console calls (count, p50/p99,
+//!   share of pass time) and the Role steps that took the most time;
 //! - cold start: the operator restarted on the converged fleet, until it
 //!   makes no write or exec for [`QUIET`].
 //!
@@ -324,7 +326,9 @@ fn spawn(
         .map_err(|e| check(format!("{}: {e}", log.display())))?;
     let err = file.try_clone().map_err(|e| check(e.to_string()))?;
     tokio::process::Command::new(bin)
-        .args(["run", "--log-level", "warn"])
+        // Each step's and each console call's time, for the profile (debug
+        // lines of two targets only; JSON so that they parse).
+        .args(["run", "--log-format", "json", "--log-level", PROFILE_FILTER])
         .arg(format!("--metrics-addr=127.0.0.1:{port}"))
         .arg("--health-addr=127.0.0.1:0")
         .env("KUBECONFIG", kubeconfig)
@@ -469,6 +473,97 @@ async fn release(t: &TestContext, namespaces: &[String]) {
     }
 }
 
+/// The operator's log filter: warnings, plus the pipeline's per-step and
+/// the console's per-call debug lines the profile reads.
+const PROFILE_FILTER: &str = "warn,tarantool_operator::controller::pipeline=debug,tarantool_operator_cartridge::console=debug";
+
+/// Where pass time went, from the operator's log: per Role step, and per
+/// console call (an exec into a pod running the admin console).
+#[derive(Debug, Default)]
+struct Profile {
+    /// Milliseconds per Role step, by step name.
+    steps: BTreeMap<String, Vec<f64>>,
+    /// Milliseconds per console call.
+    console: Vec<f64>,
+}
+
+impl Profile {
+    /// The log of `log` from byte `from` on.
+    fn read(log: &Path, from: u64) -> Self {
+        let text = std::fs::read(log).unwrap_or_default();
+        let text = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
+        let mut profile = Self::default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let f = &v["fields"];
+            match f["message"].as_str() {
+                Some("step") if f["controller"] == "role" => {
+                    if let (Some(step), Some(us)) = (f["step"].as_str(), f["elapsed_us"].as_f64()) {
+                        profile
+                            .steps
+                            .entry(step.to_string())
+                            .or_default()
+                            .push(us / 1000.0);
+                    }
+                }
+                Some("console call done" | "console call failed") => {
+                    if let Some(ms) = f["elapsed_ms"].as_f64() {
+                        profile.console.push(ms);
+                    }
+                }
+                _ => {}
+            }
+        }
+        profile
+    }
+
+    /// The `q` quantile of `values` (nearest rank), 0 when empty.
+    fn quantile(values: &[f64], q: f64) -> f64 {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+        sorted.get(rank - 1).copied().unwrap_or(0.0)
+    }
+
+    /// Prints the console's share and the steps that took the most time.
+    fn print(&self, pods: usize, pass_seconds: f64) -> serde_json::Value {
+        let console_s: f64 = self.console.iter().sum::<f64>() / 1000.0;
+        let steps_s: f64 = self.steps.values().flatten().sum::<f64>() / 1000.0;
+        println!(
+            "[{pods} pods] profile: {} console calls, p50 {:.0} ms, p99 {:.0} ms, {console_s:.1} s in all = {:.0}% of pass time ({pass_seconds:.1} s); the Role steps' time: {steps_s:.1} s",
+            self.console.len(),
+            Self::quantile(&self.console, 0.5),
+            Self::quantile(&self.console, 0.99),
+            if pass_seconds > 0.0 {
+                100.0 * console_s / pass_seconds
+            } else {
+                0.0
+            },
+        );
+        let mut by_total: Vec<(&String, &Vec<f64>)> = self.steps.iter().collect();
+        by_total.sort_by(|a, b| b.1.iter().sum::<f64>().total_cmp(&a.1.iter().sum::<f64>()));
+        let mut top = Vec::new();
+        for (step, ms) in by_total.into_iter().take(5) {
+            let total = ms.iter().sum::<f64>() / 1000.0;
+            println!(
+                "[{pods} pods]   {step}: {} runs, p50 {:.1} ms, p99 {:.1} ms, {total:.1} s in all",
+                ms.len(),
+                Self::quantile(ms, 0.5),
+                Self::quantile(ms, 0.99)
+            );
+            top.push(
+                json!({"step": step, "runs": ms.len(), "p50_ms": Self::quantile(ms, 0.5),
+                "p99_ms": Self::quantile(ms, 0.99), "seconds": total}),
+            );
+        }
+        json!({"console_calls": self.console.len(), "console_seconds": console_s,
+            "console_p50_ms": Self::quantile(&self.console, 0.5),
+            "console_p99_ms": Self::quantile(&self.console, 0.99), "top_steps": top})
+    }
+}
+
 /// One tier's figures.
 async fn tier(
     t: &TestContext,
@@ -477,8 +572,10 @@ async fn tier(
     namespaces: &[String],
     added: &[String],
     round: usize,
+    log: &Path,
 ) -> Result<serde_json::Value, Failure> {
     let pods = namespaces.len() * PODS_PER_CLUSTER;
+    let log_from = std::fs::metadata(log).map_or(0, |m| m.len());
     let passes_before = histogram(port, "tarantool_operator_reconcile_duration_seconds").await;
     let plans_before = histogram(port, "tarantool_operator_strategy_plan_seconds").await;
 
@@ -558,7 +655,9 @@ async fn tier(
         plans.sum,
         share * 100.0
     );
+    let profile = Profile::read(log, log_from).print(pods, passes.sum);
     Ok(json!({
+        "profile": profile,
         "clusters": namespaces.len(), "pods": pods,
         "apply_to_ready_s": to_ready.as_secs_f64(),
         "converged_writes_per_min": writes, "converged_exec_per_min": execs,
@@ -595,7 +694,7 @@ fn main() {
                     .map(|i| namespace(&t.namespace, i))
                     .collect();
                 namespaces.extend(added.iter().cloned());
-                let mut row = tier(&t, port, pid, &namespaces, &added, round).await?;
+                let mut row = tier(&t, port, pid, &namespaces, &added, round, &log).await?;
 
                 // Cold start on the converged fleet.
                 operator.kill().await.map_err(|e| check(e.to_string()))?;

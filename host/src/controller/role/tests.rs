@@ -48,6 +48,12 @@ async fn bootstrapped(
     (pass, snap, cluster.status)
 }
 
+/// JoinTopology then ObserveReadiness over `snap`.
+async fn joined(ctx: &crate::controller::Context, snap: &Snapshot, pass: &mut RolePass) {
+    steps::join_topology(ctx, snap, pass).await.expect("join");
+    steps::observe_readiness(snap, pass).await.expect("observe");
+}
+
 #[tokio::test]
 async fn after_bootstrap_the_role_records_its_members_once() {
     let connector = FakeConnector::new();
@@ -55,12 +61,7 @@ async fn after_bootstrap_the_role_records_its_members_once() {
     let ctx = testing::context(connector);
     let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
     let writes = model.state().writes().len();
-    steps::join_topology(&ctx, &snap, &mut pass)
-        .await
-        .expect("join");
-    steps::observe_readiness(&snap, &mut pass)
-        .await
-        .expect("observe");
+    joined(&ctx, &snap, &mut pass).await;
     assert_eq!(pass.status.replicasets.len(), 2);
     for rs in &pass.status.replicasets {
         assert_eq!(rs.joined, 2, "{rs:?}");
@@ -86,12 +87,7 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
     let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
-    steps::join_topology(&ctx, &snap, &mut pass)
-        .await
-        .expect("join");
-    steps::observe_readiness(&snap, &mut pass)
-        .await
-        .expect("observe");
+    joined(&ctx, &snap, &mut pass).await;
 
     let mut role = (*pass.role).clone();
     role.spec
@@ -158,12 +154,7 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
 /// and what it observes.
 async fn recorded(ctx: &crate::controller::Context) -> (RolePass, Snapshot) {
     let (mut pass, snap, _) = bootstrapped(ctx, 2).await;
-    steps::join_topology(ctx, &snap, &mut pass)
-        .await
-        .expect("join");
-    steps::observe_readiness(&snap, &mut pass)
-        .await
-        .expect("observe");
+    joined(ctx, &snap, &mut pass).await;
     (recorded_after(&pass), snap)
 }
 
@@ -258,12 +249,7 @@ async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
     let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
-    steps::join_topology(&ctx, &snap, &mut pass)
-        .await
-        .expect("join");
-    steps::observe_readiness(&snap, &mut pass)
-        .await
-        .expect("observe");
+    joined(&ctx, &snap, &mut pass).await;
     let name = pass.status.replicasets[0].name.clone();
     let info = model
         .state()
