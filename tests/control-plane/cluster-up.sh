@@ -78,6 +78,10 @@ start() {
   # 9>&-: the daemons must not inherit the lock held on fd 9.
   setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 9>&- &
   echo $! >"$RUN/$name.pid"
+  # Its command line, NUL-separated, for restart.sh (a component that exits
+  # on its own, as kube-scheduler does when an etcd restart corrupts its
+  # cache, is started again from it, as a kubelet would).
+  printf '%s\0' "$@" >"$RUN/$name.cmdline"
 }
 
 alive() { kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }

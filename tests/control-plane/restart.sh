@@ -8,6 +8,9 @@
 #   restart.sh apiserver|etcd --stop               stop only (its command line is kept)
 #   restart.sh apiserver|etcd --start              start from the kept command line;
 #                                                  nothing to do when it runs already
+#   restart.sh scheduler|controller-manager --start
+#                                                  the same for a component that exited
+#                                                  on its own (a kubelet's restart)
 #
 # The component is started again with the very command line cluster-up.sh
 # gave it (read from /proc before it is stopped, kept in run/NAME.cmdline),
@@ -22,10 +25,12 @@ set -euo pipefail
 RUN=$CP_TARGET/run
 LOGS=$CP_TARGET/logs
 
-usage() { die "usage: restart.sh apiserver|etcd [--down-seconds N | --stop | --start]"; }
+usage() { die "usage: restart.sh apiserver|etcd|scheduler|controller-manager [--down-seconds N | --stop | --start]"; }
 case ${1:-} in
   apiserver) name=kube-apiserver ;;
   etcd) name=etcd ;;
+  scheduler) name=kube-scheduler ;;
+  controller-manager) name=kube-controller-manager ;;
   *) usage ;;
 esac
 shift

@@ -143,6 +143,54 @@ impl Drop for Outage {
     }
 }
 
+/// What a kubelet does for a real control plane's static pods, for the
+/// dev cluster's scheduler and controller manager while faults are
+/// injected: started again when they exit. They exit by design after an
+/// etcd restart (kube-scheduler when a pod it cached moves under it: "the
+/// scheduler cache is corrupted"), and without them no pod would be placed
+/// or recreated, which is no test of the operator. Stops when dropped.
+struct Kubelet {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Kubelet {
+    fn start(t: &TestContext) -> Self {
+        let script = restart_script(t);
+        let run = t.cp.run_dir();
+        let task = tokio::spawn(async move {
+            loop {
+                for (arg, name) in [
+                    ("scheduler", "kube-scheduler"),
+                    ("controller-manager", "kube-controller-manager"),
+                ] {
+                    // As restart.sh judges it: a zombie has no exe.
+                    let alive = std::fs::read_to_string(run.join(format!("{name}.pid")))
+                        .ok()
+                        .is_some_and(|pid| {
+                            std::fs::read_link(format!("/proc/{}/exe", pid.trim())).is_ok()
+                        });
+                    if !alive {
+                        let status = tokio::process::Command::new("bash")
+                            .arg(&script)
+                            .args([arg, "--start"])
+                            .status()
+                            .await;
+                        eprintln!("{name} had exited: started again ({status:?})");
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Self { task }
+    }
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// How many attempts a backoff from `min` doubling to `max` allows within
 /// `window`: the first, and each retry whose smallest delay still fits.
 fn attempts_within(window: Duration, min: Duration, max: Duration) -> u64 {
@@ -292,6 +340,7 @@ const DOWN: Duration = Duration::from_secs(10);
 /// interrupted by an outage of `first`, `second` and `first` again.
 async fn interrupted(t: &TestContext, first: Component, second: Component) -> Result<(), Failure> {
     t.install_crds().await?;
+    let _kubelet = Kubelet::start(t);
     let mut operator = start_operator(t).await?;
     let outcome =
         async {
