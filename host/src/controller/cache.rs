@@ -1,5 +1,5 @@
 //! What a Role pass reads instead of asking the apiserver every time: the
-//! Clusters, the operator's pods and its PodDisruptionBudgets, in reflector
+//! Clusters, the operator's pods, StatefulSets, Services and PodDisruptionBudgets, in reflector
 //! stores fed by the same
 //! watch streams that wake the Role controller (a pass woken by a change
 //! sees that change), and the pods this operator deleted whose deletion the
@@ -19,7 +19,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -39,6 +40,8 @@ const EXPECTATION_TTL: Duration = Duration::from_secs(60);
 pub struct Cache {
     clusters: Store<Cluster>,
     pods: Store<Pod>,
+    statefulsets: Store<StatefulSet>,
+    services: Store<Service>,
     budgets: Store<PodDisruptionBudget>,
     deleted: Mutex<HashMap<String, Instant>>,
 }
@@ -50,6 +53,10 @@ pub struct Writers {
     pub clusters: Writer<Cluster>,
     /// Feeds the pod store.
     pub pods: Writer<Pod>,
+    /// Feeds the StatefulSet store.
+    pub statefulsets: Writer<StatefulSet>,
+    /// Feeds the Service store (the Roles' headless Services).
+    pub services: Writer<Service>,
     /// Feeds the PodDisruptionBudget store.
     pub budgets: Writer<PodDisruptionBudget>,
 }
@@ -59,17 +66,23 @@ impl Cache {
     pub fn new() -> (Self, Writers) {
         let (clusters, clusters_writer) = reflector::store();
         let (pods, pods_writer) = reflector::store();
+        let (statefulsets, statefulsets_writer) = reflector::store();
+        let (services, services_writer) = reflector::store();
         let (budgets, budgets_writer) = reflector::store();
         (
             Self {
                 clusters,
                 pods,
+                statefulsets,
+                services,
                 budgets,
                 deleted: Mutex::default(),
             },
             Writers {
                 clusters: clusters_writer,
                 pods: pods_writer,
+                statefulsets: statefulsets_writer,
+                services: services_writer,
                 budgets: budgets_writer,
             },
         )
@@ -83,6 +96,8 @@ impl Cache {
         let ready = |wait: Option<Result<(), _>>| matches!(wait, Some(Ok(())));
         ready(self.clusters.wait_until_ready().now_or_never())
             && ready(self.pods.wait_until_ready().now_or_never())
+            && ready(self.statefulsets.wait_until_ready().now_or_never())
+            && ready(self.services.wait_until_ready().now_or_never())
             && ready(self.budgets.wait_until_ready().now_or_never())
     }
 
@@ -98,6 +113,34 @@ impl Cache {
             })
             .map(|b| b.as_ref().clone())
             .collect()
+    }
+
+    /// The StatefulSets of Role `role` in `namespace`, in name order, as
+    /// the store has them (it may lag behind this operator's own writes:
+    /// see `role::observe::store_lags`).
+    pub(crate) fn role_statefulsets(&self, namespace: &str, role: &str) -> Vec<StatefulSet> {
+        let mut found: Vec<StatefulSet> = self
+            .statefulsets
+            .state()
+            .iter()
+            .filter(|s| {
+                s.namespace().as_deref() == Some(namespace)
+                    && s.labels().get(labels::ROLE).map(String::as_str) == Some(role)
+            })
+            .map(|s| s.as_ref().clone())
+            .collect();
+        found.sort_by_key(ResourceExt::name_any);
+        found
+    }
+
+    /// The Service `name` in `namespace`, as the store has it (`None`: not
+    /// there, as far as the store knows).
+    pub(crate) fn service(&self, namespace: &str, name: &str) -> Option<Service> {
+        self.services
+            .state()
+            .iter()
+            .find(|s| s.namespace().as_deref() == Some(namespace) && s.name_any() == name)
+            .map(|s| s.as_ref().clone())
     }
 
     /// The Clusters of `namespace`.
@@ -204,6 +247,10 @@ mod tests {
         writers.pods.apply_watcher_event(&Event::InitDone);
         writers.clusters.apply_watcher_event(&Event::Init);
         writers.clusters.apply_watcher_event(&Event::InitDone);
+        writers.statefulsets.apply_watcher_event(&Event::Init);
+        writers.statefulsets.apply_watcher_event(&Event::InitDone);
+        writers.services.apply_watcher_event(&Event::Init);
+        writers.services.apply_watcher_event(&Event::InitDone);
         assert!(!cache.ready(), "no budget listing yet");
         writers.budgets.apply_watcher_event(&Event::Init);
         writers.budgets.apply_watcher_event(&Event::InitDone);

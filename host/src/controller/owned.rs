@@ -30,11 +30,33 @@ where
     let namespace = desired
         .namespace()
         .ok_or(Error::MissingField("namespace"))?;
-    let name = desired.name_any();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = api.get_opt(&name).await?;
+    let existing = api.get_opt(&desired.name_any()).await?;
+    apply_over(ctx, owner, desired, existing.as_ref(), reason).await
+}
+
+/// [`apply_and_report`] over `existing` as the caller read it (from a
+/// watched store): no GET. A store behind the operator's own apply costs
+/// one idempotent apply more, never a missed change: the watch that feeds
+/// it also wakes the owner when someone else changes the object.
+pub(crate) async fn apply_over<K, O>(
+    ctx: &Context,
+    owner: &O,
+    desired: K,
+    existing: Option<&K>,
+    reason: Reason,
+) -> Result<Applied, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+    O: Resource<DynamicType = ()>,
+{
+    let name = desired.name_any();
     // Someone else's change of what we set is put back, hash or not.
-    let current = apply::unless_drifted(&desired, existing.as_ref());
+    let current = apply::unless_drifted(&desired, existing);
     let drifted = existing.is_some() && current.is_none();
     let (applied, _) = apply::apply(&ctx.client, desired, current).await?;
     let verb = match applied {

@@ -252,6 +252,23 @@ pub async fn run(
     // Budgets too: a pass reads them from the store instead of listing them,
     // and a budget deleted or changed by hand wakes its Role, which puts it
     // back.
+    // StatefulSets too: a pass reads them from the store (a list only when
+    // the store may lag behind the operator's own apply, see
+    // `role::observe::store_lags`), and a change wakes the owning Role.
+    let statefulset_events = reflector(
+        writers.statefulsets,
+        watcher(api::<StatefulSet>(&client, ns), owned.clone()).modify(lean),
+    )
+    .backoff(watch_backoff())
+    .touched_objects();
+    // The Roles' headless Services: SyncService reads them from the store
+    // instead of a GET a pass.
+    let service_events = reflector(
+        writers.services,
+        watcher(api::<Service>(&client, ns), owned.clone()).modify(lean),
+    )
+    .backoff(watch_backoff())
+    .touched_objects();
     let budget_events = reflector(
         writers.budgets,
         watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()).modify(lean),
@@ -268,14 +285,8 @@ pub async fn run(
         .trigger_backoff(NoSharedBackoff);
     let role_store = roles.store();
     let roles = roles
-        .owns_stream(owned_metadata(
-            api::<PartialObjectMeta<StatefulSet>>(&client, ns),
-            &owned,
-        ))
-        .owns_stream(owned_metadata(
-            api::<PartialObjectMeta<Service>>(&client, ns),
-            &owned,
-        ))
+        .owns_stream(statefulset_events)
+        .owns_stream(service_events)
         .watches_stream(pod_events, role_of)
         .watches_stream(budget_events, role_of)
         // A Cluster's change, status included (its bootstrap, its leader),

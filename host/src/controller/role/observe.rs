@@ -21,6 +21,7 @@ use kube::{Api, ResourceExt};
 use super::RolePass;
 use crate::api::Reason;
 use crate::api::cluster::Cluster;
+use crate::api::role::ReplicasetStatus;
 use crate::controller::claim;
 use crate::controller::pipeline::Flow;
 use crate::controller::{Context, Error};
@@ -110,33 +111,80 @@ pub(crate) async fn locate(ctx: &Context, pass: &RolePass) -> Result<Located, Er
     })
 }
 
-/// Reads the Role's pods and StatefulSets once, for the whole pass.
+/// Reads the Role's pods and StatefulSets once, for the whole pass: both
+/// from the controllers' stores while they run, the StatefulSets listed
+/// instead when the store may lag behind the operator's own writes
+/// ([`store_lags`]).
 pub(crate) async fn observe(
     ctx: &Context,
     pass: &RolePass,
     cluster: Cluster,
 ) -> Result<Arc<Snapshot>, Error> {
     let selector = labels::role_selector(&pass.name);
-    let pods = match ctx.cache() {
-        Some(cache) if cache.ready() => cache.role_pods(&pass.namespace, &pass.name),
-        _ => {
+    let cache = ctx.cache().filter(|c| c.ready());
+    let pods = match &cache {
+        Some(cache) => cache.role_pods(&pass.namespace, &pass.name),
+        None => {
             let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
             api.list(&ListParams::default().labels(&selector))
                 .await?
                 .items
         }
     };
-    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let mut statefulsets = api
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items;
-    statefulsets.sort_by_key(ResourceExt::name_any);
+    let cached = cache.map(|c| c.role_statefulsets(&pass.namespace, &pass.name));
+    let statefulsets = match cached {
+        Some(cached)
+            if !store_lags(
+                &cached,
+                &pass.desired.statefulsets,
+                &pass.status.replicasets,
+            ) =>
+        {
+            cached
+        }
+        _ => {
+            let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &pass.namespace);
+            let mut listed = api
+                .list(&ListParams::default().labels(&selector))
+                .await?
+                .items;
+            listed.sort_by_key(ResourceExt::name_any);
+            listed
+        }
+    };
     Ok(Arc::new(Snapshot {
         cluster,
         pods,
         statefulsets,
     }))
+}
+
+/// Whether the StatefulSet store may be behind what this operator wrote, so
+/// that the pass lists them instead: a StatefulSet the spec wants that the
+/// store lacks (created a moment ago, or not yet), one it does not want
+/// (retiring, or deleted a moment ago), one older than the generation the
+/// status recorded after the operator's own apply, or a removal of a
+/// replica set or of instances under way (the operator deletes
+/// StatefulSets and patches their epochs then: a change the store has not
+/// seen must not read as one still to make). Only a Role at rest reads the
+/// store. A store merely behind someone else's change is fine: the watch
+/// wakes the Role again once it catches up.
+pub(crate) fn store_lags(
+    cached: &[StatefulSet],
+    wanted: &[String],
+    records: &[ReplicasetStatus],
+) -> bool {
+    let found = |name: &str| cached.iter().find(|s| s.name_any() == name);
+    records
+        .iter()
+        .any(|r| r.removal.is_some() || !r.removed_instances.is_empty())
+        || wanted.iter().any(|name| found(name).is_none())
+        || cached.iter().any(|s| !wanted.contains(&s.name_any()))
+        || records.iter().any(|r| {
+            r.statefulset_generation.is_some_and(|recorded| {
+                found(&r.name).is_some_and(|s| s.metadata.generation.unwrap_or(0) < recorded)
+            })
+        })
 }
 
 #[cfg(test)]
@@ -185,6 +233,94 @@ mod tests {
                 before.statefulsets.len(),
                 "{case}"
             );
+        }
+    }
+
+    #[test]
+    fn the_statefulset_store_is_read_unless_it_may_lag_behind_our_writes() {
+        use crate::api::role::RemovalStage;
+        let sts = |name: &str, generation: i64| StatefulSet {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                generation: Some(generation),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let record =
+            |name: &str, generation: Option<i64>, removal: Option<RemovalStage>| ReplicasetStatus {
+                name: name.into(),
+                statefulset_generation: generation,
+                removal,
+                ..Default::default()
+            };
+        let wanted = vec!["s-0".to_string(), "s-1".to_string()];
+        let cases = [
+            (
+                "as recorded",
+                vec![sts("s-0", 3), sts("s-1", 2)],
+                vec![record("s-0", Some(3), None), record("s-1", Some(2), None)],
+                false,
+            ),
+            (
+                "someone else's newer change: the watch wakes us",
+                vec![sts("s-0", 4), sts("s-1", 2)],
+                vec![record("s-0", Some(3), None), record("s-1", Some(2), None)],
+                false,
+            ),
+            (
+                "nothing recorded yet",
+                vec![sts("s-0", 1), sts("s-1", 1)],
+                vec![],
+                false,
+            ),
+            (
+                "older than our own apply",
+                vec![sts("s-0", 2), sts("s-1", 2)],
+                vec![record("s-0", Some(3), None), record("s-1", Some(2), None)],
+                true,
+            ),
+            (
+                "a wanted one missing (just created)",
+                vec![sts("s-0", 3)],
+                vec![record("s-0", Some(3), None)],
+                true,
+            ),
+            (
+                "a removal under way",
+                vec![sts("s-0", 3), sts("s-1", 2), sts("s-2", 5)],
+                vec![
+                    record("s-0", Some(3), None),
+                    record("s-1", Some(2), None),
+                    record("s-2", Some(5), Some(RemovalStage::Draining)),
+                ],
+                true,
+            ),
+            (
+                "one it does not want, its record gone (deleted a moment ago)",
+                vec![sts("s-0", 3), sts("s-1", 2), sts("s-2", 5)],
+                vec![record("s-0", Some(3), None), record("s-1", Some(2), None)],
+                true,
+            ),
+            (
+                "instances being removed",
+                vec![sts("s-0", 3), sts("s-1", 2)],
+                vec![
+                    ReplicasetStatus {
+                        removed_instances: vec![crate::api::role::InstanceRemoval {
+                            pod: "s-0-2".into(),
+                            uuid: "u".into(),
+                            stage: crate::api::role::InstanceStage::Expelling,
+                        }],
+                        ..record("s-0", Some(3), None)
+                    },
+                    record("s-1", Some(2), None),
+                ],
+                true,
+            ),
+        ];
+        for (case, cached, records, lags) in cases {
+            assert_eq!(store_lags(&cached, &wanted, &records), lags, "{case}");
         }
     }
 

@@ -61,7 +61,28 @@ pub(crate) async fn sync_service(
         &pass.name,
         owner(pass)?,
     );
-    owned::apply_and_report(ctx, pass.role.as_ref(), desired, Reason::ServiceApplied).await?;
+    // From the watched store; a GET when the store lacks it (created a
+    // moment ago, or the controllers' stores are not running).
+    let cached = ctx
+        .cache()
+        .filter(|c| c.ready())
+        .and_then(|c| c.service(&pass.namespace, &desired.name_any()));
+    match cached {
+        Some(existing) => {
+            owned::apply_over(
+                ctx,
+                pass.role.as_ref(),
+                desired,
+                Some(&existing),
+                Reason::ServiceApplied,
+            )
+            .await?
+        }
+        None => {
+            owned::apply_and_report(ctx, pass.role.as_ref(), desired, Reason::ServiceApplied)
+                .await?
+        }
+    };
     Ok(Flow::Next)
 }
 
