@@ -11,6 +11,25 @@ use super::{Context, Error, events};
 use crate::api::Reason;
 use crate::resources::apply::{self, Applied};
 
+/// A namespaced kind the operator applies and owns.
+pub(crate) trait OwnedKind:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Debug
+{
+}
+
+impl<K> OwnedKind for K where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+{
+}
+
 /// Applies `desired` (skipped when unchanged, see [`apply::apply`]) and
 /// reports a creation or update as a Normal Event `reason` on `owner`.
 pub(crate) async fn apply_and_report<K, O>(
@@ -20,11 +39,7 @@ pub(crate) async fn apply_and_report<K, O>(
     reason: Reason,
 ) -> Result<Applied, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug,
+    K: OwnedKind,
     O: Resource<DynamicType = ()>,
 {
     let namespace = desired
@@ -47,11 +62,7 @@ pub(crate) async fn apply_over<K, O>(
     reason: Reason,
 ) -> Result<Applied, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug,
+    K: OwnedKind,
     O: Resource<DynamicType = ()>,
 {
     let name = desired.name_any();
