@@ -37,7 +37,7 @@ where
 
 /// Drops what no pass reads from a stored object before the store keeps
 /// it: `managedFields` (an entry per field manager, often larger than the
-/// rest of a pod). Drift is judged on a fresh GET, never on a store's copy.
+/// rest of a pod). Drift is judged on values, never on field managers.
 fn lean<K: ResourceExt>(object: &mut K) {
     object.managed_fields_mut().clear();
 }
@@ -249,9 +249,6 @@ pub async fn run(
     )
     .backoff(watch_backoff())
     .touched_objects();
-    // Budgets too: a pass reads them from the store instead of listing them,
-    // and a budget deleted or changed by hand wakes its Role, which puts it
-    // back.
     // StatefulSets too: a pass reads them from the store (a list only when
     // the store may lag behind the operator's own apply, see
     // `role::observe::store_lags`), and a change wakes the owning Role.
@@ -269,6 +266,9 @@ pub async fn run(
     )
     .backoff(watch_backoff())
     .touched_objects();
+    // Budgets too: a pass reads them from the store instead of listing them,
+    // and a budget deleted or changed by hand wakes its Role, which puts it
+    // back.
     let budget_events = reflector(
         writers.budgets,
         watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()).modify(lean),
