@@ -36,7 +36,8 @@ pub(crate) struct Snapshot {
     /// the pods this operator just deleted marked terminating; see
     /// `cache`).
     pub(crate) pods: Vec<Pod>,
-    /// The Role's StatefulSets, in name order: as listed, or, after
+    /// The Role's StatefulSets, in name order: from the store or listed
+    /// ([`store_lags`]), or, after
     /// SyncStatefulSets, as this pass applied them.
     pub(crate) statefulsets: Vec<StatefulSet>,
 }
