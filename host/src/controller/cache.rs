@@ -25,7 +25,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 
 use crate::api::cluster::Cluster;
 use crate::resources::labels;
@@ -104,31 +104,14 @@ impl Cache {
     /// The PodDisruptionBudgets of Role `role` in `namespace`, as the store
     /// has them (it may lag behind this operator's own writes).
     pub fn role_budgets(&self, namespace: &str, role: &str) -> Vec<PodDisruptionBudget> {
-        self.budgets
-            .state()
-            .iter()
-            .filter(|b| {
-                b.namespace().as_deref() == Some(namespace)
-                    && b.labels().get(labels::ROLE).map(String::as_str) == Some(role)
-            })
-            .map(|b| b.as_ref().clone())
-            .collect()
+        of_role(&self.budgets, namespace, role)
     }
 
     /// The StatefulSets of Role `role` in `namespace`, in name order, as
     /// the store has them (it may lag behind this operator's own writes:
     /// see `role::observe::store_lags`).
     pub(crate) fn role_statefulsets(&self, namespace: &str, role: &str) -> Vec<StatefulSet> {
-        let mut found: Vec<StatefulSet> = self
-            .statefulsets
-            .state()
-            .iter()
-            .filter(|s| {
-                s.namespace().as_deref() == Some(namespace)
-                    && s.labels().get(labels::ROLE).map(String::as_str) == Some(role)
-            })
-            .map(|s| s.as_ref().clone())
-            .collect();
+        let mut found = of_role(&self.statefulsets, namespace, role);
         found.sort_by_key(ResourceExt::name_any);
         found
     }
@@ -136,11 +119,7 @@ impl Cache {
     /// The Service `name` in `namespace`, as the store has it (`None`: not
     /// there, as far as the store knows).
     pub(crate) fn service(&self, namespace: &str, name: &str) -> Option<Service> {
-        self.services
-            .state()
-            .iter()
-            .find(|s| s.namespace().as_deref() == Some(namespace) && s.name_any() == name)
-            .map(|s| s.as_ref().clone())
+        named(&self.services, namespace, name)
     }
 
     /// The Clusters of `namespace`.
@@ -197,11 +176,7 @@ impl Cache {
 
     /// The pod `name` in `namespace`, as the store has it.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
-        self.pods
-            .state()
-            .iter()
-            .find(|p| p.namespace().as_deref() == Some(namespace) && p.name_any() == name)
-            .map(|p| p.as_ref().clone())
+        named(&self.pods, namespace, name)
     }
 
     /// Remembers that this operator deleted the pod with `uid`.
@@ -211,6 +186,32 @@ impl Cache {
             .unwrap_or_else(|e| e.into_inner())
             .insert(uid.to_string(), Instant::now());
     }
+}
+
+/// The objects of `store` in `namespace` labelled for Role `role`.
+fn of_role<K>(store: &Store<K>, namespace: &str, role: &str) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| {
+            o.namespace().as_deref() == Some(namespace)
+                && o.labels().get(labels::ROLE).map(String::as_str) == Some(role)
+        })
+        .map(|o| o.as_ref().clone())
+        .collect()
+}
+
+/// The object `name` in `namespace`, looked up by key.
+fn named<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    store
+        .get(&ObjectRef::new(name).within(namespace))
+        .map(|o| o.as_ref().clone())
 }
 
 #[cfg(test)]
@@ -287,5 +288,8 @@ mod tests {
             "storage-0-h-0"
         ));
         assert!(cache.role_pods("other", "storage").is_empty());
+        // By key: its name in its namespace, nowhere else.
+        assert!(cache.pod("ns", "storage-0-h-1").is_some());
+        assert!(cache.pod("other", "storage-0-h-1").is_none());
     }
 }
