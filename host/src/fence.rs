@@ -23,8 +23,10 @@
 //! not a read (create, update, patch, delete, Events, status) and every exec
 //! (the Cartridge console), checked against the clock when the request is
 //! sent, plus the start of every reconcile step (a typed
-//! [`Fenced`] error). What it cannot cover: a request already sent before the
-//! deadline and delivered after it; the margin is there for those.
+//! [`Fenced`] error), plus every write on the client's connections
+//! ([`wire`]: a request checked before a freeze is not sent after it). What
+//! it cannot cover: bytes already written before the deadline and delivered
+//! after it; the margin is there for those.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -260,6 +262,18 @@ impl Fence {
         self.tripped.borrow().clone()
     }
 
+    /// Why this replica may not write at all, neither its Lease nor on a
+    /// connection of its controllers' client: the fence tripped, or its
+    /// deadline passed since the last renewal (which trips it). A replica
+    /// that never renewed may: that is how a standby reads and takes the
+    /// Lease.
+    pub fn lapsed(&self) -> Option<Fenced> {
+        if self.last_renewal().is_none() {
+            return self.refusal();
+        }
+        self.check().err()
+    }
+
     /// Whether the fence tripped.
     pub fn is_tripped(&self) -> bool {
         self.tripped.borrow().is_some()
@@ -381,8 +395,9 @@ where
 
 /// A layer for the Lease manager's own client: every successful PATCH or
 /// PUT of the Lease `path` is a renewal, recorded in the fence at the time
-/// the request was sent. Once the fence tripped, it refuses every write
-/// (reads pass): a fenced replica neither renews nor releases.
+/// the request was sent. Once the fence tripped or its deadline passed, it
+/// refuses every write (reads pass): a fenced replica neither renews nor
+/// releases.
 #[derive(Debug, Clone)]
 pub struct RenewalTap {
     fence: Arc<Fence>,
@@ -438,13 +453,16 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        // Once fenced, the Lease manager writes nothing either: not a
-        // renewal, and not the release it sends when the process stops
-        // listening to it. Sent late (the apiserver was slow, which may be
-        // why the fence tripped), a release would clear the Lease of the
-        // replica that took over meanwhile.
-        if let Some(fenced) = self.tap.fence.refusal()
-            && acts(request.method(), request.uri().path())
+        // Once fenced, or past its deadline, the Lease manager writes
+        // nothing either: not a renewal, and not the release it sends when
+        // the process stops listening to it. Sent late (the apiserver was
+        // slow, which may be why the fence tripped), a release would clear
+        // the Lease of the replica that took over meanwhile. A leader frozen
+        // past its deadline (SIGSTOP, a stalled VM) wakes with its renewal
+        // timer and its watchdog both due: whichever runs first, the renewal
+        // does not go out.
+        if acts(request.method(), request.uri().path())
+            && let Some(fenced) = self.tap.fence.lapsed()
         {
             tracing::warn!(method = %request.method(), path = request.uri().path(), "Lease write refused: fenced");
             return Box::pin(std::future::ready(Err(Box::new(fenced) as BoxError)));
@@ -463,6 +481,8 @@ where
         })
     }
 }
+
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

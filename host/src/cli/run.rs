@@ -22,7 +22,7 @@ use tarantool_operator::console::ConsoleOptions;
 use tarantool_operator::console::access::ConsolePolicy;
 use tarantool_operator::controller::metrics::Metrics;
 use tarantool_operator::controller::{Context, Settings, run};
-use tarantool_operator::fence::{Fence, FenceLayer, Fenced, RenewalTap, margin_for};
+use tarantool_operator::fence::{Fence, FenceLayer, Fenced, RenewalTap, margin_for, wire};
 use tarantool_operator::reachability::{PROBE_TIMEOUT, Reachability, ReachabilityLayer};
 use tarantool_operator::strategy::{Registry as Strategies, SandboxLimits, StrategyEngine};
 use tarantool_operator::topology::Connector;
@@ -208,9 +208,16 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
     // The controllers' client: every write and exec it sends passes the
     // fence first (one chokepoint for Kubernetes and Cartridge alike); what
     // the fence lets through is counted by outcome (`/readyz`, metrics).
+    // Its connections refuse to write once the fence lapsed, so a request
+    // checked before a freeze is not sent after it (`fence::wire`).
+    if args.leader_elect && config.proxy_url.is_some() {
+        warn!(
+            "a proxy is configured: writes are fenced when requested, not at the socket \
+             (a leader frozen mid-request may send it after its deadline)"
+        );
+    }
     let reachability = Reachability::new();
-    let client = ClientBuilder::try_from(config.clone())
-        .context("cannot build a Kubernetes client")?
+    let client = wire::client_builder(&config, fence.clone())?
         .with_layer(&ReachabilityLayer::new(reachability.clone()))
         .with_layer(&FenceLayer::new(fence.clone()))
         .build();

@@ -446,8 +446,8 @@ async fn only_successful_writes_of_the_lease_count_as_renewals() {
 /// Once fenced, the Lease manager's writes go nowhere: neither a renewal
 /// nor the release it sends when the process stops listening to it (which,
 /// delivered late, would clear the Lease of the replica that took over).
-/// Its reads go on, and before the fence trips its writes pass, however
-/// late the renewal.
+/// Its reads go on. Past the deadline, before anything tripped the fence
+/// (a process frozen and resumed), its renewal is refused too and trips it.
 #[tokio::test]
 async fn a_fenced_replica_writes_no_lease() {
     let clock = FakeClock::new();
@@ -474,12 +474,23 @@ async fn a_fenced_replica_writes_no_lease() {
             .body(Body::from(Vec::new()))
             .expect("request")
     };
-    // Past the deadline but not yet tripped: a late renewal still goes out
-    // (the fence then refuses the controllers and trips on its own).
-    clock.advance(20 * S);
+    // Never renewed: taking the Lease is a write, and it goes out.
     assert!(tap.clone().oneshot(request(Method::PATCH)).await.is_ok());
     assert_eq!(reached.load(Ordering::SeqCst), 1);
-    fence.trip("another replica holds the Lease");
+    assert_eq!(fence.last_renewal(), Some(clock.now()));
+    // Within the deadline, renewals go out.
+    clock.advance(10 * S);
+    assert!(tap.clone().oneshot(request(Method::PATCH)).await.is_ok());
+    assert_eq!(reached.load(Ordering::SeqCst), 2);
+    let renewed = clock.now();
+    assert!(!fence.is_tripped());
+    // Past the deadline (13 s after the renewal), nothing tripped yet: the
+    // renewal of a resumed process stays home and trips the fence.
+    clock.advance(14 * S);
+    let late = tap.clone().oneshot(request(Method::PATCH)).await;
+    assert!(late.is_err_and(|e| e.downcast_ref::<Fenced>().is_some()));
+    assert_eq!(reached.load(Ordering::SeqCst), 2);
+    assert!(fence.is_tripped());
     // (method, reaches the apiserver)
     let cases = [
         (Method::GET, true),
@@ -501,7 +512,7 @@ async fn a_fenced_replica_writes_no_lease() {
             assert!(e.downcast_ref::<Fenced>().is_some(), "{method}: {e}");
         }
     }
-    assert_eq!(fence.last_renewal(), Some(clock.now()));
+    assert_eq!(fence.last_renewal(), Some(renewed));
 }
 
 /// The watchdog trips the fence on its own when nothing is sent, so the

@@ -485,6 +485,9 @@ struct Profile {
     steps: BTreeMap<String, Vec<f64>>,
     /// Milliseconds per console call.
     console: Vec<f64>,
+    /// Per console chunk (its name): milliseconds per call, and how many
+    /// of the calls failed.
+    chunks: BTreeMap<String, (Vec<f64>, usize)>,
 }
 
 impl Profile {
@@ -508,9 +511,13 @@ impl Profile {
                             .push(us / 1000.0);
                     }
                 }
-                Some("console call done" | "console call failed") => {
+                Some(outcome @ ("console call done" | "console call failed")) => {
                     if let Some(ms) = f["elapsed_ms"].as_f64() {
                         profile.console.push(ms);
+                        let chunk = f["chunk"].as_str().unwrap_or("?").to_string();
+                        let entry = profile.chunks.entry(chunk).or_default();
+                        entry.0.push(ms);
+                        entry.1 += usize::from(outcome == "console call failed");
                     }
                 }
                 _ => {}
@@ -542,6 +549,19 @@ impl Profile {
                 0.0
             },
         );
+        let mut chunks: Vec<(&String, &(Vec<f64>, usize))> = self.chunks.iter().collect();
+        chunks.sort_by(|a, b| b.1.0.len().cmp(&a.1.0.len()));
+        let mut by_chunk = Vec::new();
+        for (chunk, (ms, failed)) in chunks.into_iter().take(6) {
+            println!(
+                "[{pods} pods]   console {chunk}: {} calls ({failed} failed), p50 {:.0} ms, {:.1} s in all",
+                ms.len(),
+                Self::quantile(ms, 0.5),
+                ms.iter().sum::<f64>() / 1000.0
+            );
+            by_chunk.push(json!({"chunk": chunk, "calls": ms.len(), "failed": failed,
+                "p50_ms": Self::quantile(ms, 0.5)}));
+        }
         let mut by_total: Vec<(&String, &Vec<f64>)> = self.steps.iter().collect();
         by_total.sort_by(|a, b| b.1.iter().sum::<f64>().total_cmp(&a.1.iter().sum::<f64>()));
         let mut top = Vec::new();
@@ -560,7 +580,8 @@ impl Profile {
         }
         json!({"console_calls": self.console.len(), "console_seconds": console_s,
             "console_p50_ms": Self::quantile(&self.console, 0.5),
-            "console_p99_ms": Self::quantile(&self.console, 0.99), "top_steps": top})
+            "console_p99_ms": Self::quantile(&self.console, 0.99), "console_chunks": by_chunk,
+            "top_steps": top})
     }
 }
 
