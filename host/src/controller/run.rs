@@ -237,12 +237,18 @@ pub async fn run(
     // streams that wake them (see `cache`).
     let (cache, writers) = Cache::new();
     ctx.set_cache(Some(Arc::new(cache)));
-    let pod_events = reflector(
-        writers.pods,
-        watcher(api::<Pod>(&client, ns), owned.clone()).modify(lean),
-    )
-    .backoff(watch_backoff())
-    .touched_objects();
+    // Each kind wakes a Role only when something a pass reads moved
+    // (`wake`): kwok, kubelets and the StatefulSet and disruption
+    // controllers write statuses several times per pod restart, and at a
+    // thousand pods every extra pass was a console call more.
+    let pod_events = wake::changed(
+        reflector(
+            writers.pods,
+            watcher(api::<Pod>(&client, ns), owned.clone()).modify(lean),
+        )
+        .backoff(watch_backoff()),
+        wake::pod_wakes,
+    );
     let cluster_events = reflector(
         writers.clusters,
         watcher(api::<Cluster>(&client, ns), watcher::Config::default()).modify(lean),
@@ -252,12 +258,14 @@ pub async fn run(
     // StatefulSets too: a pass reads them from the store (a list only when
     // the store may lag behind the operator's own apply, see
     // `role::observe::store_lags`), and a change wakes the owning Role.
-    let statefulset_events = reflector(
-        writers.statefulsets,
-        watcher(api::<StatefulSet>(&client, ns), owned.clone()).modify(lean),
-    )
-    .backoff(watch_backoff())
-    .touched_objects();
+    let statefulset_events = wake::changed(
+        reflector(
+            writers.statefulsets,
+            watcher(api::<StatefulSet>(&client, ns), owned.clone()).modify(lean),
+        )
+        .backoff(watch_backoff()),
+        wake::statefulset_wakes,
+    );
     // The Roles' headless Services: SyncService reads them from the store
     // instead of a GET a pass.
     let service_events = reflector(
@@ -269,12 +277,15 @@ pub async fn run(
     // Budgets too: a pass reads them from the store instead of listing them,
     // and a budget deleted or changed by hand wakes its Role, which puts it
     // back.
-    let budget_events = reflector(
-        writers.budgets,
-        watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()).modify(lean),
-    )
-    .backoff(watch_backoff())
-    .touched_objects();
+    // Not its status: no pass reads it.
+    let budget_events = wake::changed(
+        reflector(
+            writers.budgets,
+            watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()).modify(lean),
+        )
+        .backoff(watch_backoff()),
+        |budget: &PodDisruptionBudget| wake::wakes(budget).unwrap_or_default(),
+    );
     let (role_reader, role_wakes) = own_objects(
         api::<Role>(&client, ns),
         <RolePass as Reconciler>::CONTROLLER,

@@ -550,7 +550,7 @@ impl Profile {
             },
         );
         let mut chunks: Vec<(&String, &(Vec<f64>, usize))> = self.chunks.iter().collect();
-        chunks.sort_by(|a, b| b.1.0.len().cmp(&a.1.0.len()));
+        chunks.sort_by_key(|c| std::cmp::Reverse(c.1.0.len()));
         let mut by_chunk = Vec::new();
         for (chunk, (ms, failed)) in chunks.into_iter().take(6) {
             println!(

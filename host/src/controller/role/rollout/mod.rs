@@ -310,9 +310,18 @@ pub(crate) async fn rolling_update(
         };
         return Ok(Flow::wait(reason, why.to_string(), after));
     }
-    let after = executed.wait.map_or(ctx.settings.poll, |s| {
-        std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5)
-    });
+    let after = match executed.wait {
+        Some(s) => std::time::Duration::from_secs(u64::from(s)).min(ctx.settings.poll * 5),
+        // Nothing done, and every replica set left waits for a pod: its
+        // events wake the Role; the look-again is only a safety net.
+        None if executed.deleted.is_empty()
+            && executed.switched.is_empty()
+            && built.waits_on_pods() =>
+        {
+            ctx.settings.poll * 5
+        }
+        None => ctx.settings.poll,
+    };
     Ok(Flow::wait(
         Reason::Updating,
         format!(

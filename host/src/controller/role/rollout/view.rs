@@ -62,6 +62,22 @@ impl Built {
             .and_then(|rs| rs.get(at.pod as usize))
     }
 
+    /// Whether every replica set that still has pods to update has a pod
+    /// Kubernetes shows unavailable (not ready, going, or missing). The
+    /// rollout then waits for pods whose events wake the Role anyway, so a
+    /// pass need not come back every poll to ask Cartridge again (at a
+    /// thousand pods those polls were most of the console calls).
+    pub(crate) fn waits_on_pods(&self) -> bool {
+        let mut outdated = self
+            .view
+            .replicasets
+            .iter()
+            .filter(|rs| rs.pods.iter().any(|p| !p.updated))
+            .peekable();
+        outdated.peek().is_some()
+            && outdated.all(|rs| rs.pods.iter().any(|p| !p.ready || p.terminating))
+    }
+
     /// The replica set's update revision.
     pub(crate) fn update_revision(&self, at: PodRef) -> Option<&str> {
         self.update_revisions
@@ -215,4 +231,66 @@ fn age_seconds(pod: &Pod, now: Timestamp) -> u32 {
     pod.metadata.creation_timestamp.as_ref().map_or(0, |t| {
         u32::try_from(now.as_second() - t.0.as_second()).unwrap_or(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod: `u` updated, `r` ready, `t` terminating (or missing).
+    fn pod(spec: &str) -> strategy_sdk::Pod {
+        strategy_sdk::Pod {
+            updated: spec.contains('u'),
+            ready: spec.contains('r'),
+            terminating: spec.contains('t'),
+            ..strategy_sdk::Pod::default()
+        }
+    }
+
+    fn built(replicasets: &[&[&str]]) -> Built {
+        Built {
+            view: RoleView {
+                replicasets: replicasets
+                    .iter()
+                    .map(|pods| strategy_sdk::ReplicaSet {
+                        pods: pods.iter().map(|p| pod(p)).collect(),
+                        ..strategy_sdk::ReplicaSet::default()
+                    })
+                    .collect(),
+                ..RoleView::default()
+            },
+            targets: vec![],
+            update_revisions: vec![],
+            unobserved: vec![],
+            outdated: 0,
+            stale: 0,
+            total: 0,
+        }
+    }
+
+    #[test]
+    fn a_rollout_waits_on_pods_when_every_replica_set_left_has_one_down() {
+        // (what, replica sets, waits on pods)
+        let cases: &[(&str, &[&[&str]], bool)] = &[
+            ("nothing left to update", &[&["ur", "ur"]], false),
+            ("an outdated set, all up", &[&["r", "ur"]], false),
+            ("its replica restarting", &[&["r", "u"]], true),
+            ("its replica going", &[&["r", "rt"]], true),
+            ("its replica missing", &[&["r", "t"]], true),
+            (
+                "one set down, another all up",
+                &[&["r", "u"], &["r", "r"]],
+                false,
+            ),
+            (
+                "every set left has one down",
+                &[&["r", "u"], &["ur", "ur"], &["t", "r"]],
+                true,
+            ),
+            ("an outdated pod itself down", &[&["", "ur"]], true),
+        ];
+        for (what, sets, want) in cases {
+            assert_eq!(built(sets).waits_on_pods(), *want, "{what}");
+        }
+    }
 }
