@@ -1,5 +1,5 @@
-//! What a Role pass reads instead of asking the apiserver every time: the
-//! Clusters, the operator's pods, StatefulSets, Services and PodDisruptionBudgets, in reflector
+//! What a pass reads instead of asking the apiserver every time: the
+//! Clusters and Roles, the operator's pods, StatefulSets, Services and PodDisruptionBudgets, in reflector
 //! stores fed by the same
 //! watch streams that wake the Role controller (a pass woken by a change
 //! sees that change), and the pods this operator deleted whose deletion the
@@ -28,6 +28,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 
 use crate::api::cluster::Cluster;
+use crate::api::role::Role;
 use crate::resources::labels;
 
 /// How long a remembered deletion is trusted without the store showing it:
@@ -39,6 +40,7 @@ const EXPECTATION_TTL: Duration = Duration::from_secs(60);
 /// The stores and the remembered deletions.
 pub struct Cache {
     clusters: Store<Cluster>,
+    roles: Store<Role>,
     pods: Store<Pod>,
     statefulsets: Store<StatefulSet>,
     services: Store<Service>,
@@ -51,6 +53,8 @@ pub struct Cache {
 pub struct Writers {
     /// Feeds the Cluster store.
     pub clusters: Writer<Cluster>,
+    /// Feeds the Role store (the Cluster passes read their Roles there).
+    pub roles: Writer<Role>,
     /// Feeds the pod store.
     pub pods: Writer<Pod>,
     /// Feeds the StatefulSet store.
@@ -65,6 +69,7 @@ impl Cache {
     /// Empty stores and their writers.
     pub fn new() -> (Self, Writers) {
         let (clusters, clusters_writer) = reflector::store();
+        let (roles, roles_writer) = reflector::store();
         let (pods, pods_writer) = reflector::store();
         let (statefulsets, statefulsets_writer) = reflector::store();
         let (services, services_writer) = reflector::store();
@@ -72,6 +77,7 @@ impl Cache {
         (
             Self {
                 clusters,
+                roles,
                 pods,
                 statefulsets,
                 services,
@@ -80,6 +86,7 @@ impl Cache {
             },
             Writers {
                 clusters: clusters_writer,
+                roles: roles_writer,
                 pods: pods_writer,
                 statefulsets: statefulsets_writer,
                 services: services_writer,
@@ -95,6 +102,7 @@ impl Cache {
     pub fn ready(&self) -> bool {
         let ready = |wait: Option<Result<(), _>>| matches!(wait, Some(Ok(())));
         ready(self.clusters.wait_until_ready().now_or_never())
+            && ready(self.roles.wait_until_ready().now_or_never())
             && ready(self.pods.wait_until_ready().now_or_never())
             && ready(self.statefulsets.wait_until_ready().now_or_never())
             && ready(self.services.wait_until_ready().now_or_never())
@@ -120,6 +128,12 @@ impl Cache {
     /// there, as far as the store knows).
     pub(crate) fn service(&self, namespace: &str, name: &str) -> Option<Service> {
         named(&self.services, namespace, name)
+    }
+
+    /// The Role `name` in `namespace`, as the store has it (it may lag
+    /// behind this operator's own writes).
+    pub(crate) fn role(&self, namespace: &str, name: &str) -> Option<Role> {
+        named(&self.roles, namespace, name)
     }
 
     /// The Clusters of `namespace`.
@@ -255,6 +269,9 @@ mod tests {
         assert!(!cache.ready(), "no budget listing yet");
         writers.budgets.apply_watcher_event(&Event::Init);
         writers.budgets.apply_watcher_event(&Event::InitDone);
+        assert!(!cache.ready(), "no Role listing yet");
+        writers.roles.apply_watcher_event(&Event::Init);
+        writers.roles.apply_watcher_event(&Event::InitDone);
         assert!(cache.ready());
 
         cache.expect_deleted("u0");

@@ -172,6 +172,17 @@ impl<'a> Pipeline<'a> {
     }
 }
 
+/// What a step that hands something to the steps after it returns: the
+/// value, or how the pass ends here (a wait, typically). Run it with
+/// [`Pipeline::yields`].
+#[derive(Debug)]
+pub(crate) enum Then<T> {
+    /// Go on with this.
+    Go(T),
+    /// End the pass with this flow.
+    End(Flow),
+}
+
 /// Runs a step and ends the enclosing function with its flow unless it is
 /// [`Flow::Next`].
 #[macro_export]

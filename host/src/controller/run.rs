@@ -4,8 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
@@ -40,6 +39,30 @@ where
 /// rest of a pod). Drift is judged on values, never on field managers.
 fn lean<K: ResourceExt>(object: &mut K) {
     object.managed_fields_mut().clear();
+}
+
+/// The operator's objects of kind `K` (`owned` selects them): every change
+/// goes into the store behind `writer`, and the stream yields those that
+/// moved `wakes` (or were deleted), to wake their Role ([`wake::changed`]).
+fn stored_changes<K>(
+    writer: reflector::store::Writer<K>,
+    api: Api<K>,
+    owned: watcher::Config,
+    wakes: impl Fn(&K) -> u64 + Send + 'static,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    wake::changed(
+        reflector(writer, watcher(api, owned).modify(lean)).backoff(watch_backoff()),
+        wakes,
+    )
 }
 
 /// A controller's own objects: the store its passes read (every change,
@@ -186,6 +209,11 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // Passes read through stores fed by the very streams that wake them
+    // (see `cache`): Roles for the Cluster passes; pods, Clusters,
+    // StatefulSets, Services and budgets for the Role passes.
+    let (cache, writers) = Cache::new();
+    ctx.set_cache(Some(Arc::new(cache)));
     let (cluster_reader, cluster_wakes) = own_objects(
         api::<Cluster>(&client, ns),
         <ClusterPass as Reconciler>::CONTROLLER,
@@ -205,9 +233,12 @@ pub async fn run(
         // A Role wakes every Cluster that lists it, owner or not yet; its
         // status too (unfiltered): a Cluster waits for its Roles to be Ready.
         .watches_stream(
-            watcher(api::<Role>(&client, ns), watcher::Config::default())
-                .backoff(watch_backoff())
-                .touched_objects(),
+            reflector(
+                writers.roles,
+                watcher(api::<Role>(&client, ns), watcher::Config::default()).modify(lean),
+            )
+            .backoff(watch_backoff())
+            .touched_objects(),
             move |role: Role| {
                 let namespace = role.namespace();
                 let name = role.name_any();
@@ -233,20 +264,14 @@ pub async fn run(
             }
         });
 
-    // Pods and Clusters reach Role passes through stores fed by the very
-    // streams that wake them (see `cache`).
-    let (cache, writers) = Cache::new();
-    ctx.set_cache(Some(Arc::new(cache)));
     // Each kind wakes a Role only when something a pass reads moved
     // (`wake`): kwok, kubelets and the StatefulSet and disruption
     // controllers write statuses several times per pod restart, and at a
     // thousand pods every extra pass was a console call more.
-    let pod_events = wake::changed(
-        reflector(
-            writers.pods,
-            watcher(api::<Pod>(&client, ns), owned.clone()).modify(lean),
-        )
-        .backoff(watch_backoff()),
+    let pod_events = stored_changes(
+        writers.pods,
+        api(&client, ns),
+        owned.clone(),
         wake::pod_wakes,
     );
     let cluster_events = reflector(
@@ -258,12 +283,10 @@ pub async fn run(
     // StatefulSets too: a pass reads them from the store (a list only when
     // the store may lag behind the operator's own apply, see
     // `role::observe::store_lags`), and a change wakes the owning Role.
-    let statefulset_events = wake::changed(
-        reflector(
-            writers.statefulsets,
-            watcher(api::<StatefulSet>(&client, ns), owned.clone()).modify(lean),
-        )
-        .backoff(watch_backoff()),
+    let statefulset_events = stored_changes(
+        writers.statefulsets,
+        api(&client, ns),
+        owned.clone(),
         wake::statefulset_wakes,
     );
     // The Roles' headless Services: SyncService reads them from the store
@@ -275,15 +298,12 @@ pub async fn run(
     .backoff(watch_backoff())
     .touched_objects();
     // Budgets too: a pass reads them from the store instead of listing them,
-    // and a budget deleted or changed by hand wakes its Role, which puts it
-    // back.
-    // Not its status: no pass reads it.
-    let budget_events = wake::changed(
-        reflector(
-            writers.budgets,
-            watcher(api::<PodDisruptionBudget>(&client, ns), owned.clone()).modify(lean),
-        )
-        .backoff(watch_backoff()),
+    // and a budget deleted or changed by hand (not its status, which no pass
+    // reads) wakes its Role, which puts it back.
+    let budget_events = stored_changes(
+        writers.budgets,
+        api(&client, ns),
+        owned.clone(),
         |budget: &PodDisruptionBudget| wake::wakes(budget).unwrap_or_default(),
     );
     let (role_reader, role_wakes) = own_objects(

@@ -1,8 +1,13 @@
 //! The Cluster controller, as the article's step pipeline:
 //!
-//! CheckDeletion -> SetupRolesOwnership -> SyncClusterWideService ->
+//! CheckDeletion -> Observe -> SetupRolesOwnership -> SyncClusterWideService ->
 //! ResolveConsole -> WaitForRolesPhase(Ready) -> GetLeader -> CreateTopologyClient ->
 //! Bootstrap -> SetupFailover -> ApplyCartridgeConfig, then the status.
+//!
+//! Observe reads the Cluster's Roles and pods once ([`observe`]); the steps
+//! that hand something on (the snapshot with the Roles as adopted, the
+//! leader, its topology client) yield it to the steps after them instead of
+//! leaving it in the pass.
 //!
 //! Each step is a small function in [`steps`] that either lets the pass go
 //! on or ends it (waiting, or with an error). The status is written at the
@@ -13,6 +18,7 @@
 //! outside Kubernetes to clean up.
 
 pub(crate) mod leader;
+pub(crate) mod observe;
 pub(crate) mod secrets;
 pub(crate) mod steps;
 #[cfg(test)]
@@ -20,19 +26,19 @@ mod tests;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use super::lifecycle::Reconciler;
-use super::pipeline::{Flow, Outcome, Pipeline};
+use super::pipeline::{Flow, Outcome, Pipeline, Then};
 use super::{Context, Error, Settings};
 use crate::api::cluster::{Cluster, ClusterStatus};
-use crate::api::role::Role;
 use crate::console::access::ConsoleAccess;
 use crate::step;
-use crate::topology::Topology;
 
-/// Everything one pass learns and decides about a Cluster.
+/// What one pass of a Cluster carries from step to step: the object, how
+/// its consoles are reached, and the status being built. What it observes
+/// and chooses (its Roles and pods, the leader, the topology client) the
+/// steps hand to each other.
 pub(crate) struct ClusterPass {
     /// The object as the pass started.
     pub cluster: Arc<Cluster>,
@@ -40,16 +46,8 @@ pub(crate) struct ClusterPass {
     pub namespace: String,
     /// Its name.
     pub name: String,
-    /// Its Roles that exist, in the order the spec lists them.
-    pub roles: Vec<Role>,
-    /// Every pod of the cluster.
-    pub pods: Vec<Pod>,
     /// How its pods' consoles are reached, once the policy allowed it.
     pub console: Option<ConsoleAccess>,
-    /// The leader pod, once chosen.
-    pub leader: Option<String>,
-    /// The topology client through the leader.
-    pub topology: Option<Arc<dyn Topology>>,
     /// The status being built.
     pub status: ClusterStatus,
 }
@@ -69,11 +67,7 @@ impl Reconciler for ClusterPass {
             cluster,
             namespace,
             name,
-            roles: Vec::new(),
-            pods: Vec::new(),
             console: None,
-            leader: None,
-            topology: None,
             status,
         })
     }
@@ -82,11 +76,17 @@ impl Reconciler for ClusterPass {
     async fn run_steps(&mut self, ctx: &Context, p: &Pipeline<'_>) -> Outcome {
         let pass = self;
         step!(p, "CheckDeletion", steps::check_deletion(pass));
-        step!(
-            p,
-            "SetupRolesOwnership",
-            steps::setup_roles_ownership(ctx, pass)
-        );
+        let snap = p.yields("Observe", observe::observe(ctx, pass)).await?;
+        let snap = match p
+            .yields(
+                "SetupRolesOwnership",
+                steps::setup_roles_ownership(ctx, &snap, pass),
+            )
+            .await?
+        {
+            Then::Go(snap) => snap,
+            Then::End(flow) => return Ok(flow),
+        };
         step!(
             p,
             "SyncClusterWideService",
@@ -96,17 +96,36 @@ impl Reconciler for ClusterPass {
         step!(
             p,
             "WaitForRolesPhase",
-            steps::wait_for_roles_ready(ctx, pass)
+            steps::wait_for_roles_ready(&snap, pass)
         );
-        step!(p, "GetLeader", steps::get_leader(ctx, pass));
+        let leader = match p
+            .yields("GetLeader", steps::get_leader(ctx, &snap, pass))
+            .await?
+        {
+            Then::Go(leader) => leader,
+            Then::End(flow) => return Ok(flow),
+        };
+        let topology = p
+            .yields(
+                "CreateTopologyClient",
+                steps::create_topology_client(ctx, pass, &leader),
+            )
+            .await?;
         step!(
             p,
-            "CreateTopologyClient",
-            steps::create_topology_client(ctx, pass)
+            "Bootstrap",
+            steps::bootstrap(ctx, &snap, pass, &leader, topology.as_ref())
         );
-        step!(p, "Bootstrap", steps::bootstrap(ctx, pass));
-        step!(p, "SetupFailover", steps::setup_failover(ctx, pass));
-        step!(p, "ApplyCartridgeConfig", steps::apply_config(ctx, pass));
+        step!(
+            p,
+            "SetupFailover",
+            steps::setup_failover(ctx, pass, topology.as_ref())
+        );
+        step!(
+            p,
+            "ApplyCartridgeConfig",
+            steps::apply_config(ctx, pass, topology.as_ref())
+        );
         Ok(Flow::Next)
     }
 

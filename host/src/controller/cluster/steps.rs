@@ -1,12 +1,15 @@
 //! The Cluster controller's steps, one function each, in pipeline order.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
 use super::ClusterPass;
 use super::leader::{self, Leader};
+use super::observe::Snapshot;
 use super::secrets::{self, Passwords};
 use crate::api::Reason;
 use crate::api::cluster::{AppliedSettings, ClusterPhase};
@@ -16,7 +19,7 @@ use crate::console::access::ConsoleAccess;
 use crate::controller::claim::{self, Claim};
 use crate::controller::fleet::Report;
 use crate::controller::members;
-use crate::controller::pipeline::{Flow, StepFailed};
+use crate::controller::pipeline::{Flow, StepFailed, Then};
 use crate::controller::{Context, Error, events, owned, status};
 use crate::resources::apply::desired_hash;
 use crate::resources::{labels, service};
@@ -36,31 +39,38 @@ pub(crate) async fn check_deletion(pass: &mut ClusterPass) -> Result<Flow, Error
 /// names it (see [`claim`]), so that deleting the Cluster deletes them and a
 /// Role's change wakes the Cluster. A Role that names no Cluster, names
 /// another, or is owned by another object is left alone and reported.
+/// Yields the snapshot with the Roles as adopted.
 pub(crate) async fn setup_roles_ownership(
     ctx: &Context,
-    pass: &mut ClusterPass,
-) -> Result<Flow, Error> {
+    snap: &Arc<Snapshot>,
+    pass: &ClusterPass,
+) -> Result<Then<Arc<Snapshot>>, Error> {
     let api: Api<Role> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-    let existing = api.list(&ListParams::default()).await?.items;
     let owner = pass
         .cluster
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("uid"))?;
     let mut roles = Vec::new();
-    for name in pass.cluster.spec.role_names() {
-        let Some(role) = existing.iter().find(|r| r.name_any() == name) else {
-            continue;
-        };
-        let claim = claim::claim(role, &pass.name, &owner.uid);
-        if let Some(why) = claim.refusal(name, &pass.name) {
+    let mut adopted_any = false;
+    for seen in &snap.roles {
+        let name = seen.name_any();
+        let mut role = seen.clone();
+        let mut claim = claim::claim(&role, &pass.name, &owner.uid);
+        if claim != Claim::Owned && claim.refusal(&name, &pass.name).is_none() {
+            // About to write on what the store said: read the Role afresh
+            // (the store may not show an adoption this operator just made).
+            role = api.get(&name).await?;
+            claim = claim::claim(&role, &pass.name, &owner.uid);
+        }
+        if let Some(why) = claim.refusal(&name, &pass.name) {
             let reason = match claim {
                 Claim::OwnedElsewhere { .. } => Reason::RoleOwnedElsewhere,
                 _ => Reason::RoleNotClaimed,
             };
-            return Ok(Flow::wait_for_event(reason, why));
+            return Ok(Then::End(Flow::wait_for_event(reason, why)));
         }
         if claim == Claim::Owned {
-            roles.push(role.clone());
+            roles.push(role);
             continue;
         }
         let mut new_refs = role.owner_references().to_vec();
@@ -72,7 +82,7 @@ pub(crate) async fn setup_roles_ownership(
             "resourceVersion": role.resource_version(),
         }});
         let adopted = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         events::normal(
             ctx,
@@ -86,9 +96,12 @@ pub(crate) async fn setup_roles_ownership(
         )
         .await;
         roles.push(adopted);
+        adopted_any = true;
     }
-    pass.roles = roles;
-    Ok(Flow::Next)
+    if adopted_any {
+        return Ok(Then::Go(Arc::new(snap.with_roles(roles))));
+    }
+    Ok(Then::Go(snap.clone()))
 }
 
 /// The Cluster's client Service.
@@ -139,16 +152,16 @@ fn console(ctx: &Context, pass: &mut ClusterPass) -> Result<ConsoleAccess, Error
 }
 
 /// Every listed Role exists; before the bootstrap, every one is Ready at
-/// its current generation. Then the cluster's pods are read (from the watched store when it is up).
+/// its current generation.
 pub(crate) async fn wait_for_roles_ready(
-    ctx: &Context,
+    snap: &Snapshot,
     pass: &mut ClusterPass,
 ) -> Result<Flow, Error> {
     let missing: Vec<&str> = pass
         .cluster
         .spec
         .role_names()
-        .filter(|n| !pass.roles.iter().any(|r| r.name_any() == *n))
+        .filter(|n| !snap.roles.iter().any(|r| r.name_any() == *n))
         .collect();
     if !missing.is_empty() {
         return Ok(Flow::wait_for_event(
@@ -157,7 +170,7 @@ pub(crate) async fn wait_for_roles_ready(
         ));
     }
     if !pass.status.bootstrapped {
-        let not_ready: Vec<String> = pass
+        let not_ready: Vec<String> = snap
             .roles
             .iter()
             .filter(|r| {
@@ -175,28 +188,21 @@ pub(crate) async fn wait_for_roles_ready(
             ));
         }
     }
-    // From the watched store when it is up (the same one Role passes read);
-    // a pass woken by a pod's change sees that change.
-    pass.pods = match ctx.cache().filter(|c| c.ready()) {
-        Some(cache) => cache.cluster_pods(&pass.namespace, &pass.name),
-        None => {
-            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &pass.namespace);
-            pods.list(&ListParams::default().labels(&labels::cluster_selector(&pass.name)))
-                .await?
-                .items
-        }
-    };
     Ok(Flow::Next)
 }
 
-/// The instance to talk to: see [`leader::choose`].
-pub(crate) async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+/// The instance to talk to: see [`leader::choose`]. Yields its pod's name.
+pub(crate) async fn get_leader(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut ClusterPass,
+) -> Result<Then<String>, Error> {
     let console = console(ctx, pass)?;
     let order: Vec<&str> = pass.cluster.spec.role_names().collect();
     // Never a pod of a replica set on its way out (scaled down, replaced
     // by a new volume generation, or of a Role being deleted): it is about
     // to be expelled.
-    let current: Vec<String> = pass
+    let current: Vec<String> = snap
         .roles
         .iter()
         // A Role being deleted is drained and expelled: not a home for the
@@ -204,7 +210,7 @@ pub(crate) async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<
         .filter(|r| r.metadata.deletion_timestamp.is_none())
         .flat_map(members::statefulset_names)
         .collect();
-    let staying: Vec<Pod> = pass
+    let staying: Vec<Pod> = snap
         .pods
         .iter()
         .filter(|p| {
@@ -236,19 +242,18 @@ pub(crate) async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<
                 .await;
             }
             pass.status.leader = Some(pod.clone());
-            pass.leader = Some(pod);
-            Ok(Flow::Next)
+            Ok(Then::Go(pod))
         }
-        Leader::NoneReady => Ok(Flow::wait(
+        Leader::NoneReady => Ok(Then::End(Flow::wait(
             Reason::NoReadyInstance,
             "no instance of the cluster is ready",
             ctx.settings.poll,
-        )),
-        Leader::NoneAnswered(why) => Ok(Flow::wait(
+        ))),
+        Leader::NoneAnswered(why) => Ok(Then::End(Flow::wait(
             Reason::LeaderUnavailable,
             format!("no ready instance answered as a cluster member: {why}"),
             ctx.settings.poll,
-        )),
+        ))),
     }
 }
 
@@ -256,50 +261,44 @@ pub(crate) async fn get_leader(ctx: &Context, pass: &mut ClusterPass) -> Result<
 pub(crate) async fn create_topology_client(
     ctx: &Context,
     pass: &mut ClusterPass,
-) -> Result<Flow, Error> {
-    let leader = pass
-        .leader
-        .as_deref()
-        .ok_or(Error::MissingField("leader"))?;
-    let leader = leader.to_string();
+    leader: &str,
+) -> Result<Arc<dyn Topology>, Error> {
     let console = console(ctx, pass)?;
-    let target = InstanceTarget::for_pod(&pass.namespace, &leader, Some(&console));
-    pass.topology = Some(ctx.connector.connect(&target));
-    Ok(Flow::Next)
-}
-
-fn topology(pass: &ClusterPass) -> Result<std::sync::Arc<dyn Topology>, Error> {
-    pass.topology.clone().ok_or(Error::MissingField("topology"))
+    let target = InstanceTarget::for_pod(&pass.namespace, leader, Some(&console));
+    Ok(ctx.connector.connect(&target))
 }
 
 /// Join every replica set of every Role (each with all its instances, the
 /// leader's first), then bootstrap vshard. Safe to repeat: what is joined
 /// is not joined again and a bootstrapped vshard is left as it is.
-pub(crate) async fn bootstrap(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn bootstrap(
+    ctx: &Context,
+    snap: &Snapshot,
+    pass: &mut ClusterPass,
+    leader: &str,
+    topology: &dyn Topology,
+) -> Result<Flow, Error> {
     if pass.status.bootstrapped {
         return Ok(Flow::Next);
     }
     pass.status.phase = ClusterPhase::Bootstrapping;
-    let topology = topology(pass)?;
-    let desired: Vec<_> = pass
+    let desired: Vec<_> = snap
         .roles
         .iter()
         .flat_map(|role| {
             // Before the bootstrap no instance was expelled: epochs are 0.
-            members::desired_replicasets(&pass.namespace, &pass.name, role, &pass.pods, &[])
+            members::desired_replicasets(&pass.namespace, &pass.name, role, &snap.pods, &[])
         })
         .collect();
     let observed = topology.replicasets().await?;
     let mut edit = join_edit(&desired, &observed, false);
     // Cartridge creates the cluster on the instance that receives the first
     // edit; that instance must be in it, so its replica set goes first.
-    if let Some(leader) = pass.leader.as_deref() {
-        edit.replicasets.sort_by_key(|rs| {
-            !rs.join_servers
-                .iter()
-                .any(|s| s.uri.split('.').next() == Some(leader))
-        });
-    }
+    edit.replicasets.sort_by_key(|rs| {
+        !rs.join_servers
+            .iter()
+            .any(|s| s.uri.split('.').next() == Some(leader))
+    });
     if !edit.is_empty() {
         topology.edit(&edit).await?;
         let instances: usize = edit.replicasets.iter().map(|r| r.join_servers.len()).sum();
@@ -435,7 +434,11 @@ pub(crate) fn failover_hash(spec: &Failover, passwords: &Passwords) -> String {
 /// Secret it reads a password from) changed since it was last applied. A
 /// missing Secret or key fails the pass (`SecretNotFound`) and changes
 /// nothing in Cartridge.
-pub(crate) async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn setup_failover(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+    topology: &dyn Topology,
+) -> Result<Flow, Error> {
     let spec = pass.cluster.spec.failover_or_default();
     let passwords = secrets::read(ctx, &pass.namespace, &spec).await?;
     let hash = failover_hash(&spec, &passwords);
@@ -448,7 +451,6 @@ pub(crate) async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Res
     {
         return Ok(Flow::Next);
     }
-    let topology = topology(pass)?;
     let want = failover_params(&spec, &passwords);
     let current = topology.failover().await?;
     if !failover_matches(&current, &want) {
@@ -476,7 +478,11 @@ pub(crate) async fn setup_failover(ctx: &Context, pass: &mut ClusterPass) -> Res
 
 /// `spec.config` in Cartridge's clusterwide config: the sections that
 /// differ are patched, only when the spec changed since it was applied.
-pub(crate) async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Result<Flow, Error> {
+pub(crate) async fn apply_config(
+    ctx: &Context,
+    pass: &mut ClusterPass,
+    topology: &dyn Topology,
+) -> Result<Flow, Error> {
     let Some(config) = pass.cluster.spec.config.clone() else {
         return Ok(Flow::Next);
     };
@@ -484,7 +490,6 @@ pub(crate) async fn apply_config(ctx: &Context, pass: &mut ClusterPass) -> Resul
     if pass.status.applied.as_ref().and_then(|a| a.config.as_ref()) == Some(&hash) {
         return Ok(Flow::Next);
     }
-    let topology = topology(pass)?;
     let sections: Vec<String> = config.keys().cloned().collect();
     let current = topology.config(&sections).await?;
     let patch: Map<String, Value> = config

@@ -4,30 +4,52 @@
 
 use std::sync::Arc;
 
+use super::observe::Snapshot;
 use super::{ClusterPass, leader, steps};
 use crate::controller::lifecycle::Reconciler;
-use crate::controller::pipeline::Flow;
+use crate::controller::pipeline::{Flow, Then};
 use crate::controller::testing::{self, ROUTER, STORAGE};
 use crate::topology::fake::{CallKind, FakeConnector};
 
-fn pass(ready: bool) -> ClusterPass {
-    let mut pass = ClusterPass::new(Arc::new(testing::cluster())).expect("pass");
-    pass.roles = vec![testing::role(ROUTER), testing::role(STORAGE)];
-    pass.pods = pass
-        .roles
-        .iter()
-        .flat_map(|r| testing::pods(r, ready))
-        .collect();
-    pass
+fn pass() -> ClusterPass {
+    ClusterPass::new(Arc::new(testing::cluster())).expect("pass")
 }
 
-async fn through_config(ctx: &crate::controller::Context, pass: &mut ClusterPass) -> Flow {
+/// The article's Roles and their pods, ready or not.
+fn snap(ready: bool) -> Snapshot {
+    let roles = vec![testing::role(ROUTER), testing::role(STORAGE)];
+    let pods = roles.iter().flat_map(|r| testing::pods(r, ready)).collect();
+    Snapshot { roles, pods }
+}
+
+/// GetLeader as the pipeline sees it: the leader chosen, or the flow.
+async fn leader_of(
+    ctx: &crate::controller::Context,
+    snap: &Snapshot,
+    pass: &mut ClusterPass,
+) -> Result<String, Flow> {
+    match steps::get_leader(ctx, snap, pass).await.expect("step") {
+        Then::Go(leader) => Ok(leader),
+        Then::End(flow) => Err(flow),
+    }
+}
+
+async fn through_config(
+    ctx: &crate::controller::Context,
+    snap: &Snapshot,
+    pass: &mut ClusterPass,
+) -> Flow {
+    let leader = match leader_of(ctx, snap, pass).await {
+        Ok(leader) => leader,
+        Err(flow) => return flow,
+    };
+    let topology = steps::create_topology_client(ctx, pass, &leader)
+        .await
+        .expect("client");
     for flow in [
-        steps::get_leader(ctx, pass).await,
-        steps::create_topology_client(ctx, pass).await,
-        steps::bootstrap(ctx, pass).await,
-        steps::setup_failover(ctx, pass).await,
-        steps::apply_config(ctx, pass).await,
+        steps::bootstrap(ctx, snap, pass, &leader, topology.as_ref()).await,
+        steps::setup_failover(ctx, pass, topology.as_ref()).await,
+        steps::apply_config(ctx, pass, topology.as_ref()).await,
     ] {
         match flow.expect("step") {
             Flow::Next => {}
@@ -42,8 +64,11 @@ async fn bootstrap_joins_everything_in_one_edit_then_vshard_and_failover() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let mut pass = pass(true);
-    assert_eq!(through_config(&ctx, &mut pass).await, Flow::Next);
+    let mut pass = pass();
+    assert_eq!(
+        through_config(&ctx, &snap(true), &mut pass).await,
+        Flow::Next
+    );
     assert!(pass.status.bootstrapped);
     let leader = pass.status.leader.clone().expect("leader");
     assert!(
@@ -70,13 +95,19 @@ async fn a_restart_mid_bootstrap_changes_nothing_and_fails_nothing() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let mut first = pass(true);
-    assert_eq!(through_config(&ctx, &mut first).await, Flow::Next);
+    let mut first = pass();
+    assert_eq!(
+        through_config(&ctx, &snap(true), &mut first).await,
+        Flow::Next
+    );
     let writes_before = model.state().writes().len();
     // The operator died before writing its status: a new pass starts from
     // the old (empty) status and must find everything already done.
-    let mut again = pass(true);
-    assert_eq!(through_config(&ctx, &mut again).await, Flow::Next);
+    let mut again = pass();
+    assert_eq!(
+        through_config(&ctx, &snap(true), &mut again).await,
+        Flow::Next
+    );
     assert!(again.status.bootstrapped);
     let state = model.state();
     let new_writes: Vec<&CallKind> = state.writes()[writes_before..]
@@ -99,12 +130,15 @@ async fn a_converged_cluster_asks_cartridge_nothing() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let mut first = pass(true);
-    through_config(&ctx, &mut first).await;
+    let mut first = pass();
+    through_config(&ctx, &snap(true), &mut first).await;
     let calls = model.state().calls.len();
-    let mut next = pass(true);
+    let mut next = pass();
     next.status = first.status.clone();
-    assert_eq!(through_config(&ctx, &mut next).await, Flow::Next);
+    assert_eq!(
+        through_config(&ctx, &snap(true), &mut next).await,
+        Flow::Next
+    );
     assert_eq!(
         model.state().calls.len(),
         calls,
@@ -118,8 +152,8 @@ async fn failover_and_config_changes_apply_once() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector);
-    let mut first = pass(true);
-    through_config(&ctx, &mut first).await;
+    let mut first = pass();
+    through_config(&ctx, &snap(true), &mut first).await;
 
     let mut cluster = testing::cluster();
     cluster.spec.failover = Some(crate::api::failover::Failover {
@@ -128,10 +162,13 @@ async fn failover_and_config_changes_apply_once() {
     });
     cluster.spec.config = serde_json::from_value(serde_json::json!({"app": {"ttl": 5}})).ok();
     for round in 0..2 {
-        let mut next = pass(true);
+        let mut next = pass();
         next.cluster = Arc::new(cluster.clone());
         next.status = first.status.clone();
-        assert_eq!(through_config(&ctx, &mut next).await, Flow::Next);
+        assert_eq!(
+            through_config(&ctx, &snap(true), &mut next).await,
+            Flow::Next
+        );
         first.status = next.status.clone();
         let state = model.state();
         let sets = state
@@ -156,9 +193,9 @@ async fn failover_and_config_changes_apply_once() {
 #[tokio::test]
 async fn no_ready_pod_means_waiting_not_failing() {
     let ctx = testing::context(FakeConnector::new());
-    let mut pass = pass(false);
-    match steps::get_leader(&ctx, &mut pass).await.expect("step") {
-        Flow::Wait { reason, .. } => assert_eq!(reason, crate::api::Reason::NoReadyInstance),
+    let mut pass = pass();
+    match leader_of(&ctx, &snap(false), &mut pass).await {
+        Err(Flow::Wait { reason, .. }) => assert_eq!(reason, crate::api::Reason::NoReadyInstance),
         other => panic!("{other:?}"),
     }
 }
@@ -168,22 +205,25 @@ async fn the_leader_stays_while_ready_and_moves_to_a_member_when_not() {
     let connector = FakeConnector::new();
     let model = connector.topology.clone();
     let ctx = testing::context(connector.clone());
-    let mut first = pass(true);
-    through_config(&ctx, &mut first).await;
+    let mut first = pass();
+    through_config(&ctx, &snap(true), &mut first).await;
     let leader = first.status.leader.clone().expect("leader");
 
     // Ready: kept without asking anyone.
     let calls = model.state().calls.len();
-    let mut same = pass(true);
+    let mut same = pass();
     same.status = first.status.clone();
-    steps::get_leader(&ctx, &mut same).await.expect("step");
+    leader_of(&ctx, &snap(true), &mut same)
+        .await
+        .expect("a leader");
     assert_eq!(same.status.leader.as_deref(), Some(leader.as_str()));
     assert_eq!(model.state().calls.len(), calls);
 
     // Not ready and unreachable: another member takes over.
-    let mut moved = pass(true);
+    let mut moved = pass();
     moved.status = first.status.clone();
-    for pod in &mut moved.pods {
+    let mut moved_snap = snap(true);
+    for pod in &mut moved_snap.pods {
         if pod.metadata.name.as_deref() == Some(leader.as_str()) {
             *pod = testing::pod(
                 &leader,
@@ -194,23 +234,26 @@ async fn the_leader_stays_while_ready_and_moves_to_a_member_when_not() {
         }
     }
     model.state().unreachable.insert(leader.clone());
-    steps::get_leader(&ctx, &mut moved).await.expect("step");
+    leader_of(&ctx, &moved_snap, &mut moved)
+        .await
+        .expect("a leader");
     let new_leader = moved.status.leader.clone().expect("leader");
     assert_ne!(new_leader, leader);
 
     // No member answers on a bootstrapped cluster: wait, do not pick a
     // stranger that would start a second cluster.
-    let candidates: Vec<String> = moved
+    let candidates: Vec<String> = moved_snap
         .pods
         .iter()
         .filter_map(|p| p.metadata.name.clone())
         .collect();
     model.state().unreachable.extend(candidates);
-    let mut stuck = pass(true);
+    let mut stuck = pass();
     stuck.status = moved.status.clone();
     stuck.status.leader = None;
     let order: Vec<&str> = vec!["router", "storage"];
-    let candidates = leader::candidates(&stuck.pods, &order);
+    let all = snap(true);
+    let candidates = leader::candidates(&all.pods, &order);
     let chosen = leader::choose(None, &candidates, true, &connector, |p| {
         crate::topology::InstanceTarget::for_pod("ns", &kube::ResourceExt::name_any(p), None)
     })
@@ -238,12 +281,15 @@ async fn a_custom_console_command_runs_only_when_the_operator_allows_it() {
             command: Some(vec!["sh".into(), "-c".into(), "cat /secret >&2".into()]),
             ..Console::default()
         });
-        let mut pass = pass(true);
+        let mut pass = pass();
         pass.cluster = Arc::new(cluster);
         let resolved = steps::resolve_console(&ctx, &mut pass).await;
         if allow {
             assert_eq!(resolved.expect("allowed"), Flow::Next);
-            assert_eq!(through_config(&ctx, &mut pass).await, Flow::Next);
+            assert_eq!(
+                through_config(&ctx, &snap(true), &mut pass).await,
+                Flow::Next
+            );
             assert!(!model.state().calls.is_empty());
         } else {
             let refused = resolved.expect_err("refused");
@@ -255,7 +301,7 @@ async fn a_custom_console_command_runs_only_when_the_operator_allows_it() {
                 "{refused}"
             );
             // Every step that execs resolves the console first.
-            let leader = steps::get_leader(&ctx, &mut pass).await;
+            let leader = steps::get_leader(&ctx, &snap(true), &mut pass).await;
             assert_eq!(
                 leader.expect_err("refused").reason(),
                 Reason::ConsoleCommandNotAllowed

@@ -145,7 +145,6 @@ pub(crate) async fn hand_over_evictions(
         // webhook keeps denying until the bound.
         return Ok(Flow::Next);
     };
-    pass.topology = Some(answer.replicasets.clone());
     let unavailable: BTreeSet<String> = snap
         .pods
         .iter()

@@ -46,7 +46,7 @@ use super::pipeline::{Flow, Outcome, Pipeline};
 use super::{Context, Error};
 use crate::api::role::{Role, RoleStatus};
 use crate::step;
-use crate::topology::{InstanceTarget, ReplicasetInfo};
+use crate::topology::InstanceTarget;
 
 /// Everything one pass learns and decides about a Role.
 pub struct RolePass {
@@ -71,8 +71,6 @@ pub struct RolePass {
     /// The verified answer the plan was decided on (its steps go through
     /// the same member).
     pub(crate) scaling_answer: Option<Answer>,
-    /// Its replica sets as Cartridge reported them this pass, if asked.
-    pub topology: Option<Vec<ReplicasetInfo>>,
     /// The status being built.
     pub status: RoleStatus,
     /// The Role is being deleted and our finalizer holds it: every
@@ -228,7 +226,6 @@ impl Reconciler for RolePass {
             cartridge: CartridgeView::NotAsked,
             scaling: None,
             scaling_answer: None,
-            topology: None,
             status,
             deleting: false,
             completed_switches: Vec::new(),

@@ -11,7 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 
-use super::cartridge::CartridgeView;
+use super::cartridge::{Answer, CartridgeView};
 use super::observe::Snapshot;
 use super::scaling::{self, StatefulSetFacts};
 use super::{RolePass, scaling_exec};
@@ -157,9 +157,6 @@ pub(crate) async fn decide_scaling(
         records: &pass.status.replicasets,
         ..probe
     });
-    if let Some(answer) = pass.cartridge.answer() {
-        pass.topology = Some(answer.replicasets.clone());
-    }
     pass.scaling_answer = pass.cartridge.answer().cloned();
     pass.scaling = Some(plan);
     Ok(Flow::Next)
@@ -478,7 +475,7 @@ pub(crate) async fn join_topology(
     if pass.cartridge.answer().is_none() {
         pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
-    let Some(answer) = pass.cartridge.answer() else {
+    let Some(answer) = pass.cartridge.answer().cloned() else {
         return Ok(Flow::wait(
             Reason::CartridgeUnknown,
             format!(
@@ -489,9 +486,9 @@ pub(crate) async fn join_topology(
         ));
     };
     let topology = answer.client.clone();
-    let mut observed = answer.replicasets.clone();
+    let observed = &answer.replicasets;
     let settings_changed = pass.status.applied_vshard.as_ref() != Some(&vshard_hash);
-    let edit = join_edit(&desired, &observed, settings_changed);
+    let edit = join_edit(&desired, observed, settings_changed);
     if !edit.is_empty() {
         topology.edit(&edit).await?;
         let instances: usize = edit.replicasets.iter().map(|r| r.join_servers.len()).sum();
@@ -505,17 +502,16 @@ pub(crate) async fn join_topology(
             ),
         )
         .await;
-        observed = topology.replicasets().await?;
-        pass.cartridge = CartridgeView::NotAsked;
+        // Read again through the same verified member: the freshest
+        // answer of the pass, for the steps after this one and the status.
+        let observed = topology.replicasets().await?;
+        pass.cartridge = CartridgeView::Answered(Answer {
+            source: answer.source,
+            replicasets: observed,
+            client: topology,
+        });
     }
     pass.status.applied_vshard = Some(vshard_hash);
-    let uuids: Vec<String> = desired.iter().map(|d| d.uuid.clone()).collect();
-    pass.topology = Some(
-        observed
-            .into_iter()
-            .filter(|r| uuids.contains(&r.uuid))
-            .collect(),
-    );
     Ok(Flow::Next)
 }
 
@@ -590,11 +586,12 @@ pub(crate) fn refresh_status(snap: &Snapshot, pass: &mut RolePass) -> (usize, us
         let uuid = sts.and_then(ResourceExt::uid).map(|uid| {
             crate::topology::identity::replicaset_uuid(&pass.namespace, &cluster, &name, &uid)
         });
+        // What Cartridge said last in this pass, when it was asked.
         if let Some(info) = pass
-            .topology
-            .as_ref()
+            .cartridge
+            .answer()
             .zip(uuid.as_ref())
-            .and_then(|(t, uuid)| t.iter().find(|r| &r.uuid == uuid))
+            .and_then(|(answer, uuid)| answer.replicaset(uuid))
         {
             entry.uuid = Some(info.uuid.clone());
             entry.joined = i32::try_from(info.servers.len()).unwrap_or(i32::MAX);

@@ -8,8 +8,10 @@ use super::cartridge::CartridgeView;
 use super::observe::Snapshot;
 use super::{RolePass, steps};
 use crate::api::cluster::ClusterStatus;
+use crate::controller::cluster::observe::Snapshot as ClusterSnapshot;
 use crate::controller::cluster::{ClusterPass, steps as cluster_steps};
 use crate::controller::lifecycle::Reconciler;
+use crate::controller::pipeline::Then;
 use crate::controller::testing::{self, ROUTER, STORAGE};
 use crate::topology::fake::{CallKind, FakeConnector};
 
@@ -25,16 +27,22 @@ async fn bootstrapped(
     let mut cluster = ClusterPass::new(Arc::new(testing::cluster())).expect("cluster");
     // Cartridge bootstraps vshard only with a router in the cluster.
     let router = testing::role(ROUTER);
-    cluster.roles = vec![role.clone(), router.clone()];
-    cluster.pods = testing::pods(&role, true);
-    cluster.pods.extend(testing::pods(&router, true));
-    cluster_steps::get_leader(ctx, &mut cluster)
+    let mut pods = testing::pods(&role, true);
+    pods.extend(testing::pods(&router, true));
+    let seen = ClusterSnapshot {
+        roles: vec![role.clone(), router.clone()],
+        pods,
+    };
+    let Then::Go(leader) = cluster_steps::get_leader(ctx, &seen, &mut cluster)
         .await
-        .expect("leader");
-    cluster_steps::create_topology_client(ctx, &mut cluster)
+        .expect("leader")
+    else {
+        panic!("no leader");
+    };
+    let topology = cluster_steps::create_topology_client(ctx, &mut cluster, &leader)
         .await
         .expect("client");
-    cluster_steps::bootstrap(ctx, &mut cluster)
+    cluster_steps::bootstrap(ctx, &seen, &mut cluster, &leader, topology.as_ref())
         .await
         .expect("bootstrap");
     let mut with_status = testing::cluster();
@@ -42,7 +50,7 @@ async fn bootstrapped(
     let pass = RolePass::new(Arc::new(role.clone())).expect("pass");
     let snap = Snapshot {
         cluster: with_status,
-        pods: cluster.pods.clone(),
+        pods: seen.pods.clone(),
         statefulsets: testing::statefulsets(&role),
     };
     (pass, snap, cluster.status)
@@ -300,7 +308,6 @@ async fn a_switch_is_measured_once_cartridge_reports_the_new_master_writable() {
     // The next verified answer shows the new master writable: measured once.
     let mut next = recorded_after(&next);
     next.cartridge = next.ask_cartridge(&ctx, &snap).await;
-    next.topology = next.cartridge.answer().map(|a| a.replicasets.clone());
     steps::observe_readiness(&snap, &mut next)
         .await
         .expect("observe");

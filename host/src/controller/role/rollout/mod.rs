@@ -424,10 +424,6 @@ async fn plan_and_execute(
         Some((topology, replicasets)) => (Some(topology), replicasets),
         None => (None, Vec::new()),
     };
-    if topology.is_some() {
-        // Fresh masters and weights for the status, too.
-        pass.topology = Some(replicasets.clone());
-    }
     let now = Timestamp::now();
     let built = view::build(&view::Inputs {
         role: &pass.name,
