@@ -63,6 +63,8 @@ pub(crate) struct Failing {
     since: Option<Instant>,
     /// What the last failure was.
     last: String,
+    /// When a request was last answered.
+    answered: Option<Instant>,
 }
 
 impl Failing {
@@ -74,7 +76,12 @@ impl Failing {
         detail: impl FnOnce() -> String,
     ) {
         match outcome {
-            Outcome::Answered => *self = Self::default(),
+            Outcome::Answered => {
+                *self = Self {
+                    answered: Some(at),
+                    ..Self::default()
+                }
+            }
             Outcome::ServerError | Outcome::Unreachable => {
                 self.since.get_or_insert(at);
                 self.last = detail();
@@ -196,6 +203,16 @@ impl Reachability {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .readiness(Instant::now(), oldest)
+    }
+
+    /// Whether nothing was answered for [`STALL`] (or ever): a client that
+    /// sends nothing learns nothing, so `/readyz` then reads once itself.
+    pub fn quiet(&self) -> bool {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .answered
+            .is_none_or(|at| at.elapsed() >= STALL)
     }
 
     /// How many requests had `outcome` so far.
@@ -389,6 +406,19 @@ mod tests {
             f.readiness(at(10), Some(at(0))).1,
             "apiserver not answering: a request has waited 10s (is etcd down?); the controllers retry with backoff"
         );
+    }
+
+    /// An operator that had nothing answered lately is quiet: `/readyz`
+    /// then reads once itself. An answer makes it not quiet, a failure
+    /// does not.
+    #[test]
+    fn quiet_until_something_is_answered() {
+        let r = Reachability::new();
+        assert!(r.quiet(), "nothing sent yet");
+        r.record(Outcome::ServerError, || "503".into());
+        assert!(r.quiet(), "a failure is no answer");
+        r.record(Outcome::Answered, || String::new());
+        assert!(!r.quiet(), "just answered");
     }
 
     #[tokio::test]

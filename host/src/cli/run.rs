@@ -236,6 +236,7 @@ async fn serve(args: RunArgs, cache_dir: Option<PathBuf>) -> anyhow::Result<Ende
         ready: ready.clone(),
         reachability,
         client: client.clone(),
+        namespace: args.namespace.clone(),
     };
     spawn_server("health", args.health_addr, health_router(health)).await?;
 
@@ -473,10 +474,32 @@ struct Health {
     ready: Arc<AtomicBool>,
     /// Whether the apiserver answers the controllers' client.
     reachability: Arc<Reachability>,
-    /// The controllers' client: `/readyz` asks the apiserver once more
-    /// while its last request failed, so that readiness comes back without
-    /// waiting for the controllers' next request.
+    /// The controllers' client: `/readyz` reads through it once more while
+    /// its last request failed (so that readiness comes back without
+    /// waiting for the controllers' next request) or while nothing was
+    /// answered lately (an idle operator sends nothing, and would not see
+    /// etcd go).
     client: kube::Client,
+    /// The namespace the controllers watch, if only one: the read is of
+    /// the operator's own kind there (RBAC allows it).
+    namespace: Option<String>,
+}
+
+/// `/readyz`'s own read: a list of at most one Cluster. Unlike `/version` it
+/// needs etcd (a quorum read), so it hangs while etcd is down; its outcome
+/// is recorded by the client's layer.
+async fn read_once(health: &Health) -> Result<(), tokio::time::error::Elapsed> {
+    let clusters: kube::Api<tarantool_operator::api::cluster::Cluster> = match &health.namespace {
+        Some(ns) => kube::Api::namespaced(health.client.clone(), ns),
+        None => kube::Api::all(health.client.clone()),
+    };
+    let listed = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        clusters.list_metadata(&kube::api::ListParams::default().limit(1)),
+    )
+    .await?;
+    drop(listed);
+    Ok(())
 }
 
 /// `/healthz`: the process serves (an apiserver outage is no reason to
@@ -491,10 +514,16 @@ fn health_router(health: Health) -> Router {
                 if !health.ready.load(Ordering::Relaxed) {
                     return (StatusCode::SERVICE_UNAVAILABLE, "starting".to_string());
                 }
-                if !health.reachability.readiness().0 {
-                    // Its outcome is recorded by the client's layer.
-                    let _ = tokio::time::timeout(PROBE_TIMEOUT, health.client.apiserver_version())
-                        .await;
+                if (!health.reachability.readiness().0 || health.reachability.quiet())
+                    && read_once(&health).await.is_err()
+                {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "apiserver not answering: a read waited {}s (is etcd down?); the controllers retry with backoff",
+                            PROBE_TIMEOUT.as_secs()
+                        ),
+                    );
                 }
                 match health.reachability.readiness() {
                     (true, body) => (StatusCode::OK, body),

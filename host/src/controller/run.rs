@@ -41,6 +41,29 @@ fn lean<K: ResourceExt>(object: &mut K) {
     object.managed_fields_mut().clear();
 }
 
+/// A kind the controllers watch into a store.
+trait Watched:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The operator's objects of kind `K` (`owned` selects them): every change
 /// goes into the store behind `writer`, and the stream yields those that
 /// moved `wakes` (or were deleted), to wake their Role ([`wake::changed`]).
@@ -51,13 +74,7 @@ fn stored_changes<K>(
     wakes: impl Fn(&K) -> u64 + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     wake::changed(
         reflector(writer, watcher(api, owned).modify(lean)).backoff(watch_backoff()),
@@ -79,13 +96,7 @@ fn own_objects<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let (reader, writer) = reflector::store();
     let store = reader.clone();

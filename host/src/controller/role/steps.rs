@@ -26,7 +26,7 @@ use crate::resources::apply::{self, Applied, desired_hash};
 use crate::resources::epochs::Epochs;
 use crate::resources::statefulset::{self, ReplicasetObjects};
 use crate::resources::{labels, names, service};
-use crate::topology::membership::join_edit;
+use crate::topology::membership::{DesiredReplicaset, join_edit};
 
 /// The spec can be acted on (admission checks most of this; objects stored
 /// before a rule existed may still break it).
@@ -430,6 +430,30 @@ pub(crate) fn drift(
 /// not yet members (each replica set once all of its pods are ready) and
 /// correct drifted Cartridge settings. Asks Cartridge only when the status
 /// says something is missing or `spec.vshard` changed.
+/// Whether JoinTopology has anything to ask Cartridge: the vshard settings
+/// changed since they were applied, or a replica set is not recorded as
+/// joined with every instance while one of them is ready to join (a
+/// replica set lists its instances only once all are ready). Decided on
+/// the recorded status alone: no exec when nothing is left to do.
+fn needs_cartridge(
+    desired: &[DesiredReplicaset],
+    status: &RoleStatus,
+    replicas: i32,
+    vshard_hash: &str,
+) -> bool {
+    if status.applied_vshard.as_deref() != Some(vshard_hash) {
+        return true;
+    }
+    let joined_all = desired.iter().all(|want| {
+        status
+            .replicasets
+            .iter()
+            .any(|s| s.name == want.alias && s.uuid.is_some() && s.joined == replicas)
+    });
+    let ready_to_join = desired.iter().any(|d| !d.servers.is_empty());
+    !joined_all && ready_to_join
+}
+
 pub(crate) async fn join_topology(
     ctx: &Context,
     snap: &Snapshot,
@@ -456,18 +480,12 @@ pub(crate) async fn join_topology(
             .as_ref()
             .map(|v| (&v.cluster_roles, v.weight, v.all_rw, &v.vshard_group)),
     );
-    let replicas = pass.desired.replicas_i32();
-    let joined_all = desired.iter().all(|want| {
-        pass.status
-            .replicasets
-            .iter()
-            .any(|s| s.name == want.alias && s.uuid.is_some() && s.joined == replicas)
-    });
-    let ready_to_join = desired.iter().any(|d| !d.servers.is_empty());
-    if joined_all && pass.status.applied_vshard.as_ref() == Some(&vshard_hash) {
-        return Ok(Flow::Next);
-    }
-    if !joined_all && !ready_to_join && pass.status.applied_vshard.as_ref() == Some(&vshard_hash) {
+    if !needs_cartridge(
+        &desired,
+        &pass.status,
+        pass.desired.replicas_i32(),
+        &vshard_hash,
+    ) {
         return Ok(Flow::Next);
     }
     // Through the verified member of this pass when Cartridge was asked
@@ -708,6 +726,7 @@ mod tests {
     use kube::api::ObjectMeta;
 
     use super::*;
+    use crate::topology::JoinServer;
 
     #[test]
     fn drift_of_an_owned_statefulset_is_found() {
@@ -755,6 +774,91 @@ mod tests {
         ];
         for (case, current, replicas, recorded, want) in cases {
             assert_eq!(drift(&current, replicas, recorded), want, "{case}");
+        }
+    }
+
+    /// A desired replica set `name`, with its instances listed (all ready)
+    /// or not.
+    fn desired(name: &str, listed: bool) -> DesiredReplicaset {
+        DesiredReplicaset {
+            uuid: format!("uuid-{name}"),
+            alias: name.into(),
+            roles: vec![],
+            weight: None,
+            all_rw: None,
+            vshard_group: None,
+            servers: if listed {
+                vec![JoinServer {
+                    uri: format!("{name}-0:3301"),
+                    uuid: format!("uuid-{name}-0"),
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    /// A status recording `joined` instances of each named replica set,
+    /// and vshard settings `applied`.
+    fn recorded(sets: &[(&str, i32)], applied: Option<&str>) -> RoleStatus {
+        RoleStatus {
+            replicasets: sets
+                .iter()
+                .map(|(name, joined)| ReplicasetStatus {
+                    name: (*name).into(),
+                    uuid: Some(format!("uuid-{name}")),
+                    joined: *joined,
+                    ..ReplicasetStatus::default()
+                })
+                .collect(),
+            applied_vshard: applied.map(str::to_string),
+            ..RoleStatus::default()
+        }
+    }
+
+    #[test]
+    fn join_topology_asks_cartridge_only_when_something_is_left_to_do() {
+        // (what, desired, recorded, asks)
+        let cases = [
+            (
+                "all joined, settings applied",
+                vec![desired("rs-0", true)],
+                recorded(&[("rs-0", 2)], Some("h")),
+                false,
+            ),
+            (
+                "all joined, settings changed",
+                vec![desired("rs-0", true)],
+                recorded(&[("rs-0", 2)], Some("old")),
+                true,
+            ),
+            (
+                "settings never applied",
+                vec![desired("rs-0", true)],
+                recorded(&[("rs-0", 2)], None),
+                true,
+            ),
+            (
+                "a new replica set, its pods ready",
+                vec![desired("rs-0", true), desired("rs-1", true)],
+                recorded(&[("rs-0", 2)], Some("h")),
+                true,
+            ),
+            (
+                "a new replica set, its pods not all ready yet",
+                vec![desired("rs-0", false), desired("rs-1", false)],
+                recorded(&[("rs-0", 2)], Some("h")),
+                false,
+            ),
+            (
+                "a replica short of its instances (scaled up)",
+                vec![desired("rs-0", true)],
+                recorded(&[("rs-0", 1)], Some("h")),
+                true,
+            ),
+        ];
+        for (what, want, status, asks) in cases {
+            assert_eq!(needs_cartridge(&want, &status, 2, "h"), asks, "{what}");
         }
     }
 }
