@@ -417,7 +417,7 @@ mod tests {
         assert!(r.quiet(), "nothing sent yet");
         r.record(Outcome::ServerError, || "503".into());
         assert!(r.quiet(), "a failure is no answer");
-        r.record(Outcome::Answered, || String::new());
+        r.record(Outcome::Answered, String::new);
         assert!(!r.quiet(), "just answered");
     }
 
