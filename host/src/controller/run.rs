@@ -64,6 +64,20 @@ impl<K> Watched for K where
 {
 }
 
+/// The watch of the objects of kind `K` that `config` selects, feeding the
+/// store behind `writer` (without `managedFields`), retried with
+/// [`watch_backoff`]: its events, for the stream that wakes a controller.
+fn stored<K>(
+    writer: reflector::store::Writer<K>,
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
+where
+    K: Watched,
+{
+    reflector(writer, watcher(api, config).modify(lean)).backoff(watch_backoff())
+}
+
 /// The operator's objects of kind `K` (`owned` selects them): every change
 /// goes into the store behind `writer`, and the stream yields those that
 /// moved `wakes` (or were deleted), to wake their Role ([`wake::changed`]).
@@ -76,10 +90,7 @@ fn stored_changes<K>(
 where
     K: Watched,
 {
-    wake::changed(
-        reflector(writer, watcher(api, owned).modify(lean)).backoff(watch_backoff()),
-        wakes,
-    )
+    wake::changed(stored(writer, api, owned), wakes)
 }
 
 /// A controller's own objects: the store its passes read (every change,
@@ -244,12 +255,7 @@ pub async fn run(
         // A Role wakes every Cluster that lists it, owner or not yet; its
         // status too (unfiltered): a Cluster waits for its Roles to be Ready.
         .watches_stream(
-            reflector(
-                writers.roles,
-                watcher(api::<Role>(&client, ns), watcher::Config::default()).modify(lean),
-            )
-            .backoff(watch_backoff())
-            .touched_objects(),
+            stored(writers.roles, api(&client, ns), watcher::Config::default()).touched_objects(),
             move |role: Role| {
                 let namespace = role.namespace();
                 let name = role.name_any();
@@ -285,11 +291,11 @@ pub async fn run(
         owned.clone(),
         wake::pod_wakes,
     );
-    let cluster_events = reflector(
+    let cluster_events = stored(
         writers.clusters,
-        watcher(api::<Cluster>(&client, ns), watcher::Config::default()).modify(lean),
+        api(&client, ns),
+        watcher::Config::default(),
     )
-    .backoff(watch_backoff())
     .touched_objects();
     // StatefulSets too: a pass reads them from the store (a list only when
     // the store may lag behind the operator's own apply, see
@@ -302,12 +308,8 @@ pub async fn run(
     );
     // The Roles' headless Services: SyncService reads them from the store
     // instead of a GET a pass.
-    let service_events = reflector(
-        writers.services,
-        watcher(api::<Service>(&client, ns), owned.clone()).modify(lean),
-    )
-    .backoff(watch_backoff())
-    .touched_objects();
+    let service_events =
+        stored(writers.services, api(&client, ns), owned.clone()).touched_objects();
     // Budgets too: a pass reads them from the store instead of listing them,
     // and a budget deleted or changed by hand (not its status, which no pass
     // reads) wakes its Role, which puts it back.
