@@ -11,7 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 
-use super::cartridge::{Answer, CartridgeView};
+use super::cartridge::CartridgeView;
 use super::observe::Snapshot;
 use super::scaling::{self, StatefulSetFacts};
 use super::{RolePass, scaling_exec};
@@ -493,7 +493,7 @@ pub(crate) async fn join_topology(
     if pass.cartridge.answer().is_none() {
         pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
-    let Some(answer) = pass.cartridge.answer().cloned() else {
+    let Some(answer) = pass.cartridge.answer() else {
         return Ok(Flow::wait(
             Reason::CartridgeUnknown,
             format!(
@@ -520,14 +520,10 @@ pub(crate) async fn join_topology(
             ),
         )
         .await;
-        // Read again through the same verified member: the freshest
-        // answer of the pass, for the steps after this one and the status.
-        let observed = topology.replicasets().await?;
-        pass.cartridge = CartridgeView::Answered(Answer {
-            source: answer.source,
-            replicasets: observed,
-            client: topology,
-        });
+        // Ask again, judged like every answer (a member may answer `[]`
+        // right after an edit): the steps after this one, which may switch
+        // or delete, and the status read this answer.
+        pass.cartridge = pass.ask_cartridge(ctx, snap).await;
     }
     pass.status.applied_vshard = Some(vshard_hash);
     Ok(Flow::Next)
