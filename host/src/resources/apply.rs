@@ -6,7 +6,7 @@
 //! when the desired object hashes the same, no request is made. Someone
 //! else's edit of a value we set is caught by comparing the live spec
 //! ([`unless_drifted`]: Services, PodDisruptionBudgets; StatefulSets by
-//! their size and generation, see `role::steps::drift`) and put back by the
+//! their size and generation, see `role::statefulsets::drift`) and put back by the
 //! owner's next pass, once per edit.
 
 use std::fmt::Debug;
@@ -85,22 +85,46 @@ pub(crate) fn unless_drifted<'a, K: Serialize>(
     existing.filter(|live| !spec_drifted(desired, *live))
 }
 
+/// Whether `existing` carries the hash of `desired`: applying it again
+/// would change nothing the operator sets.
+pub(crate) fn is_applied<K: Resource + Serialize>(desired: &K, existing: Option<&K>) -> bool {
+    let hash = desired_hash(desired);
+    existing.is_some_and(|e| e.annotations().get(labels::APPLIED_HASH) == Some(&hash))
+}
+
 /// Applies `desired` (server-side, forced, as [`FIELD_MANAGER`]) unless
 /// `existing` already carries its hash; returns the object as applied when
 /// a request was made.
 pub(crate) async fn apply<K>(
     client: &Client,
-    mut desired: K,
+    desired: K,
     existing: Option<&K>,
 ) -> Result<(Applied, Option<K>), kube::Error>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
-    let hash = desired_hash(&desired);
-    if existing.is_some_and(|e| e.annotations().get(labels::APPLIED_HASH) == Some(&hash)) {
+    if is_applied(&desired, existing) {
         return Ok((Applied::Unchanged, None));
     }
+    let applied = send(client, desired).await?;
+    let verb = if existing.is_some() {
+        Applied::Updated
+    } else {
+        Applied::Created
+    };
+    Ok((verb, Some(applied)))
+}
+
+/// Applies `desired` (server-side, forced, as [`FIELD_MANAGER`]) with its
+/// hash recorded, whatever the live object holds: for a caller that has
+/// decided the apply already.
+pub(crate) async fn send<K>(client: &Client, mut desired: K) -> Result<K, kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let hash = desired_hash(&desired);
     desired
         .annotations_mut()
         .insert(labels::APPLIED_HASH.to_string(), hash);
@@ -114,19 +138,12 @@ where
         map.insert("apiVersion".into(), K::api_version(&dt).into());
         map.insert("kind".into(), K::kind(&dt).into());
     }
-    let applied = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(object),
-        )
-        .await?;
-    let verb = if existing.is_some() {
-        Applied::Updated
-    } else {
-        Applied::Created
-    };
-    Ok((verb, Some(applied)))
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub(crate) mod observe;
 pub mod rollout;
 pub(crate) mod scaling;
 pub(crate) mod scaling_exec;
+pub(crate) mod statefulsets;
 pub(crate) mod steps;
 pub(crate) mod switchover;
 #[cfg(test)]

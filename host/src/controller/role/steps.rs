@@ -1,7 +1,5 @@
 //! The Role controller's steps, one function each, in pipeline order.
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -14,7 +12,7 @@ use kube::{Api, Resource, ResourceExt};
 use super::cartridge::CartridgeView;
 use super::observe::Snapshot;
 use super::scaling::{self, StatefulSetFacts};
-use super::{RolePass, scaling_exec};
+use super::{RolePass, scaling_exec, statefulsets};
 use crate::api::Reason;
 use crate::api::cluster::Cluster;
 use crate::api::role::{DrainProgress, RemovalStage, ReplicasetStatus, RolePhase, RoleStatus};
@@ -22,10 +20,10 @@ use crate::controller::fleet::Report;
 use crate::controller::members;
 use crate::controller::pipeline::{Flow, StepFailed};
 use crate::controller::{Context, Error, events, owned, status};
-use crate::resources::apply::{self, Applied, desired_hash};
+use crate::resources::apply::desired_hash;
 use crate::resources::epochs::Epochs;
-use crate::resources::statefulset::{self, ReplicasetObjects};
-use crate::resources::{labels, names, service};
+use crate::resources::statefulset;
+use crate::resources::{labels, service};
 use crate::topology::membership::{DesiredReplicaset, join_edit};
 
 /// The spec can be acted on (admission checks most of this; objects stored
@@ -276,160 +274,28 @@ pub(crate) async fn await_scaling(ctx: &Context, pass: &mut RolePass) -> Result<
     ))
 }
 
-/// One StatefulSet per replica set, applied when it differs from the spec
-/// or its size drifted (a `kubectl scale` is put back). The size is the
-/// scaling plan's: a shrink waits for the master's hand-over, a growth for
-/// the volumes of expelled instances to go. StatefulSets the spec no longer
-/// names are left to `scale`: removing them is a drain, not a delete.
+/// SyncStatefulSets: the applies [`statefulsets::decide`] chose, sent;
+/// returns the next snapshot, with the StatefulSets as applied.
 pub(crate) async fn sync_statefulsets(
     ctx: &Context,
     snap: &Snapshot,
     pass: &mut RolePass,
 ) -> Result<Arc<Snapshot>, Error> {
-    let cluster = &snap.cluster;
-    let cluster_name = snap.cluster_name();
-    let template = pass
-        .role
-        .spec
-        .replicaset_template()
-        .cloned()
-        .ok_or(Error::MissingField("replicasetTemplate"))?;
-    let mut existing = snap.statefulsets.clone();
-    let service = names::headless_service_name(&pass.name);
-    let bucket_count = cluster.spec.vshard.as_ref().and_then(|v| v.bucket_count);
-    let owner = owner(pass)?;
-    let sizes = pass
-        .scaling
-        .as_ref()
-        .map(|p| p.replicas.clone())
-        .unwrap_or_default();
-    // Applied all at once: a template change touches every replica set,
-    // and one at a time a Role of 10 spends a third of a second on them.
-    let role: &crate::api::role::Role = pass.role.as_ref();
-    let deleting = |name: &str| {
-        pass.scaling.as_ref().is_some_and(|p| p.deletes(name))
-            || existing
-                .iter()
-                .any(|s| s.name_any() == name && s.metadata.deletion_timestamp.is_some())
-    };
-    let applies = pass
-        .desired
-        .statefulsets
-        .iter()
-        // One finishing its removal comes back once it is gone.
-        .filter(|name| !deleting(name))
-        .cloned()
-        .map(|name| {
-            let mut template = template.clone();
-            if let Some(size) = sizes.get(&name) {
-                template.replicas = i32::try_from(*size).unwrap_or(template.replicas);
-            }
-            let desired = statefulset::build(&ReplicasetObjects {
-                namespace: &pass.namespace,
-                cluster: &cluster_name,
-                role: &pass.name,
-                name: &name,
-                service: &service,
-                template: &template,
-                bucket_count,
-                owner: owner.clone(),
-            });
-            let current = existing.iter().find(|s| s.name_any() == name);
-            let recorded = pass
-                .status
-                .replicasets
-                .iter()
-                .find(|r| r.name == name)
-                .and_then(|r| r.statefulset_generation);
-            // The hash says the spec is as applied; someone else may still
-            // have changed it since.
-            let drift = current.and_then(|c| drift(c, desired.spec.replicas, recorded));
-            let unchanged_unless_drifted = current.filter(|_| drift.is_none());
-            async move {
-                let (applied, object) =
-                    apply::apply(&ctx.client, desired, unchanged_unless_drifted).await?;
-                let verb = match (applied, current.is_some(), drift) {
-                    (Applied::Unchanged, _, _) => return Ok::<_, Error>(None),
-                    (_, false, _) => "created",
-                    (_, true, Some(Drift::Size)) => "resized back",
-                    (_, true, Some(Drift::Spec)) => {
-                        "put back (its spec was changed outside the operator)"
-                    }
-                    (_, true, None) => "updated",
-                };
-                events::normal(
-                    ctx,
-                    role,
-                    Reason::StatefulSetApplied,
-                    format!("StatefulSet {name} {verb}"),
-                )
-                .await;
-                Ok(object)
-            }
-        })
-        .collect::<Vec<_>>();
-    // The objects as applied carry the new template (and its revision).
-    // A bounded number in flight: a Role of many replica sets changing at
-    // once must not send them all together.
-    let applied: Vec<_> = futures::stream::iter(applies)
-        .buffered(ctx.settings.writes_in_flight.max(1))
-        .collect()
-        .await;
-    for applied in applied {
-        if let Some(fresh) = applied? {
-            match existing
-                .iter()
-                .position(|s| s.name_any() == fresh.name_any())
-            {
-                Some(i) => existing[i] = fresh,
-                None => existing.push(fresh),
-            }
-        }
-    }
-    existing.sort_by_key(ResourceExt::name_any);
+    let applies = statefulsets::decide(snap, pass)?;
+    let applied = statefulsets::execute(ctx, pass, applies).await?;
+    let now = statefulsets::merged(&snap.statefulsets, applied);
     // What is there now is the operator's own: applied this pass, or found
     // as the hash and the recorded generation say it was left.
-    for sts in &existing {
+    for sts in &now {
         if let Some(generation) = sts.metadata.generation
             && pass.desired.wants(&sts.name_any())
         {
             pass.applied_generations.insert(sts.name_any(), generation);
         }
     }
-    Ok(Arc::new(snap.with_statefulsets(existing)))
+    Ok(Arc::new(snap.with_statefulsets(now)))
 }
 
-/// How an owned StatefulSet differs from what the operator left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Drift {
-    /// Its size (e.g. `kubectl scale`).
-    Size,
-    /// Its spec moved past the generation the operator recorded (e.g.
-    /// `kubectl edit` of its template).
-    Spec,
-}
-
-/// Whether `current` drifted from the size the operator wants and from the
-/// generation it recorded (`None` before the first record: an operator
-/// upgraded from one that kept none trusts the hash, as before).
-pub(crate) fn drift(
-    current: &StatefulSet,
-    replicas: Option<i32>,
-    recorded_generation: Option<i64>,
-) -> Option<Drift> {
-    if current.spec.replicas != replicas {
-        return Some(Drift::Size);
-    }
-    match (current.metadata.generation, recorded_generation) {
-        (Some(now), Some(recorded)) if now > recorded => Some(Drift::Spec),
-        _ => None,
-    }
-}
-
-/// After the Cluster's bootstrap: join replica sets and instances that are
-/// not yet members (each replica set once all of its pods are ready) and
-/// correct drifted Cartridge settings. Asks Cartridge only when the status
-/// says something is missing or `spec.vshard` changed.
 /// Whether JoinTopology has anything to ask Cartridge: the vshard settings
 /// changed since they were applied, or a replica set is not recorded as
 /// joined with every instance while one of them is ready to join (a
@@ -454,6 +320,10 @@ fn needs_cartridge(
     !joined_all && ready_to_join
 }
 
+/// After the Cluster's bootstrap: join replica sets and instances that are
+/// not yet members (each replica set once all of its pods are ready) and
+/// correct drifted Cartridge settings. Asks Cartridge only when the status
+/// says something is missing or `spec.vshard` changed.
 pub(crate) async fn join_topology(
     ctx: &Context,
     snap: &Snapshot,
@@ -718,60 +588,9 @@ pub(crate) async fn finish(
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::apps::v1::StatefulSetSpec;
-    use kube::api::ObjectMeta;
 
     use super::*;
     use crate::topology::JoinServer;
-
-    #[test]
-    fn drift_of_an_owned_statefulset_is_found() {
-        let sts = |replicas: i32, generation: i64| StatefulSet {
-            metadata: ObjectMeta {
-                generation: Some(generation),
-                ..ObjectMeta::default()
-            },
-            spec: StatefulSetSpec {
-                replicas: Some(replicas),
-                ..StatefulSetSpec::default()
-            },
-            ..StatefulSet::default()
-        };
-        let cases = [
-            ("as left", sts(2, 4), Some(2), Some(4), None),
-            (
-                "scaled by hand",
-                sts(3, 5),
-                Some(2),
-                Some(4),
-                Some(Drift::Size),
-            ),
-            (
-                "template edited",
-                sts(2, 5),
-                Some(2),
-                Some(4),
-                Some(Drift::Spec),
-            ),
-            (
-                "nothing recorded yet: the hash is trusted",
-                sts(2, 9),
-                Some(2),
-                None,
-                None,
-            ),
-            (
-                "recorded ahead of a lagging read",
-                sts(2, 3),
-                Some(2),
-                Some(4),
-                None,
-            ),
-        ];
-        for (case, current, replicas, recorded, want) in cases {
-            assert_eq!(drift(&current, replicas, recorded), want, "{case}");
-        }
-    }
 
     /// A desired replica set `name`, with its instances listed (all ready)
     /// or not.
