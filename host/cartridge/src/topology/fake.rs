@@ -158,6 +158,10 @@ pub struct FakeState {
     /// Pods whose console answers `admin_get_replicasets` with `[]`, as a
     /// real instance does before Cartridge membership reaches it.
     pub answers_empty: BTreeSet<String>,
+    /// Pods that join [`Self::answers_empty`] once the next edit is
+    /// applied: an answer read right after a topology change can be `[]`
+    /// (the clusterwide config is being applied, membership re-converges).
+    pub empty_after_edit: BTreeSet<String>,
     /// Stateful failover's state provider (stateboard, etcd2) does not
     /// answer: `failover_promote` fails and nobody is appointed.
     pub state_provider_unreachable: bool,
@@ -183,6 +187,7 @@ impl Default for FakeState {
             unreachable: BTreeSet::new(),
             expelled: BTreeSet::new(),
             answers_empty: BTreeSet::new(),
+            empty_after_edit: BTreeSet::new(),
             state_provider_unreachable: false,
             rebalancer_held: false,
             config_as_stored: false,
@@ -1001,6 +1006,8 @@ impl Topology for Through {
             |s| {
                 // Cartridge applies an edit whole or not at all.
                 *s = s.edited(edit, &caller)?;
+                let empty = std::mem::take(&mut s.empty_after_edit);
+                s.answers_empty.extend(empty);
                 Ok(())
             },
         )

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use kube::ResourceExt;
+
 use super::cartridge::CartridgeView;
 use super::observe::Snapshot;
 use super::{RolePass, steps};
@@ -156,6 +158,70 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
             .filter(|r| r.alias.starts_with("storage"))
             .all(|r| r.servers.len() == 3)
     );
+}
+
+#[tokio::test]
+async fn an_empty_answer_right_after_a_join_is_not_what_the_pass_acts_on() {
+    let connector = FakeConnector::new();
+    let model = connector.topology.clone();
+    let ctx = testing::context(connector);
+    let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
+    joined(&ctx, &snap, &mut pass).await;
+    let recorded = pass.status.replicasets.clone();
+
+    // One more instance per replica set, all ready: JoinTopology edits.
+    let mut role = (*pass.role).clone();
+    role.spec
+        .replicaset_template
+        .as_mut()
+        .expect("template")
+        .replicas = 3;
+    let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
+    grown.status = pass.status.clone();
+    let mut pods = testing::pods(&role, true);
+    pods.extend(
+        snap.pods
+            .iter()
+            .filter(|p| !p.name_any().starts_with("storage"))
+            .cloned(),
+    );
+    let seen = Snapshot {
+        cluster: snap.cluster.clone(),
+        statefulsets: testing::statefulsets(&role),
+        pods,
+    };
+    // Every console answers [] once the edit is applied.
+    model.state().empty_after_edit = seen.pods.iter().map(|p| p.name_any()).collect();
+    let edits = model.state().writes().len();
+    let flow = steps::join_topology(&ctx, &seen, &mut grown)
+        .await
+        .expect("join");
+    assert!(matches!(flow, crate::controller::pipeline::Flow::Next));
+    assert_eq!(model.state().writes().len(), edits + 1, "the join was sent");
+    // The answer after the edit is judged: `[]` is no evidence, so the
+    // steps after this one (switches, deletions) have nothing to act on.
+    match &grown.cartridge {
+        CartridgeView::Unknown(why) => assert!(why.contains("answered []"), "{why}"),
+        other => panic!("an empty answer was taken as Cartridge's view: {other:?}"),
+    }
+    // And the status keeps what was recorded instead of forgetting it.
+    steps::observe_readiness(&seen, &mut grown)
+        .await
+        .expect("observe");
+    for before in &recorded {
+        let after = grown
+            .status
+            .replicasets
+            .iter()
+            .find(|r| r.name == before.name)
+            .expect("replica set");
+        assert_eq!(
+            (&after.uuid, &after.master, after.joined),
+            (&before.uuid, &before.master, before.joined),
+            "{}",
+            before.name
+        );
+    }
 }
 
 /// A converged storage Role whose status records its joined replica sets,
