@@ -74,13 +74,23 @@ build_kube_oldest() {
 }
 build_kwok() {
   # kwok is built from a patched copy of its module source (two small fixes to
-  # pkg/utils/exec/exec.go, the code that runs exec'd commands; both verified below):
+  # pkg/utils/exec/exec.go, the code that runs exec'd commands, and one to
+  # pkg/kwok/controllers/pod_controller.go; all verified below):
   # 1. stdin EOF: v0.8.0 copies the exec stream's stdin into the command's stdin
   #    pipe but never closes the pipe, so a command reading stdin to the end
   #    (`tarantoolctl connect`, `cat`) never finishes. Close it after the copy.
   # 2. exit codes: a failed command comes back as a wrapped error, so the exec
   #    stream reports "500 InternalError" instead of NonZeroExitCode with the
   #    ExitCode cause that a kubelet sends. Return k8s.io/utils/exec.CodeExitError.
+  # 3. stale pod deletes: a stage job holds the pod as kwok saw it when the job
+  #    was queued, is keyed by namespace/name, and `next: delete` then deletes
+  #    that name with grace 0 and no preconditions. A job that outlives its pod
+  #    (a retried delete whose first try timed out but went through, a job made
+  #    from a watch event processed after the pod was already gone, a relist
+  #    that gives no Deleted event) is only cancelled once kwok handles the
+  #    replacement pod; until then it force-deletes the StatefulSet's new pod
+  #    of the same name. Delete with a UID precondition, as the kubelet does,
+  #    and treat NotFound/Conflict (gone, or replaced) as done, not as an error.
   local src work f
   src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [[ -d $src ]] || { echo "sigs.k8s.io/kwok@$KWOK_VERSION: no module source"; return 1; }
@@ -94,6 +104,13 @@ build_kwok() {
     "$f"
   [[ $(grep -c 'tarantool-operator patch' "$f") == 3 ]] ||
     { echo "the kwok patches no longer apply to $KWOK_VERSION: check pkg/utils/exec/exec.go"; return 1; }
+  f=$work/pkg/kwok/controllers/pod_controller.go
+  sed -i \
+    -e 's/^\t"k8s.io\/apimachinery\/pkg\/api\/meta"$/\tapierrors "k8s.io\/apimachinery\/pkg\/api\/errors" \/\/ tarantool-operator patch 3\n&/' \
+    -e 's/^\(\s*\)err := c.typedClient.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, deleteOpt)$/\1opt := deleteOpt \/\/ tarantool-operator patch 3\n\1opt.Preconditions = metav1.NewUIDPreconditions(string(pod.UID)) \/\/ tarantool-operator patch 3\n\1err := c.typedClient.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opt) \/\/ tarantool-operator patch 3\n\1if apierrors.IsNotFound(err) || apierrors.IsConflict(err) { logger.Warn("Skip deleting pod: already gone, or the name now belongs to a new pod", "uid", pod.UID, "err", err); return nil } \/\/ tarantool-operator patch 3/' \
+    "$f"
+  [[ $(grep -c 'tarantool-operator patch 3' "$f") == 5 ]] ||
+    { echo "the kwok patches no longer apply to $KWOK_VERSION: check pkg/kwok/controllers/pod_controller.go"; return 1; }
   (cd "$work" && go build -ldflags="$KWOK_LDFLAGS" -o "$1/kwok" ./cmd/kwok)
   # The Exec CRD: kwok watches per-pod Exec objects (--enable-crds=Exec).
   cp "$src/kustomize/crd/bases/kwok.x-k8s.io_execs.yaml" "$1/kwok-execs-crd.yaml"
@@ -112,7 +129,7 @@ for t in $targets; do
   case $t in
     kube) group kube "$( { echo "$GOVERSION $KUBERNETES_VERSION $KUBE_LDFLAGS"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum"; } | key_of)" build_kube ;;
     kube-oldest) group kube-oldest "$( { echo "$GOVERSION $KUBERNETES_OLDEST_VERSION $KUBE_OLDEST_LDFLAGS"; cat "$KUBE_OLDEST_DIR/go.mod" "$KUBE_OLDEST_DIR/go.sum"; } | key_of)" build_kube_oldest ;;
-    kwok) group kwok "$(echo "$GOVERSION $KWOK_VERSION $KWOK_LDFLAGS with-exec-crd patches-1-2" | key_of)" build_kwok ;;
+    kwok) group kwok "$(echo "$GOVERSION $KWOK_VERSION $KWOK_LDFLAGS with-exec-crd patches-1-2-3" | key_of)" build_kwok ;;
     helm) group helm "$(echo "$GOVERSION $HELM_VERSION $HELM_LDFLAGS" | key_of)" build_helm ;;
     cphelper) group cphelper "$( { echo "$GOVERSION"; cat "$CP_DIR/go.mod" "$CP_DIR/go.sum"; find "$CP_DIR/cmd/cphelper" -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs cat; } | key_of)" build_cphelper ;;
     *) die "unknown build target $t" ;;

@@ -99,14 +99,7 @@ async fn scaling_replicas_up_joins_only_the_new_instances_once_all_are_ready() {
     let (mut pass, snap, _) = bootstrapped(&ctx, 2).await;
     joined(&ctx, &snap, &mut pass).await;
 
-    let mut role = (*pass.role).clone();
-    role.spec
-        .replicaset_template
-        .as_mut()
-        .expect("template")
-        .replicas = 3;
-    let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
-    grown.status = pass.status.clone();
+    let (role, mut grown) = grown(&pass, 3);
     // The new pods are not ready yet: nothing is joined.
     let mut pods = testing::pods(&role, true);
     for pod in &mut pods {
@@ -170,14 +163,7 @@ async fn an_empty_answer_right_after_a_join_is_not_what_the_pass_acts_on() {
     let recorded = pass.status.replicasets.clone();
 
     // One more instance per replica set, all ready: JoinTopology edits.
-    let mut role = (*pass.role).clone();
-    role.spec
-        .replicaset_template
-        .as_mut()
-        .expect("template")
-        .replicas = 3;
-    let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
-    grown.status = pass.status.clone();
+    let (role, mut grown) = grown(&pass, 3);
     let mut pods = testing::pods(&role, true);
     pods.extend(
         snap.pods
@@ -222,6 +208,20 @@ async fn an_empty_answer_right_after_a_join_is_not_what_the_pass_acts_on() {
             before.name
         );
     }
+}
+
+/// `pass`'s Role with `replicas` per replica set, and a pass over it that
+/// starts from `pass`'s status.
+fn grown(pass: &RolePass, replicas: i32) -> (crate::api::role::Role, RolePass) {
+    let mut role = (*pass.role).clone();
+    role.spec
+        .replicaset_template
+        .as_mut()
+        .expect("template")
+        .replicas = replicas;
+    let mut grown = RolePass::new(Arc::new(role.clone())).expect("pass");
+    grown.status = pass.status.clone();
+    (role, grown)
 }
 
 /// A converged storage Role whose status records its joined replica sets,
