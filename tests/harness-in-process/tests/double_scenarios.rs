@@ -82,7 +82,7 @@ async fn a_custom_strategy_from_a_config_map_rolls_storages_on_the_double() {
             patch_role(&t, "storage", json!({"spec": {"updateStrategy": {
                 "name": "Canary", "configMapRef": {"name": "canary"}, "params": {"canaryWaitSeconds": "1"}}}}))
             .await?;
-            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
             let masters_before: Vec<String> = cartridge(&t).await?.iter().filter_map(|r| r.master_alias().map(str::to_string)).collect();
             set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
             let role = settled(&t, 2, 2).await?;
@@ -115,7 +115,7 @@ async fn a_paused_update_waits_on_the_double_until_resumed() {
                 json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "paused": true}}}),
             )
             .await?;
-            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
             set_image(
                 &t,
                 "storage",
@@ -276,7 +276,7 @@ async fn a_supervised_switch_under_stateful_failover_waits_for_approval_on_the_d
             // must promote (failover_promote) for the update to go on.
             stateful_failover(&t).await?;
             patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "SwitchMasterUpdate", "supervised": true}}})).await?;
-            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
             let before = storage_masters(&t).await?;
             set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
             t
@@ -317,7 +317,7 @@ async fn a_bad_component_pauses_only_its_role_on_the_double() {
             };
             t.api::<k8s_openapi::api::core::v1::ConfigMap>().create(&PostParams::default(), &cm).await?;
             patch_role(&t, "storage", json!({"spec": {"updateStrategy": {"name": "Evil", "configMapRef": {"name": "evil"}}}})).await?;
-            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
             set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
             set_image(&t, "router", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
             t.wait_for::<Role>("router", "the router rolled", |r: Option<&Role>| {
@@ -384,7 +384,7 @@ async fn on_delete_and_replicas_up_down_and_up_on_the_double() {
                     &doomed.uuid,
                 ))
                 .await?;
-            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
             patch_role(
                 &t,
                 "storage",

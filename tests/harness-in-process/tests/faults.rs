@@ -357,7 +357,7 @@ async fn interrupted(t: &TestContext, first: Component, second: Component) -> Re
             // From a running cluster on (while it boots every pod is
             // unavailable and nothing is deleted), through two outages,
             // its own watch reconnecting after each.
-            let watcher = invariants::watch(t, 2, invariants::over_exec(t));
+            let watcher = invariants::watch(t, 2, invariants::over_exec(t)).await;
 
             // (a) a rolling update: the first pod replaced.
             set_image(

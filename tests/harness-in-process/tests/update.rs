@@ -103,7 +103,7 @@ async fn image_update_rolls_every_pod_within_the_budget_and_switches_masters_fir
             .iter()
             .filter_map(|r| r.master_alias().map(str::to_string))
             .collect();
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
 
         set_image(
             &t,
@@ -248,7 +248,7 @@ async fn a_custom_strategy_from_a_config_map_rolls_the_role() {
             json!({"name": "Canary", "configMapRef": {"name": "canary"}, "params": {"canaryWaitSeconds": "1"}}),
         )
         .await?;
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
         set_image(&t, "storage", "tarantool/tarantool-operator-examples-kv:0.0.5").await?;
         let role = wait_done(&t, "storage", 2).await?;
         check_revisions(&t, "storage").await?;
@@ -277,7 +277,7 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
         component_config_map(&t, "pinned", canary.clone()).await?;
         // A valid component in a ConfigMap that does not say it holds one.
         config_map(&t, "unlabelled", canary, false).await?;
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
         set_strategy(
             &t,
             "storage",
@@ -382,7 +382,7 @@ async fn a_bad_component_pauses_only_its_role_and_deletes_nothing() {
 async fn a_paused_update_deletes_nothing_until_resumed() {
     run("update-pause", |t| async move {
         let operator = start_article(&t).await?;
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
         pause_and_change_image(&t).await?;
         let paused = condition_reason(&t, "storage", "Paused").await?;
         let status = paused.status.unwrap_or_default();
@@ -465,7 +465,7 @@ async fn on_delete_leaves_deletion_to_the_user_and_reports_what_is_pending() {
     run("update-on-delete", |t| async move {
         let operator = start_article(&t).await?;
         set_strategy(&t, "router", json!({"name": "OnDelete"})).await?;
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
         set_image(
             &t,
             "router",
@@ -521,7 +521,7 @@ async fn a_rollout_outside_its_window_waits_and_starts_when_it_opens() {
             json!({"name": "SwitchMasterUpdate", "maintenanceWindows": [window]}),
         )
         .await?;
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
         set_image(
             &t,
             "storage",
@@ -629,7 +629,7 @@ async fn the_preview_of_a_paused_rollout_lists_the_pods_then_deleted_in_order() 
                 "status preview {status_preview:?} vs live {planned:?}"
             )));
         }
-        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone()));
+        let seen = invariants::watch(&t, 2, invariants::in_memory(operator.topology.clone())).await;
         set_strategy(
             &t,
             "storage",

@@ -24,7 +24,10 @@
 //! - cold start: the operator restarted on the converged fleet, until it
 //!   makes no write or exec for [`QUIET`].
 //!
-//! Run with `make bench-scale`; writes target/bench/scale.json.
+//! Run with `make bench-scale`; writes target/bench/scale.json. The
+//! operator it runs is `HARNESS_OPERATOR_BIN`: `make bench-scale` builds
+//! and names the release build, as the image ships it (the dev build spends
+//! several times the CPU in serde, rustls and kube, and is not what users run).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -701,6 +704,7 @@ fn main() {
     runtime.block_on(run("scale", |t| async move {
         t.install_crds().await?;
         let bin = process::operator_bin(&t).map_err(Failure::Check)?;
+        println!("[scale] the operator: {}", bin.display());
         let log = std::env::temp_dir().join(format!("{}-operator.log", t.namespace));
         let port = process::free_port().map_err(Failure::Check)?;
         let mut operator = spawn(&bin, &t.cp.kubeconfig(), &log, port)?;

@@ -296,7 +296,7 @@ async fn a_drain_moves_storage_masters_before_their_pods_are_evicted() {
                     Failure::Check(format!("no master placed: {before:?} {placed:?}"))
                 })?;
             wait_webhook_called(&t, &moved[0]).await?;
-            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t));
+            let watcher = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
             let recording = Recording::start(&t).await?;
             drained = Some(node.clone());
             let out = test_harness::output(t.cp.command("kubectl").args([

@@ -93,7 +93,7 @@ async fn killed_operator_resumes_updates_without_violations() {
             },
         )
         .await?;
-        let violations = invariants::watch(&t, 2, invariants::over_exec(&t));
+        let violations = invariants::watch(&t, 2, invariants::over_exec(&t)).await;
         let mut kills = 0;
         let outcome: Result<(), Failure> = async {
             for trial in 0..trials {

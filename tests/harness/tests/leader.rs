@@ -319,7 +319,7 @@ async fn mid_rollout(
     create_article(t).await?;
     wait_bootstrapped(t).await?;
     wait_joined(t).await?;
-    let violations = invariants::watch(t, 2, invariants::over_exec(t));
+    let violations = invariants::watch(t, 2, invariants::over_exec(t)).await;
     start_rollout(t).await?;
     deletions_past(t, &violations, 0, "the rollout under way").await?;
     Ok((pair, violations))

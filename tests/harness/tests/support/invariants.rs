@@ -40,6 +40,8 @@ pub struct Violations {
     pub deletions: usize,
     /// Pods in the order their deletions were seen.
     pub order: Vec<String>,
+    /// The watch has listed the pods once: a deletion from now on is seen.
+    pub listed: bool,
 }
 
 impl Violations {
@@ -63,8 +65,31 @@ pub fn in_memory(topology: Arc<FakeTopology>) -> Arc<dyn Connector> {
 }
 
 /// Watches the namespace's operator pods from now on; `replicas` is the
-/// replica sets' size, `cartridge` how to ask who is master.
-pub fn watch(
+/// replica sets' size, `cartridge` how to ask who is master. Returns once
+/// the watch has listed the pods (at most [`LISTED_WITHIN`] later): a pod
+/// deleted before that would be missed, so the change a test makes next
+/// must wait for it.
+pub async fn watch(
+    t: &TestContext,
+    replicas: usize,
+    cartridge: Arc<dyn Connector>,
+) -> Arc<Mutex<Violations>> {
+    let seen = start(t, replicas, cartridge);
+    let started = std::time::Instant::now();
+    while !seen.lock().unwrap_or_else(|e| e.into_inner()).listed {
+        if started.elapsed() > LISTED_WITHIN {
+            eprintln!("the invariant watcher has not listed the pods in {LISTED_WITHIN:?}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    seen
+}
+
+/// How long [`watch`] waits for the watch's first listing.
+const LISTED_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn start(
     t: &TestContext,
     replicas: usize,
     cartridge: Arc<dyn Connector>,
@@ -96,6 +121,7 @@ pub fn watch(
                     continue;
                 }
                 watcher::Event::InitDone => {
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).listed = true;
                     // Pods deleted while the watch was down left no Delete
                     // event: they are gone from the relist. Counted as
                     // deletions (no master check: Cartridge has moved on).
