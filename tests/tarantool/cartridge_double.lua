@@ -133,6 +133,11 @@ local drain_rate = DEFAULT_RATE
 local function fault_of(ns, alias)
     return faults[ns] and faults[ns][alias]
 end
+-- An instance's 'empty' fault is on: always, or with {after_edit = true}
+-- once an edit has been applied in its namespace.
+local function answers_empty(f)
+    return f ~= nil and f.name == 'empty' and (not f.opts.after_edit or f.opts.edited == true)
+end
 local function fault_name(ns, alias)
     local f = fault_of(ns, alias)
     return f and f.name or 'ok'
@@ -747,6 +752,12 @@ local edit_topology = catching(function(args)
     end
 
     m.replicasets, m.rs_order, m.servers, m.server_order = t.replicasets, t.rs_order, t.servers, t.server_order
+    -- An 'empty' fault armed {after_edit = true} starts with the first edit
+    -- applied in its namespace (an answer read right after a topology
+    -- change may be []).
+    for _, f in pairs(faults[m.namespace] or {}) do
+        if f.name == 'empty' and f.opts.after_edit then f.opts.edited = true end
+    end
     -- Leaders of new replica sets are appointed at once (and a gone one is
     -- replaced): as above, a later priority edit keeps them.
     for _, ru in ipairs(m.rs_order) do active_leader(m, ru) end
@@ -762,7 +773,7 @@ end)
 
 local admin_get_replicasets = catching(function()
     local _, m, _, f = caller('admin_get_replicasets') -- m: the model it answers from
-    if f ~= nil and f.name == 'empty' then return {} end
+    if answers_empty(f) then return {} end
     local list, servers = get_topology(m)
     unlink(m, list, servers)
     return list
@@ -770,7 +781,7 @@ end)
 
 local admin_get_servers = catching(function()
     local _, m, _, f = caller('admin_get_servers') -- m: the model it answers from
-    if f ~= nil and f.name == 'empty' then return {} end
+    if answers_empty(f) then return {} end
     local list, servers = get_topology(m)
     unlink(m, list, servers)
     return server_list(servers)
@@ -1413,7 +1424,10 @@ end
 --   hang (alias timeout)  the console accepts but never answers; calls to it
 --                         from other instances time out; it is unreachable
 --   garbage               the console answers a framed reply that is not YAML
---   empty                 admin_get_replicasets/admin_get_servers answer []
+--   empty {after_edit = true}
+--                         admin_get_replicasets/admin_get_servers answer []
+--                         (with after_edit: only once an edit has been
+--                         applied in its namespace after the fault was set)
 --   late {delay = 3}      every statement on its console runs after delay s
 --   refuse {class = 'RemoteCallError', message = 'refused by fault injection'}
 --                         every Cartridge call on its console returns nil, err

@@ -703,6 +703,15 @@ test('faults: empty, late, refuse, foreign, timeout and garbage, per instance, u
     eq(run(s10, "return require('cartridge').failover_get_params().mode")[1], 'eventual', 'empty: other calls answer')
     eq(#run(router, "return require('cartridge').admin_get_replicasets()")[1], 3, 'other instances are not affected')
     eq(ctl("return d.fault('ns-f', 's1-0')")[1], 'empty', 'fault()')
+    -- empty after the next edit: answers until an edit is applied in the namespace
+    fault('s1-0', 'empty', '{after_edit = true}')
+    eq(#run(s10, "return require('cartridge').admin_get_replicasets()")[1], 3, 'after_edit: answers before an edit')
+    eq(op(router, 'edit', {replicasets = {{uuid = F_IDS.s1, weight = 1}}}), true, 'an edit through another instance')
+    eq(#run(s10, "return require('cartridge').admin_get_replicasets()")[1], 0, 'after_edit: [] once an edit is applied')
+    eq(#run(s10, "return require('cartridge').admin_get_servers()")[1], 0, 'after_edit: servers too')
+    eq(#run(router, "return require('cartridge').admin_get_replicasets()")[1], 3, 'after_edit: only its instance')
+    fault('s1-0', 'empty', '{after_edit = true}')
+    eq(#run(s10, "return require('cartridge').admin_get_replicasets()")[1], 3, 'after_edit: set again, armed again')
     -- late
     fault('s1-0', 'late', '{delay = 0.5}')
     local t0 = fiber.clock()
