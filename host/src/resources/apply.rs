@@ -88,8 +88,16 @@ pub(crate) fn unless_drifted<'a, K: Serialize>(
 /// Whether `existing` carries the hash of `desired`: applying it again
 /// would change nothing the operator sets.
 pub(crate) fn is_applied<K: Resource + Serialize>(desired: &K, existing: Option<&K>) -> bool {
-    let hash = desired_hash(desired);
-    existing.is_some_and(|e| e.annotations().get(labels::APPLIED_HASH) == Some(&hash))
+    carries(existing, &desired_hash(desired))
+}
+
+/// Whether `existing` carries `hash` as the applied one.
+fn carries<K: Resource>(existing: Option<&K>, hash: &str) -> bool {
+    existing.is_some_and(|e| {
+        e.annotations()
+            .get(labels::APPLIED_HASH)
+            .is_some_and(|h| h == hash)
+    })
 }
 
 /// Applies `desired` (server-side, forced, as [`FIELD_MANAGER`]) unless
@@ -104,10 +112,12 @@ where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
-    if is_applied(&desired, existing) {
+    // Hashed once: the check and the annotation sent.
+    let hash = desired_hash(&desired);
+    if carries(existing, &hash) {
         return Ok((Applied::Unchanged, None));
     }
-    let applied = send(client, desired).await?;
+    let applied = send_hashed(client, desired, hash).await?;
     let verb = if existing.is_some() {
         Applied::Updated
     } else {
@@ -119,12 +129,21 @@ where
 /// Applies `desired` (server-side, forced, as [`FIELD_MANAGER`]) with its
 /// hash recorded, whatever the live object holds: for a caller that has
 /// decided the apply already.
-pub(crate) async fn send<K>(client: &Client, mut desired: K) -> Result<K, kube::Error>
+pub(crate) async fn send<K>(client: &Client, desired: K) -> Result<K, kube::Error>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
     let hash = desired_hash(&desired);
+    send_hashed(client, desired, hash).await
+}
+
+/// [`send`] with `hash` (`desired`'s [`desired_hash`]) already computed.
+async fn send_hashed<K>(client: &Client, mut desired: K, hash: String) -> Result<K, kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
     desired
         .annotations_mut()
         .insert(labels::APPLIED_HASH.to_string(), hash);

@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::RolePass;
 use super::observe::Snapshot;
@@ -78,10 +78,7 @@ pub(crate) async fn sync(
     pass: &mut RolePass,
 ) -> Result<Flow, Error> {
     let cluster = snap.cluster_name();
-    let owner = pass
-        .role
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingField("uid"))?;
+    let owner = pass.owner_ref()?;
     let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &pass.namespace);
     let facts: Vec<StatefulSetFacts> = snap
         .statefulsets

@@ -89,6 +89,17 @@ pub struct RolePass {
 }
 
 impl RolePass {
+    /// The owner reference the Role's objects carry (the Role as their
+    /// controller); an error for a Role without a UID.
+    pub(crate) fn owner_ref(
+        &self,
+    ) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference, Error> {
+        use kube::Resource;
+        self.role
+            .controller_owner_ref(&())
+            .ok_or(Error::MissingField("uid"))
+    }
+
     /// Records `planned` master switches in the status and writes it, before
     /// they are sent: an operator restarted while Cartridge still names the
     /// old master then knows which two pods wait for the switch.

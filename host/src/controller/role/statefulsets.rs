@@ -9,7 +9,7 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 
 use super::RolePass;
 use super::observe::Snapshot;
@@ -90,10 +90,7 @@ pub(crate) fn decide(snap: &Snapshot, pass: &RolePass) -> Result<Vec<Apply>, Err
         .spec
         .replicaset_template()
         .ok_or(Error::MissingField("replicasetTemplate"))?;
-    let owner = pass
-        .role
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingField("uid"))?;
+    let owner = pass.owner_ref()?;
     let cluster = snap.cluster_name();
     let service = names::headless_service_name(&pass.name);
     let bucket_count = snap

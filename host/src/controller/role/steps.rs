@@ -39,14 +39,6 @@ pub(crate) async fn validate(pass: &mut RolePass) -> Result<Flow, Error> {
     Ok(Flow::Next)
 }
 
-fn owner(
-    pass: &RolePass,
-) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference, Error> {
-    pass.role
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingField("uid"))
-}
-
 /// The Role's headless Service.
 pub(crate) async fn sync_service(
     ctx: &Context,
@@ -57,7 +49,7 @@ pub(crate) async fn sync_service(
         &pass.namespace,
         &cluster.name_any(),
         &pass.name,
-        owner(pass)?,
+        pass.owner_ref()?,
     );
     // From the watched store; a GET when the store lacks it (created a
     // moment ago, or the controllers' stores are not running).
