@@ -13,6 +13,12 @@
 #                           start/restart time of a pod: 1500ms, 2s, or a number of ms (default 500ms)
 #   KWOK_POD_DELETE_DELAY   time from deletion to removal, models graceful shutdown (default 0)
 #   KWOK_EXEC_PATH          directories put in front of PATH for exec'd commands
+#   KCM_API_QPS, KCM_API_BURST  kube-controller-manager's client rate limit
+#                           (default kube's own, 20 and 30). Its StatefulSet
+#                           controller waits on it when many pods restart at
+#                           once; `make bench-update` reports how long.
+# Like the others, they apply when the control plane starts: run
+# cluster-down.sh first to change them.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +41,10 @@ READY_MS=$(to_ms "${KWOK_POD_READY_DELAY:-500ms}")
 DELETE_MS=$(to_ms "${KWOK_POD_DELETE_DELAY:-0}")
 [[ $READY_MS =~ ^[0-9]+$ && $DELETE_MS =~ ^[0-9]+$ && $NODES =~ ^[0-9]+$ ]] ||
   die "KWOK_POD_READY_DELAY/KWOK_POD_DELETE_DELAY must be like 500ms, 2s or 1500; KWOK_NODES a number"
+KCM_QPS=${KCM_API_QPS:-20}
+KCM_BURST=${KCM_API_BURST:-30}
+[[ $KCM_QPS =~ ^[0-9]+$ && $KCM_BURST =~ ^[0-9]+$ ]] ||
+  die "KCM_API_QPS and KCM_API_BURST must be whole numbers"
 
 cp_lock
 if bash "$CP_DIR/status.sh" >/dev/null 2>&1; then
@@ -183,6 +193,7 @@ start kube-controller-manager "$CP_BIN/kube-controller-manager" \
   --controllers "$(IFS=,; echo "${CONTROLLERS[*]}")" \
   --service-account-private-key-file "$CERTS/sa.key" --root-ca-file "$CERTS/ca.crt" \
   --use-service-account-credentials=false \
+  --kube-api-qps "$KCM_QPS" --kube-api-burst "$KCM_BURST" \
   --profiling=false
 start kube-scheduler "$CP_BIN/kube-scheduler" \
   --kubeconfig "$KUBECONFIG_FILE" \

@@ -5,6 +5,12 @@
 //! beside the StatefulSet controller's own RollingUpdate of 10 StatefulSets
 //! x 3 replicas on the same cluster. Prints the figures and writes them to
 //! target/bench/makespan.json. Run with `make bench-update`.
+//!
+//! Each phase also reports how long kube-controller-manager's requests
+//! waited on its own client rate limit (`--kube-api-qps`, kube's default
+//! 20/s): the StatefulSet controller recreates every pod and observes every
+//! new template through it, so on this cluster it often sets the pace of
+//! both updates and of the restarts the lower bound is measured from.
 
 #[path = "../tests/in_process/mod.rs"]
 #[allow(dead_code)]
@@ -25,6 +31,7 @@ use test_harness::{TestContext, run};
 use support::scenario::{Failure, ready};
 
 const REPLICASETS: i32 = 10;
+const THROTTLE_METRIC: &str = "rest_client_rate_limiter_duration_seconds_sum";
 const REPLICAS: i32 = 3;
 const ROUNDS: usize = 3;
 
@@ -44,6 +51,71 @@ fn plain_statefulset(name: &str, strategy: &str) -> StatefulSet {
         }
     }))
     .unwrap_or_else(|e| panic!("statefulset: {e}"))
+}
+
+/// kube-controller-manager's `--kube-api-qps` and `--kube-api-burst` as the
+/// control plane started it (kube's defaults when not given).
+fn controller_manager_limit(t: &TestContext) -> (String, String) {
+    let cmdline =
+        std::fs::read(t.cp.run_dir().join("kube-controller-manager.cmdline")).unwrap_or_default();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // `--flag value` or `--flag=value`.
+    let flag = |name: &str, default: &str| {
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix(name) {
+                Some("") => args.get(i + 1).cloned(),
+                Some(rest) => rest.strip_prefix('=').map(str::to_string),
+                None => None,
+            })
+            .unwrap_or_else(|| default.to_string())
+    };
+    (flag("--kube-api-qps", "20"), flag("--kube-api-burst", "30"))
+}
+
+/// Seconds kube-controller-manager's requests have waited on its client rate
+/// limiter since it started (its /metrics, read with the admin certificate).
+fn controller_manager_throttled(t: &TestContext) -> Result<f64, Failure> {
+    let ports = std::fs::read_to_string(t.cp.run_dir().join("ports.env"))
+        .map_err(|e| Failure::Check(format!("ports.env: {e}")))?;
+    let port = ports
+        .lines()
+        .find_map(|l| l.strip_prefix("KCM_PORT="))
+        .ok_or_else(|| Failure::Check("no KCM_PORT in ports.env".into()))?;
+    let certs = t.cp.kubeconfig().with_file_name("certs");
+    let out = std::process::Command::new("curl")
+        .args(["-sfk", "--max-time", "5", "--cert"])
+        .arg(certs.join("admin.crt"))
+        .arg("--key")
+        .arg(certs.join("admin.key"))
+        .arg(format!("https://127.0.0.1:{port}/metrics"))
+        .output()
+        .map_err(|e| Failure::Check(format!("curl: {e}")))?;
+    if !out.status.success() {
+        return Err(Failure::Check(format!(
+            "kube-controller-manager /metrics: curl {}",
+            out.status
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(THROTTLE_METRIC))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Runs `phase` and returns its result with the seconds kube-controller-
+/// manager waited on its rate limiter meanwhile.
+async fn throttled_during<T, F>(t: &TestContext, phase: F) -> Result<(T, f64), Failure>
+where
+    F: std::future::Future<Output = Result<T, Failure>>,
+{
+    let before = controller_manager_throttled(t)?;
+    let out = phase.await?;
+    Ok((out, controller_manager_throttled(t)? - before))
 }
 
 async fn all_ready(t: &TestContext, selector: &str, want: usize) -> Result<bool, kube::Error> {
@@ -243,26 +315,30 @@ fn main() {
             c.and_then(|c| c.status.as_ref()).is_some_and(|s| s.bootstrapped && s.phase == ClusterPhase::Ready)
         })
         .await?;
-        let delay = restart_delay(&t).await?;
+        let (qps, burst) = controller_manager_limit(&t);
+        println!("kube-controller-manager client rate limit: {qps}/s, burst {burst}");
+        let (delay, probe_throttled) = throttled_during(&t, restart_delay(&t)).await?;
         let lower_bound = delay * REPLICAS as u32;
         let mut rows = Vec::new();
         for round in 0..ROUNDS {
             // Interleaved, so both see the same machine load.
-            let ours = operator_update(&t, round).await?;
-            let theirs = statefulset_rolling_update(&t, round).await?;
+            let (ours, our_wait) = throttled_during(&t, operator_update(&t, round)).await?;
+            let (theirs, their_wait) =
+                throttled_during(&t, statefulset_rolling_update(&t, round)).await?;
             println!(
-                "round {round}: operator {:.2}s ({:.2}x lower bound), StatefulSet RollingUpdate {:.2}s ({:.2}x), operator/RollingUpdate {:.2}",
+                "round {round}: operator {:.2}s ({:.2}x lower bound), StatefulSet RollingUpdate {:.2}s ({:.2}x), operator/RollingUpdate {:.2}; kube-controller-manager rate-limited {our_wait:.1}s and {their_wait:.1}s",
                 ours.as_secs_f64(),
                 ours.as_secs_f64() / lower_bound.as_secs_f64(),
                 theirs.as_secs_f64(),
                 theirs.as_secs_f64() / lower_bound.as_secs_f64(),
                 ours.as_secs_f64() / theirs.as_secs_f64()
             );
-            rows.push(json!({"round": round, "operator_s": ours.as_secs_f64(), "rolling_update_s": theirs.as_secs_f64()}));
+            rows.push(json!({"round": round, "operator_s": ours.as_secs_f64(), "rolling_update_s": theirs.as_secs_f64(),
+                "controller_manager_throttled_s": {"operator": our_wait, "rolling_update": their_wait}}));
         }
         let switches = operator.topology.state().writes().len();
         println!(
-            "restart delay ({REPLICASETS} pods at once, median of 3) {:.3}s; lower bound {} x restart = {:.2}s (+ one switch, which the in-memory Cartridge makes instantly); {switches} topology writes",
+            "restart delay ({REPLICASETS} pods at once, median of 3) {:.3}s (kube-controller-manager rate-limited {probe_throttled:.1}s during the probe); lower bound {} x restart = {:.2}s (+ one switch, which the in-memory Cartridge makes instantly); {switches} topology writes",
             delay.as_secs_f64(),
             REPLICAS,
             lower_bound.as_secs_f64()
@@ -270,6 +346,7 @@ fn main() {
         let report = json!({
             "replicasets": REPLICASETS, "replicas": REPLICAS,
             "restart_delay_s": delay.as_secs_f64(), "lower_bound_s": lower_bound.as_secs_f64(),
+            "controller_manager": {"qps": qps, "burst": burst, "probe_throttled_s": probe_throttled},
             "rounds": rows,
         });
         let out = t.cp.repo().join("target/bench");
