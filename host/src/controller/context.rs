@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 
 use std::sync::RwLock;
 
@@ -74,8 +74,8 @@ pub struct Context {
     pub client: Client,
     /// Makes topology clients for pods.
     pub connector: Arc<dyn Connector>,
-    /// Publishes Events.
-    pub recorder: Recorder,
+    /// Publishes Events, in order, off the passes.
+    pub(crate) events: super::events::EventQueue,
     /// Who publishes the Events.
     pub reporter: Reporter,
     /// Reconcile metrics.
@@ -112,7 +112,7 @@ impl Context {
         reporter: Reporter,
     ) -> Self {
         Self {
-            recorder: Recorder::new(client.clone(), reporter.clone()),
+            events: super::events::EventQueue::start(client.clone(), reporter.clone()),
             backoffs: super::backoff::Backoffs::new(settings.backoff_min, settings.backoff_max),
             reporter,
             client,

@@ -53,11 +53,13 @@ pub(crate) trait Reconciler: Sized + Send {
     }
 
     /// Reports how the steps ended (conditions, Events, the status write).
+    /// Returns when to look again at the latest, when sooner than the steps
+    /// said: a status write put off (see [`super::status::PROGRESS_EVERY`]).
     fn finish(
         &mut self,
         ctx: &Context,
         outcome: &Outcome,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Duration>, Error>> + Send;
 }
 
 /// One reconcile of `object` by `R`: the steps under the pass deadline, then
@@ -87,14 +89,16 @@ pub(crate) async fn reconcile<R: Reconciler>(
     let outcome = p.bounded(limit, pass.run_steps(&ctx, &p)).await;
     // The status write has a deadline of its own: it must be able to
     // report a pass that ran out of time.
+    let mut look_again = None;
     let finish = p.run("UpdateStatus", async {
-        pass.finish(&ctx, &outcome).await.map(|()| Flow::Next)
+        look_again = pass.finish(&ctx, &outcome).await?;
+        Ok(Flow::Next)
     });
     p.bounded(limit, finish).await?;
     let resync = pass.resync(&ctx.settings);
     let flow = outcome?;
     ctx.backoffs.succeeded(&key);
-    Ok(action_after(resync, &flow))
+    Ok(action_after(resync, &flow, look_again))
 }
 
 /// The object's key in [`Context::backoffs`].
@@ -134,15 +138,21 @@ pub(crate) fn error_policy<R: Reconciler>(
     Action::requeue(after)
 }
 
-/// When to look at an object again after a pass ended with `flow`.
-pub(crate) fn action_after(resync: std::time::Duration, flow: &Flow) -> Action {
-    match flow {
+/// When to look at an object again after a pass ended with `flow`, and at
+/// the latest after `look_again` (what the finish put off).
+pub(crate) fn action_after(
+    resync: std::time::Duration,
+    flow: &Flow,
+    look_again: Option<Duration>,
+) -> Action {
+    let after = match flow {
         Flow::Wait {
             after: Some(after), ..
-        } => Action::requeue(*after),
+        } => *after,
         // Watch events wake the object; the resync is a safety net.
-        _ => Action::requeue(resync),
-    }
+        _ => resync,
+    };
+    Action::requeue(look_again.map_or(after, |again| again.min(after)))
 }
 
 /// Counts a pass and records its duration when dropped.
@@ -299,7 +309,7 @@ mod tests {
             &mut self,
             _ctx: &Context,
             flow: &Result<Flow, StepFailed>,
-        ) -> Result<(), Error> {
+        ) -> Result<Option<Duration>, Error> {
             let seen = match flow {
                 Ok(flow) => Ok(flow.clone()),
                 Err(failed) => Err((failed.step, failed.source.reason())),
@@ -312,7 +322,7 @@ mod tests {
             match self.probe.spec.finish.as_str() {
                 "hang" => std::future::pending().await,
                 "fail" => Err(Error::MissingField("probe status")),
-                _ => Ok(()),
+                _ => Ok(None),
             }
         }
     }
@@ -494,21 +504,44 @@ mod tests {
     fn a_flow_maps_to_when_to_look_again() {
         let settings = Settings::default();
         let resync = Action::requeue(settings.resync);
-        assert_eq!(action_after(settings.resync, &Flow::Next), resync);
-        assert_eq!(action_after(settings.resync, &Flow::Stop), resync);
-        assert_eq!(
-            action_after(
-                settings.resync,
-                &Flow::wait_for_event(Reason::PodsNotReady, "for an event")
+        let four = Duration::from_secs(4);
+        let put_off = Some(Duration::from_millis(300));
+        // (flow, what the finish put off, when to look again)
+        let cases = [
+            (Flow::Next, None, resync.clone()),
+            (Flow::Stop, None, resync.clone()),
+            (
+                Flow::wait_for_event(Reason::PodsNotReady, "for an event"),
+                None,
+                resync.clone(),
             ),
-            resync
-        );
-        assert_eq!(
-            action_after(
-                settings.resync,
-                &Flow::wait(Reason::PodsNotReady, "for pods", Duration::from_secs(4))
+            (
+                Flow::wait(Reason::PodsNotReady, "for pods", four),
+                None,
+                Action::requeue(four),
             ),
-            Action::requeue(Duration::from_secs(4))
-        );
+            (
+                Flow::Next,
+                put_off,
+                Action::requeue(Duration::from_millis(300)),
+            ),
+            (
+                Flow::wait(Reason::PodsNotReady, "for pods", four),
+                put_off,
+                Action::requeue(Duration::from_millis(300)),
+            ),
+            (
+                Flow::wait(Reason::PodsNotReady, "for pods", Duration::from_millis(100)),
+                put_off,
+                Action::requeue(Duration::from_millis(100)),
+            ),
+        ];
+        for (flow, look_again, expected) in cases {
+            assert_eq!(
+                action_after(settings.resync, &flow, look_again),
+                expected,
+                "{flow:?} {look_again:?}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Service;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,6 +49,32 @@ where
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = api.get_opt(&desired.name_any()).await?;
     apply_over(ctx, owner, desired, existing.as_ref(), reason).await
+}
+
+/// [`apply_over`] the Service as the controllers' watched store has it; a
+/// GET when the store lacks it (created a moment ago, or the stores are not
+/// running). A Cluster's client Service and a Role's headless one.
+pub(crate) async fn apply_service<O>(
+    ctx: &Context,
+    owner: &O,
+    desired: Service,
+) -> Result<Applied, Error>
+where
+    O: Resource<DynamicType = ()>,
+{
+    let namespace = desired
+        .namespace()
+        .ok_or(Error::MissingField("namespace"))?;
+    let cached = ctx
+        .cache()
+        .filter(|c| c.ready())
+        .and_then(|c| c.service(&namespace, &desired.name_any()));
+    match cached {
+        Some(existing) => {
+            apply_over(ctx, owner, desired, Some(&existing), Reason::ServiceApplied).await
+        }
+        None => apply_and_report(ctx, owner, desired, Reason::ServiceApplied).await,
+    }
 }
 
 /// [`apply_and_report`] over `existing` as the caller read it (from a

@@ -11,7 +11,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::utils::Backoff;
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::cache::Cache;
 use super::cluster::ClusterPass;
@@ -387,6 +387,11 @@ pub async fn run(
     futures::join!(clusters, roles);
     // The stores stop with the streams: later passes ask the apiserver.
     ctx.set_cache(None);
+    // What the last passes reported still goes out (a replica that lost its
+    // Lease is fenced: those fail, and are logged).
+    if !ctx.events.flush(std::time::Duration::from_secs(5)).await {
+        warn!("Events still queued at shutdown were not published");
+    }
 }
 
 #[cfg(test)]

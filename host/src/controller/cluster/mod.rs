@@ -140,7 +140,11 @@ impl Reconciler for ClusterPass {
         }
     }
 
-    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
-        steps::finish(ctx, self, outcome).await
+    async fn finish(
+        &mut self,
+        ctx: &Context,
+        outcome: &Outcome,
+    ) -> Result<Option<std::time::Duration>, Error> {
+        steps::finish(ctx, self, outcome).await.map(|()| None)
     }
 }

@@ -120,7 +120,10 @@ pub(crate) async fn sync_cluster_wide_service(
         .as_ref()
         .is_some_and(|s| s.http);
     let desired = service::client(&pass.namespace, &pass.name, http, owner);
-    owned::apply_and_report(ctx, pass.cluster.as_ref(), desired, Reason::ServiceApplied).await?;
+    // From the watched store: a Cluster pass runs at every status write of
+    // its Roles, and a GET each time was most of a converged operator's
+    // reads.
+    owned::apply_service(ctx, pass.cluster.as_ref(), desired).await?;
     Ok(Flow::Next)
 }
 

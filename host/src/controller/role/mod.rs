@@ -320,7 +320,11 @@ impl Reconciler for RolePass {
         Ok(Flow::Next)
     }
 
-    async fn finish(&mut self, ctx: &Context, outcome: &Outcome) -> Result<(), Error> {
+    async fn finish(
+        &mut self,
+        ctx: &Context,
+        outcome: &Outcome,
+    ) -> Result<Option<std::time::Duration>, Error> {
         steps::finish(ctx, self, outcome).await
     }
 }

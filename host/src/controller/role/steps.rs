@@ -51,28 +51,7 @@ pub(crate) async fn sync_service(
         &pass.name,
         pass.owner_ref()?,
     );
-    // From the watched store; a GET when the store lacks it (created a
-    // moment ago, or the controllers' stores are not running).
-    let cached = ctx
-        .cache()
-        .filter(|c| c.ready())
-        .and_then(|c| c.service(&pass.namespace, &desired.name_any()));
-    match cached {
-        Some(existing) => {
-            owned::apply_over(
-                ctx,
-                pass.role.as_ref(),
-                desired,
-                Some(&existing),
-                Reason::ServiceApplied,
-            )
-            .await?
-        }
-        None => {
-            owned::apply_and_report(ctx, pass.role.as_ref(), desired, Reason::ServiceApplied)
-                .await?
-        }
-    };
+    owned::apply_service(ctx, pass.role.as_ref(), desired).await?;
     Ok(Flow::Next)
 }
 
@@ -532,9 +511,9 @@ pub(crate) async fn finish(
     ctx: &Context,
     pass: &mut RolePass,
     flow: &Result<Flow, StepFailed>,
-) -> Result<(), Error> {
+) -> Result<Option<std::time::Duration>, Error> {
     if matches!(flow, Ok(Flow::Stop)) {
-        return Ok(());
+        return Ok(None);
     }
     let generation = pass.role.meta().generation;
     pass.status.observed_generation = generation;
@@ -568,21 +547,72 @@ pub(crate) async fn finish(
     for (replicaset, switch) in std::mem::take(&mut pass.completed_switches) {
         super::switchover::report(ctx, pass.role.as_ref(), &replicaset, &switch).await;
     }
-    status::write(
+    let wrote = status::write_progress_at_most_every(
         ctx,
         pass.role.as_ref(),
         pass.role.status.as_ref(),
         &pass.status,
+        PROGRESS,
     )
     .await?;
-    Ok(())
+    Ok(match wrote {
+        status::Wrote::PutOff { retry_in } => Some(retry_in),
+        status::Wrote::Sent | status::Wrote::Unchanged => None,
+    })
 }
+
+/// The Role status fields that only report progress: counts of ready and
+/// updated pods and replica sets, and messages. A change of these alone is
+/// written at most once a second ([`status::PROGRESS_EVERY`]); masters,
+/// switches, removals, drains, phases and the rollout's state at once.
+const PROGRESS: status::Paths = &[
+    &["ready"],
+    &["readyReplicasets"],
+    &["updatedReplicasets"],
+    &["replicasets", "*", "ready"],
+    &["replicasets", "*", "updated"],
+    &["update", "message"],
+    &["update", "updatedPods"],
+    &["update", "totalPods"],
+    &["update", "lastPlanTime"],
+    &["conditions", "*", "message"],
+];
 
 #[cfg(test)]
 mod tests {
 
     use super::*;
     use crate::topology::JoinServer;
+
+    /// A renamed field would make its path match nothing, and every change
+    /// of it a write at once: each path must name a field of a status that
+    /// has them all.
+    #[test]
+    fn every_progress_path_names_a_status_field() {
+        use crate::api::role::UpdateProgress;
+        let mut full = RoleStatus {
+            ready: Some("1/1".into()),
+            replicasets: vec![ReplicasetStatus::default()],
+            update: Some(UpdateProgress {
+                message: Some("1/3 pods updated".into()),
+                last_plan_time: Some(Time(Timestamp::now())),
+                ..UpdateProgress::default()
+            }),
+            ..RoleStatus::default()
+        };
+        status::set_conditions(&mut full.conditions, &Ok(Flow::Next), None);
+        let value = serde_json::to_value(&full).unwrap_or_default();
+        for path in PROGRESS {
+            let mut at = Some(&value);
+            for key in *path {
+                at = match *key {
+                    "*" => at.and_then(|v| v.get(0)),
+                    key => at.and_then(|v| v.get(key)),
+                };
+            }
+            assert!(at.is_some(), "{path:?} names no field of {value}");
+        }
+    }
 
     /// A desired replica set `name`, with its instances listed (all ready)
     /// or not.
