@@ -139,6 +139,9 @@ fn start(
                             v.order.push(name);
                         }
                     }
+                    // The budget is judged on the whole relisted view.
+                    let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    judge_budget(&state, replicas, &mut v);
                     continue;
                 }
                 watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
@@ -192,20 +195,31 @@ fn start(
                     v.master_deleted.push(m);
                 }
             }
-            let mut ready_per_rs: BTreeMap<&String, usize> = BTreeMap::new();
-            for (r, ok) in state.values() {
-                *ready_per_rs.entry(r).or_default() += usize::from(*ok);
-            }
-            let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
-            for (r, ok) in ready_per_rs {
-                let unavailable = replicas.saturating_sub(ok);
-                let max = v.max_unavailable.entry(r.clone()).or_default();
-                *max = (*max).max(unavailable);
-                if unavailable > 1 {
-                    v.budget.push(format!("{r}: {unavailable} unavailable"));
-                }
+            // Mid-listing, the state mixes pods seen just now with what
+            // was seen before the watch broke (a pod not ready then, ready
+            // by now): judged once the listing is done, not pod by pod.
+            if relisted.is_none() {
+                let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+                judge_budget(&state, replicas, &mut v);
             }
         }
     });
     out
+}
+
+/// Records, per replica set, how many of its `replicas` pods `state` shows
+/// unavailable, and a budget violation when more than one.
+fn judge_budget(state: &BTreeMap<String, (String, bool)>, replicas: usize, v: &mut Violations) {
+    let mut ready_per_rs: BTreeMap<&String, usize> = BTreeMap::new();
+    for (r, ok) in state.values() {
+        *ready_per_rs.entry(r).or_default() += usize::from(*ok);
+    }
+    for (r, ok) in ready_per_rs {
+        let unavailable = replicas.saturating_sub(ok);
+        let max = v.max_unavailable.entry(r.clone()).or_default();
+        *max = (*max).max(unavailable);
+        if unavailable > 1 {
+            v.budget.push(format!("{r}: {unavailable} unavailable"));
+        }
+    }
 }
